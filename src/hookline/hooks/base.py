@@ -1,0 +1,177 @@
+"""BaseHook: the client for one system, built from a connection.
+
+A hook is constructed from a conn_id (default: the class's ``default_conn_name``) or a
+:class:`~hookline.Connection`. It builds its client lazily in :meth:`BaseHook.get_conn`, closes
+everything it opened in :meth:`BaseHook.close` (also on ``with`` exit when the body raises), and
+offers :meth:`BaseHook.test_connection`, which never raises and never puts a secret in its message.
+
+Credential rotation: when the system rejects the credentials, :meth:`BaseHook.run_with_refresh`
+re-resolves the connection once, bypassing caches (``get_connection(conn_id, fresh=True)``), rebuilds
+the client through :meth:`BaseHook.reset_client`, and retries once.
+
+A custom hook defines five things: ``conn_type``, ``hook_name``, ``default_conn_name``,
+``conn_name_attr`` and ``get_conn()`` (plus ``close_conn()`` when its client holds resources).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from hookline import masking
+from hookline.connection import Connection
+from hookline.exceptions import AuthenticationFailed, HookError
+from hookline.resolver import get_connection
+
+__all__ = ["BaseHook"]
+
+log = logging.getLogger(__name__)
+
+ClientT = TypeVar("ClientT")
+ResultT = TypeVar("ResultT")
+
+
+class BaseHook(ABC, Generic[ClientT]):
+    """Base class of every hook.
+
+    Class attributes (Airflow's ``DiscoverableHook`` contract):
+        conn_type: The connection type this hook serves (``"postgres"``).
+        hook_name: A human label (``"PostgreSQL"``).
+        default_conn_name: The conn_id used when none is given (``"postgres_default"``).
+        conn_name_attr: The keyword that names the conn id (``"postgres_conn_id"``), accepted by
+            ``__init__`` for Airflow compatibility.
+
+    Args:
+        conn: A conn_id to resolve through :func:`hookline.get_connection`, or a Connection.
+    """
+
+    conn_type: ClassVar[str] = ""
+    hook_name: ClassVar[str] = ""
+    default_conn_name: ClassVar[str] = ""
+    conn_name_attr: ClassVar[str] = "conn_id"
+
+    def __init__(self, conn: str | Connection | None = None, **kwargs: Any) -> None:
+        alias = kwargs.pop(self.conn_name_attr, None) if self.conn_name_attr != "conn_id" else None
+        if conn is None:
+            conn = alias if alias is not None else self.default_conn_name
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(kwargs)}")
+        if isinstance(conn, Connection):
+            self._connection: Connection | None = conn
+            self.conn_id: str = conn.conn_id or self.default_conn_name
+            self._resolvable = conn.conn_id is None
+        else:
+            self._connection = None
+            self.conn_id = conn
+            self._resolvable = True
+        self._client: ClientT | None = None
+
+    # -- connection -------------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        """The connection, resolved on first use and then kept."""
+        conn = self._connection
+        if conn is None:
+            conn = get_connection(self.conn_id)
+            self._connection = conn
+            self._register_secrets(conn)
+        return conn
+
+    def get_connection(self, conn_id: str) -> Connection:
+        """Resolve any connection by id (Airflow's classmethod, kept for migrants)."""
+        return get_connection(conn_id)
+
+    @staticmethod
+    def _register_secrets(conn: Connection) -> None:
+        masking.register(conn.password)
+        for key in conn.sensitive_extra_keys():
+            value = conn.extra[key]
+            if isinstance(value, str):
+                masking.register(value)
+
+    def refresh_connection(self) -> bool:
+        """Re-resolve the connection, bypassing caches; True when it changed.
+
+        A hook built from a Connection object with a conn_id still refreshes by that id.
+        """
+        fresh = get_connection(self.conn_id, fresh=True)
+        self._register_secrets(fresh)
+        changed = fresh != self._connection
+        self._connection = fresh
+        if changed:
+            self.reset_client()
+        return changed
+
+    # -- client lifecycle -------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_conn(self) -> ClientT:
+        """Return the client (built lazily on first call, then reused)."""
+
+    def reset_client(self) -> None:
+        """Drop the client so the next :meth:`get_conn` rebuilds it from the current connection."""
+        self.close()
+
+    def close_conn(self) -> None:
+        """Release what the client holds; subclasses with resources override it."""
+
+    def close(self) -> None:
+        """Close the client and everything it opened. Safe to call twice."""
+        try:
+            self.close_conn()
+        finally:
+            self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- rotation ---------------------------------------------------------------------------------
+
+    def run_with_refresh(self, action: Callable[[], ResultT]) -> ResultT:
+        """Run ``action``; on :class:`AuthenticationFailed`, refresh the connection once and retry.
+
+        The retry happens only when the refreshed connection differs from the one that failed (a
+        rotated password); otherwise the original error is raised.
+        """
+        try:
+            return action()
+        except AuthenticationFailed:
+            if not self._resolvable or not self.refresh_connection():
+                raise
+            log.info("credentials of %r changed; retrying once with the new ones", self.conn_id)
+            return action()
+
+    # -- testing ----------------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the system answers with these credentials. Never raises.
+
+        Returns:
+            ``(True, "Connection successfully tested")`` or ``(False, reason)``; the reason is masked.
+        """
+        try:
+            self._test()
+        except HookError as exc:
+            return False, masking.redact(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            return False, masking.redact(f"{type(exc).__name__}: {exc}")
+        return True, "Connection successfully tested"
+
+    def _test(self) -> None:
+        """One round trip to the system; subclasses override. Default: build the client."""
+        self.get_conn()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self.conn_id!r})"

@@ -1,0 +1,75 @@
+"""Find classes by the names written in configuration or connections.
+
+* ``hookline.hooks`` entry points map a ``conn_type`` to a hook class;
+* ``hookline.secrets_backends`` entry points map a backend name to a backend class.
+
+Entry points are read once, lazily, and classes are imported only when asked for, so third-party
+packages can add hooks and backends without hookline importing them up front.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import entry_points
+from typing import Any
+
+from hookline.exceptions import ConfigurationError, InvalidConnection
+
+__all__ = [
+    "HOOKS_GROUP",
+    "SECRETS_BACKENDS_GROUP",
+    "backend_class_for",
+    "hook_class_for",
+    "hook_types",
+    "register_hook",
+]
+
+HOOKS_GROUP = "hookline.hooks"
+SECRETS_BACKENDS_GROUP = "hookline.secrets_backends"
+
+_extra_hooks: dict[str, type[Any]] = {}
+
+
+@functools.cache
+def _entry_points(group: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def register_hook(conn_type: str, hook_class: type[Any]) -> None:
+    """Register a hook class for ``conn_type`` at run time (tests, scripts without packaging)."""
+    _extra_hooks[conn_type] = hook_class
+
+
+def hook_types() -> list[str]:
+    """Every conn_type with a registered hook."""
+    return sorted({*_entry_points(HOOKS_GROUP), *_extra_hooks})
+
+
+def hook_class_for(conn_type: str) -> type[Any]:
+    """The hook class for ``conn_type``.
+
+    Raises:
+        InvalidConnection: no hook is registered for it (the message lists the known types).
+    """
+    if conn_type in _extra_hooks:
+        return _extra_hooks[conn_type]
+    ep = _entry_points(HOOKS_GROUP).get(conn_type)
+    if ep is None:
+        known = ", ".join(hook_types())
+        raise InvalidConnection(f"Unknown hook type {conn_type!r}; registered types: {known}")
+    cls: type[Any] = ep.load()
+    return cls
+
+
+def backend_class_for(name: str) -> type[Any]:
+    """The secrets backend class registered under ``name``.
+
+    Raises:
+        ConfigurationError: no backend has that name (the message lists the known names).
+    """
+    ep = _entry_points(SECRETS_BACKENDS_GROUP).get(name)
+    if ep is None:
+        known = ", ".join(sorted(_entry_points(SECRETS_BACKENDS_GROUP)))
+        raise ConfigurationError(f"unknown secrets backend {name!r}; known backends: {known}")
+    cls: type[Any] = ep.load()
+    return cls

@@ -1,0 +1,73 @@
+"""The secrets backend contract: one question, "what is the serialized connection for this id?".
+
+A backend answers with the stored text (an Airflow URI, or JSON when it starts with ``{``) or None when
+it does not hold the id. *Absent* (None) and *failed* (an exception) are different outcomes: a backend
+that cannot answer raises :class:`~hookline.exceptions.BackendUnavailable` (the chain falls through) or
+:class:`~hookline.exceptions.BackendPermissionDenied` (the chain stops).
+
+Writable backends also implement :meth:`set_connection`, :meth:`delete_connection` and
+:meth:`list_connections`, and say so with ``writable = True``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+from hookline.connection import Connection
+
+__all__ = ["SecretsBackend"]
+
+
+class SecretsBackend(ABC):
+    """Base class of every secrets backend.
+
+    Subclasses implement :meth:`get_conn_value`; a backend whose client already returns fields may
+    override :meth:`get_connection` instead. ``name`` identifies the backend in traces and errors.
+    """
+
+    name: str = "backend"
+    writable: bool = False
+
+    @abstractmethod
+    def get_conn_value(self, conn_id: str) -> str | None:
+        """Return the serialized connection (URI or JSON text) for ``conn_id``, or None if absent.
+
+        Raises:
+            BackendUnavailable: the backend could not answer (retryable).
+            BackendPermissionDenied: the backend refused access (authoritative).
+        """
+
+    def get_connection(self, conn_id: str) -> Connection | None:
+        """Return the connection for ``conn_id``, or None when this backend does not hold it.
+
+        Raises:
+            InvalidConnection: the stored value is malformed.
+        """
+        value = self.get_conn_value(conn_id)
+        if value is None:
+            return None
+        return Connection.from_text(value, conn_id=conn_id)
+
+    def lookup_keys(self, conn_id: str) -> list[str]:
+        """The keys (env var names, paths, secret ids) under which this backend looks for ``conn_id``;
+        shown in lookup traces."""
+        return [conn_id]
+
+    def set_connection(self, conn: Connection) -> None:
+        """Store ``conn`` (writable backends only)."""
+        raise NotImplementedError(f"{self.name} backend is read-only")
+
+    def delete_connection(self, conn_id: str) -> bool:
+        """Delete ``conn_id``; return whether it existed (writable backends only)."""
+        raise NotImplementedError(f"{self.name} backend is read-only")
+
+    def list_connections(self) -> Iterator[Connection]:
+        """Yield every connection this backend holds, where it can enumerate them."""
+        raise NotImplementedError(f"{self.name} backend cannot list its connections")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release clients and pools (optional)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
