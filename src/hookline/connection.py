@@ -4,27 +4,30 @@ A :class:`Connection` holds ``conn_id, conn_type, description, host, login, pass
 ``extra`` (a JSON object). It parses and renders Airflow's URI and JSON forms and knows nothing about
 secrets backends or hooks. ``repr``/``str`` and :meth:`Connection.to_dict` with ``redact=True`` never
 show the password or extras under sensitive keys; :meth:`Connection.get_uri` and the attributes are
-the only ways to read them.
+the only ways to read them. As in Airflow, building a connection registers its password (and the values
+of sensitive extras) with :mod:`hookline.masking`, so log output masks them too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, final
 
-from hookline import _uri
+from hookline import _uri, masking
 from hookline.exceptions import InvalidConnection
-from hookline.masking import REDACTED, is_sensitive_key, redact_mapping
+from hookline.masking import is_sensitive_key, redact_mapping
 
-__all__ = ["CONN_ID_MAX_LEN", "Connection"]
+__all__ = ["CONN_ID_MAX_LEN", "Connection", "validate_conn_id"]
 
 CONN_ID_MAX_LEN: Final = 250
 # Airflow's sanitize_conn_id pattern: word characters and # ! ( ) - . : / \
 _CONN_ID = re.compile(r"[\w#!()\-.:/\\]+")
-_CONN_TYPE = re.compile(r"[A-Za-z0-9+.\-_]*")
+# Empty, or a URI scheme (plus "_", which Airflow's own types use): what get_uri can write and read back.
+_CONN_TYPE = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-_]*)?")
 _FIELDS: Final = (
     "conn_type",
     "description",
@@ -36,28 +39,41 @@ _FIELDS: Final = (
     "extra",
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+# Airflow's message, kept verbatim (its tests match it, missing space included).
+_MIXED_URI_MESSAGE: Final = (
+    "You must create an object using the URI or individual values (conn_type, host, login, "
+    "password, schema, port or extra).You can't mix these two ways to create this object."
+)
+_valid_conn_ids: set[str] = set()
 
 
 def validate_conn_id(conn_id: str) -> str:
     """Return ``conn_id`` if it is a valid connection id, else raise :class:`InvalidConnection`.
 
-    Valid ids are 1 to 250 characters of letters, digits, ``_ # ! ( ) - . : / \\`` (Airflow's rule).
+    Valid ids are 1 to 250 characters of letters, digits, ``_ # ! ( ) - . : / \\`` (Airflow's rule;
+    Airflow silently turns an invalid id into None, hookline refuses it).
     """
+    if type(conn_id) is str and conn_id in _valid_conn_ids:
+        return conn_id
     if not isinstance(conn_id, str):
         raise InvalidConnection(f"conn_id must be a str, not {type(conn_id).__name__}")
     if not conn_id:
-        raise InvalidConnection("conn_id is empty")
+        raise InvalidConnection("conn_id is empty; it needs 1 to 250 characters")
     if len(conn_id) > CONN_ID_MAX_LEN:
         raise InvalidConnection(
-            f"conn_id is {len(conn_id)} characters long; the limit is {CONN_ID_MAX_LEN}",
+            f"conn_id {conn_id[:40]!r}... is {len(conn_id)} characters long; "
+            f"the limit is {CONN_ID_MAX_LEN}",
             conn_id=conn_id[:40] + "...",
         )
     if _CONN_ID.fullmatch(conn_id) is None:
         bad = sorted({ch for ch in conn_id if _CONN_ID.fullmatch(ch) is None})
         raise InvalidConnection(
             f"conn_id {conn_id!r} has forbidden characters {''.join(bad)!r}; allowed are letters, "
-            "digits and _ # ! ( ) - . : / \\"
+            "digits and _ # ! ( ) - . : / \\",
+            conn_id=conn_id,
         )
+    if len(_valid_conn_ids) < 10_000:
+        _valid_conn_ids.add(conn_id)
     return conn_id
 
 
@@ -73,9 +89,24 @@ def _freeze(value: Any) -> Any:
 def _thaw(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return [_thaw(v) for v in value]
     return value
+
+
+def _check_text(name: str, value: Any, conn_id: str | None) -> None:
+    if not isinstance(value, str):
+        raise InvalidConnection(
+            f"{name} must be a str or None, not {type(value).__name__}", conn_id=conn_id
+        )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidConnection(
+                f"{name} contains a lone surrogate, which is not valid Unicode text",
+                conn_id=conn_id,
+            ) from None
 
 
 def _check_port(port: Any, conn_id: str | None) -> int | None:
@@ -83,7 +114,7 @@ def _check_port(port: Any, conn_id: str | None) -> int | None:
         return None
     if type(port) is not int:
         raise InvalidConnection(
-            f"port must be an int or None, not {type(port).__name__}", conn_id=conn_id
+            f"port must be an int 0-65535 or None, not {type(port).__name__}", conn_id=conn_id
         )
     if not 0 <= port <= 65535:
         raise InvalidConnection(f"port {port} is outside 0-65535", conn_id=conn_id)
@@ -94,11 +125,21 @@ def _coerce_port(port: Any, conn_id: str | None) -> int | None:
     """Airflow's JSON port rule: an int or a numeric string; ``""`` and null mean no port."""
     if port is None or port == "":
         return None
-    if isinstance(port, str) and port.strip().isdigit():
+    if isinstance(port, str):
+        text = port.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if not (digits.isascii() and digits.isdigit()):
+            raise InvalidConnection(
+                f"port {port[:20]!r} is not an integer 0-65535", conn_id=conn_id
+            )
+        port = int(text)
+    elif type(port) is float and port.is_integer():
         port = int(port)
-    if type(port) is not int:
+    elif type(port) is not int:
+        shown = f" {port!r}" if type(port) is float else ""
         raise InvalidConnection(
-            f"port must be an integer 0-65535 or a numeric string, got a {type(port).__name__}",
+            f"port{shown} must be an integer 0-65535 or a numeric string, "
+            f"not a {type(port).__name__}",
             conn_id=conn_id,
         )
     return _check_port(port, conn_id)
@@ -110,28 +151,31 @@ def _load_extra(extra: Any, conn_id: str | None) -> tuple[dict[str, Any], str | 
         if not extra.strip():
             return {}, None
         try:
-            value = json.loads(extra)
-        except ValueError as exc:
+            value = _uri.load_json(extra)
+        except (ValueError, RecursionError) as exc:
+            where = ""
+            if isinstance(exc, json.JSONDecodeError):
+                where = f" (line {exc.lineno}, column {exc.colno})"
             raise InvalidConnection(
-                f"extra of connection {conn_id!r} is not valid JSON", conn_id=conn_id
-            ) from exc
+                f"extra of connection {conn_id!r} is non-JSON text{where}", conn_id=conn_id
+            ) from None
         if not isinstance(value, dict):
             raise InvalidConnection(
-                f"extra of connection {conn_id!r} is JSON but not an object "
-                f"(got a {type(value).__name__})",
+                f"extra of connection {conn_id!r} is JSON but does not parse as a dictionary "
+                f"(got a JSON {type(value).__name__})",
                 conn_id=conn_id,
             )
         return value, extra
     if isinstance(extra, Mapping):
-        value = _thaw(extra)
         try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            text = json.dumps(_thaw(extra), allow_nan=False)
+            value = json.loads(text)  # JSON's view of it: str keys, lists, plain types
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidConnection(
                 f"extra of connection {conn_id!r} holds a value that is not JSON "
                 f"({type(exc).__name__})",
                 conn_id=conn_id,
-            ) from exc
+            ) from None
         return value, text
     raise InvalidConnection(
         f"extra must be a JSON object (mapping or JSON text), not {type(extra).__name__}",
@@ -139,19 +183,35 @@ def _load_extra(extra: Any, conn_id: str | None) -> tuple[dict[str, Any], str | 
     )
 
 
+def _register_sensitive(value: Any, sensitive: bool) -> None:
+    """Register string values that sit under a sensitive key (at any depth) for masking."""
+    if isinstance(value, str):
+        if sensitive:
+            masking.register(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _register_sensitive(item, sensitive or is_sensitive_key(key))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            _register_sensitive(item, sensitive)
+
+
 @final
 class Connection:
     """An immutable connection: where a system is and how to log in to it.
 
     Fields are Airflow's: ``conn_id, conn_type, description, host, login, password, schema, port,
-    extra``. Instances compare and hash by value and cannot be changed; use :meth:`replace`.
+    extra``. Instances compare and hash by value (extras as JSON: key order does not matter, ``1``
+    and ``true`` differ) and cannot be changed; use :meth:`replace`.
 
     Normalizations (documented, applied on construction): an empty password ``""`` is stored as None,
-    as Airflow's ORM does; an empty extra is the same as no extra.
+    as Airflow's ORM does; an empty extra is the same as no extra; a mapping extra is stored as JSON
+    sees it (keys become strings, tuples lists).
 
     Args:
         conn_id: Id of the connection (1-250 characters; see :func:`validate_conn_id`), or None.
-        conn_type: The system type (``postgres``, ``http``, ...); letters, digits, ``+ . - _``.
+        conn_type: The system type (``postgres``, ``http``, ...): empty, or a letter followed by
+            letters, digits, ``+ . - _``.
         description: Free text.
         host: Host name, IP address, socket path, or ``protocol://host``.
         login: User name.
@@ -159,6 +219,8 @@ class Connection:
         schema: The URI path: a database name for SQL systems, not the URI scheme.
         port: 0-65535.
         extra: A JSON object, as a mapping or as JSON text.
+        uri: Airflow's other way to build a connection: parse this URI (see :meth:`from_uri`). It
+            cannot be combined with the other fields except ``conn_id`` and ``description``.
 
     Raises:
         InvalidConnection: a field is invalid; the message never holds the password.
@@ -166,8 +228,10 @@ class Connection:
 
     __slots__ = (
         "_extra",
+        "_extra_key",
         "_extra_text",
         "_hash",
+        "_uri",
         "conn_id",
         "conn_type",
         "description",
@@ -188,7 +252,9 @@ class Connection:
     port: int | None
     _extra: Mapping[str, Any]
     _extra_text: str | None
+    _extra_key: str | None
     _hash: int | None
+    _uri: str | None
 
     def __init__(
         self,
@@ -201,27 +267,36 @@ class Connection:
         schema: str | None = None,
         port: int | None = None,
         extra: Mapping[str, Any] | str | None = None,
+        *,
+        uri: str | None = None,
     ) -> None:
         if conn_id is not None:
             validate_conn_id(conn_id)
+        if description is not None:
+            _check_text("description", description, conn_id)
+        if uri is not None:
+            given = (conn_type, host, login, password, schema, port, extra)
+            if any(value is not None for value in given):
+                raise InvalidConnection(_MIXED_URI_MESSAGE, conn_id=conn_id)
+            parsed = _uri.parse_uri(uri, conn_id)
+            self._init(
+                conn_id, parsed.conn_type, description, parsed.host, parsed.login,
+                parsed.password, parsed.schema, parsed.port, parsed.extra, parsed.extra_text,
+            )  # fmt: skip
+            return
         if conn_type is not None and (
             not isinstance(conn_type, str) or _CONN_TYPE.fullmatch(conn_type) is None
         ):
             raise InvalidConnection(
-                f"conn_type {conn_type!r} is not a valid type (letters, digits, + . - _)",
+                f"conn_type {conn_type!r} is not a valid type (empty, or a letter followed by "
+                "letters, digits, + . - _)",
                 conn_id=conn_id,
             )
-        for name, value in (
-            ("description", description),
-            ("host", host),
-            ("login", login),
-            ("password", password),
-            ("schema", schema),
-        ):
-            if value is not None and not isinstance(value, str):
-                raise InvalidConnection(
-                    f"{name} must be a str or None, not {type(value).__name__}", conn_id=conn_id
-                )
+        for name, value in (("host", host), ("login", login), ("schema", schema)):
+            if value is not None:
+                _check_text(name, value, conn_id)
+        if password is not None:
+            _check_text("password", password, conn_id)
         port = _check_port(port, conn_id)
         if extra is None:
             extra_value: dict[str, Any] = {}
@@ -256,9 +331,18 @@ class Connection:
         setter(self, "password", password or None)
         setter(self, "schema", schema)
         setter(self, "port", port)
-        setter(self, "_extra", _freeze(extra) if extra else _EMPTY)
-        setter(self, "_extra_text", extra_text if extra else None)
+        if extra:
+            setter(self, "_extra", _freeze(extra))
+            setter(self, "_extra_text", extra_text)
+            _register_sensitive(extra, False)
+        else:
+            setter(self, "_extra", _EMPTY)
+            setter(self, "_extra_text", None)
+        setter(self, "_extra_key", None)
         setter(self, "_hash", None)
+        setter(self, "_uri", None)
+        if password:
+            masking.register(password)
 
     # -- immutability -------------------------------------------------------------------------
 
@@ -272,7 +356,11 @@ class Connection:
         return (_rebuild, (self.conn_id, self._field_values()))
 
     def replace(self, **changes: Any) -> Connection:
-        """Return a copy with the given fields changed (``conn_id`` included), validated again."""
+        """Return a copy with the given fields changed (``conn_id`` included), validated again.
+
+        Raises:
+            InvalidConnection: an unknown field name, or an invalid new value.
+        """
         unknown = set(changes) - {"conn_id", *_FIELDS}
         if unknown:
             raise InvalidConnection(
@@ -295,6 +383,13 @@ class Connection:
 
     # -- value semantics ----------------------------------------------------------------------
 
+    def _canonical_extra(self) -> str:
+        key = self._extra_key
+        if key is None:
+            key = json.dumps(_thaw(self._extra), sort_keys=True) if self._extra else ""
+            object.__setattr__(self, "_extra_key", key)
+        return key
+
     def _key(self) -> tuple[Any, ...]:
         return (
             self.conn_id,
@@ -305,7 +400,7 @@ class Connection:
             self.password,
             self.schema,
             self.port,
-            self._extra,
+            self._canonical_extra(),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -318,8 +413,7 @@ class Connection:
     def __hash__(self) -> int:
         cached = self._hash
         if cached is None:
-            extra_key = json.dumps(_thaw(self._extra), sort_keys=True) if self._extra else ""
-            cached = hash((*self._key()[:-1], extra_key))
+            cached = hash(self._key())
             object.__setattr__(self, "_hash", cached)
         return cached
 
@@ -340,6 +434,17 @@ class Connection:
         """The extras as a new, mutable dict (Airflow's name); empty when there are none."""
         return _thaw(self._extra) if self._extra else {}
 
+    def get_extra_dejson(self, nested: bool = False) -> dict[str, Any]:
+        """Airflow's accessor: :attr:`extra_dejson`. With ``nested``, string values holding JSON
+        (objects, arrays) are decoded too, as Airflow's ``get_extra_dejson(nested=True)`` does."""
+        extra = self.extra_dejson
+        if nested:
+            for key, value in extra.items():
+                if isinstance(value, str) and value[:1] in ("{", "["):
+                    with contextlib.suppress(ValueError, RecursionError):
+                        extra[key] = json.loads(value)
+        return extra
+
     @property
     def extra_json(self) -> str | None:
         """The extras as JSON text, or None when there are none."""
@@ -355,24 +460,34 @@ class Connection:
 
     @classmethod
     def from_uri(cls, uri: str, conn_id: str | None = None) -> Connection:
-        """Parse an Airflow connection URI.
+        """Parse an Airflow connection URI (``type://login:password@host:port/schema?extras``).
 
-        Airflow's algorithm (scheme normalization ``postgresql`` -> ``postgres`` and ``-`` -> ``_``;
-        percent-decoding of login, password, host and schema; ``__extra__`` JSON or flat query
-        parameters as extras; ``type://protocol://host`` for a protocol in the host; ``%2F``-encoded
-        socket paths) with these deliberate differences from Airflow, each a fix of a known pitfall:
+        Airflow's algorithm: the conn type is the scheme, normalized (``postgresql`` -> ``postgres``,
+        ``-`` -> ``_``); login, password, host and schema are percent-decoded; a ``%2F``-encoded host
+        is a socket path; ``type://protocol://host`` puts the protocol in the host (credentials
+        must come after it); the query gives the extras, either ``__extra__=<JSON object>`` or flat
+        parameters (string values, last duplicate wins, ``+`` is a space). A URI without host or
+        path gives ``host == ""`` and ``schema == ""``, an empty userinfo (``type://@host``) login
+        ``""``, and no scheme (``//host``) conn_type ``""``, as in Airflow.
+
+        Deliberate differences from Airflow, each a fix of a known pitfall:
 
         * ``google_cloud_platform://host`` is read with conn_type ``google_cloud_platform`` (Airflow
           finds no scheme there and returns garbage);
         * the host keeps its case (Airflow lower-cases it unless it contains ``/``);
         * ``[::1]`` IPv6 hosts lose their brackets on parse and get them back on render;
-        * an empty password (``user:@host``) is read as no password, as Airflow's ORM stores it.
-
-        A URI without host or path gives ``host == ""`` and ``schema == ""`` (Airflow does the same).
+        * an empty password (``user:@host``) is read as no password, as Airflow's ORM stores it;
+        * only the leading ``type://`` is removed (``http://http://host`` keeps host
+          ``http://host``), and a ``://`` in the path or query is not an inner protocol;
+        * flat query values stay strings (as in Airflow's Task SDK; Airflow 3.2's core also
+          decodes JSON-looking strings there);
+        * ``__extra__`` that is not a JSON object, text without ``type://`` or ``//``, and a
+          conn type that is not a URI scheme raise instead of giving a garbage connection.
 
         Raises:
-            InvalidConnectionURI: the URI cannot be read; the message quotes it with the password
-                replaced by ``***``.
+            InvalidConnectionURI: the URI cannot be read; the message says what is wrong and
+                quotes the URI with the password replaced by ``***``.
+            InvalidConnection: ``conn_id`` is invalid.
         """
         if conn_id is not None:
             validate_conn_id(conn_id)
@@ -385,27 +500,32 @@ class Connection:
         return conn
 
     def get_uri(self) -> str:
-        """Render the connection as an Airflow URI, password included. Lossless with :meth:`from_uri`
-        (up to the documented normalizations: conn_type lower-cased with ``_``, None host/schema
-        read back as ``""``; ``description`` and ``conn_id`` are not part of a URI)."""
-        return _uri.render_uri(
-            self.conn_type, self.host, self.login, self.password, self.schema, self.port,
-            self._extra_dict(), self._extra_text,
-        )  # fmt: skip
+        """Render the connection as an Airflow URI, password included.
+
+        Lossless with :meth:`from_uri` up to these normalizations: conn_type is lower-cased and
+        normalized as on parse (``_`` is written ``-``); a None host, schema or conn_type reads back
+        as ``""``; ``description`` and ``conn_id`` are not part of a URI. Port 0 is written, a port
+        without host or login is written ``type://:port``, a protocol equal to the conn type is
+        quoted into the host (``http://http%3A%2F%2Fhost``), and extras whose values are not all
+        strings are written as ``__extra__`` JSON.
+        """
+        uri = self._uri
+        if uri is None:
+            uri = _uri.render_uri(
+                self.conn_type, self.host, self.login, self.password, self.schema, self.port,
+                self._extra, self._extra_text,
+            )  # fmt: skip
+            object.__setattr__(self, "_uri", uri)
+        return uri
 
     def get_redacted_uri(self) -> str:
         """The URI with the password and sensitive extras written as ``***``: safe to print or log."""
         extra = redact_mapping(self._extra) if self._extra else None
-        return _uri.render_uri(
+        uri = _uri.render_uri(
             self.conn_type, self.host, self.login, self.password, self.schema, self.port,
             extra, None, redact_password=True,
         )  # fmt: skip
-
-    def _extra_dict(self) -> dict[str, Any] | None:
-        if not self._extra:
-            return None
-        thawed: dict[str, Any] = _thaw(self._extra)
-        return thawed
+        return str(masking.redact(uri))
 
     # -- dict and JSON forms --------------------------------------------------------------------
 
@@ -414,7 +534,8 @@ class Connection:
 
         Args:
             prune_empty: drop None values and an empty extra (``""`` is kept), as Airflow does.
-            redact: write the password and extras under sensitive keys as ``***``.
+            redact: write the password and extras under sensitive keys as ``***``, and mask
+                registered secrets in the other values.
         """
         extra = self.extra_dejson
         result: dict[str, Any] = {
@@ -426,10 +547,10 @@ class Connection:
             "password": self.password,
             "schema": self.schema,
             "port": self.port,
-            "extra": redact_mapping(extra) if redact else extra,
+            "extra": extra,
         }
-        if redact and self.password is not None:
-            result["password"] = REDACTED
+        if redact:
+            result = redact_mapping(result)
         if prune_empty:
             result = {k: v for k, v in result.items() if v is not None}
             if not extra:
@@ -442,13 +563,19 @@ class Connection:
         data.pop("conn_id", None)
         return json.dumps(data)
 
+    def as_json(self) -> str:
+        """Airflow's name for :meth:`to_json`."""
+        return self.to_json()
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], conn_id: str | None = None) -> Connection:
         """Build a connection from Airflow's dict/JSON shape.
 
-        ``extra`` may be an object or JSON text, ``port`` an int or numeric string (``""`` or null
-        for none); ``conn_type`` is normalized as in :meth:`from_uri`. ``conn_id`` in the data must
-        match the argument when both are given. Unknown keys are an error.
+        ``extra`` may be an object or JSON text (``""``, ``{}`` or null for none), ``port`` an int
+        or a numeric string (``""`` or null for none; ``1.5``, ``-1``, ``65536`` are errors);
+        ``conn_type`` is normalized as in :meth:`from_uri` and may be missing (Airflow 2 files).
+        ``conn_id`` in the data must match the argument when both are given. Airflow's local-file
+        key ``extra_dejson`` is read as ``extra``. Unknown keys are an error.
 
         Raises:
             InvalidConnection: unknown keys, a bad port or extra, or mismatching conn_ids.
@@ -473,14 +600,15 @@ class Connection:
         unknown = set(fields) - set(_FIELDS)
         if unknown:
             raise InvalidConnection(
-                f"unknown connection field(s): {', '.join(sorted(map(str, unknown)))}",
-                conn_id=conn_id,
+                f"unknown connection field(s): {', '.join(sorted(map(repr, unknown)))}; "
+                f"known are conn_id, {', '.join(_FIELDS)}",
+                conn_id=conn_id if isinstance(conn_id, str) else None,
             )
         conn_type = fields.get("conn_type")
         if isinstance(conn_type, str):
-            fields["conn_type"] = _uri.normalize_conn_type(conn_type)
+            fields["conn_type"] = _uri.normalize_conn_type(conn_type) if conn_type else None
         fields["port"] = _coerce_port(fields.get("port"), conn_id)
-        if fields.get("extra") == "":
+        if fields.get("extra") in ("", {}):
             fields["extra"] = None
         return cls(conn_id=conn_id, **fields)
 
@@ -491,13 +619,18 @@ class Connection:
         Raises:
             InvalidConnection: the text is not a JSON object or a field is invalid.
         """
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
+        if not isinstance(text, str | bytes | bytearray):
             raise InvalidConnection(
-                f"connection {conn_id!r} is not valid JSON (line {getattr(exc, 'lineno', '?')}, "
-                f"column {getattr(exc, 'colno', '?')})",
-                conn_id=conn_id,
+                f"connection JSON must be str or bytes, not {type(text).__name__}", conn_id=conn_id
+            )
+        try:
+            data = _uri.load_json(text if isinstance(text, str) else bytes(text).decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            where = ""
+            if isinstance(exc, json.JSONDecodeError):
+                where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            raise InvalidConnection(
+                f"connection {conn_id!r} is not valid JSON{where}", conn_id=conn_id
             ) from None
         return cls.from_dict(data, conn_id=conn_id)
 
@@ -506,7 +639,15 @@ class Connection:
         """Parse a serialized connection: JSON when it starts with ``{`` (after whitespace), else a URI.
 
         This is how Airflow's backends read stored values (``deserialize_connection``).
+
+        Raises:
+            InvalidConnection: the text is neither a valid URI nor valid connection JSON.
         """
+        if not isinstance(text, str):
+            raise InvalidConnection(
+                f"a serialized connection must be a str, not {type(text).__name__}",
+                conn_id=conn_id,
+            )
         stripped = text.strip()
         if stripped.startswith("{"):
             return cls.from_json(stripped, conn_id=conn_id)
@@ -526,16 +667,20 @@ class Connection:
         """Names of top-level extras whose values are treated as secrets."""
         return [k for k in self._extra if is_sensitive_key(k)]
 
-    def get_hook(self, **hook_params: Any) -> Any:
+    def get_hook(self, *, hook_params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Build the hook registered for this connection's ``conn_type``.
 
+        Args:
+            hook_params: Keyword arguments for the hook class (Airflow's spelling).
+            **kwargs: More keyword arguments for the hook class.
+
         Raises:
-            InvalidConnection: no hook is registered for the type.
+            InvalidConnection: no hook is registered for the type (``Unknown hook type ...``).
         """
         from hookline.registry import hook_class_for
 
         hook_class = hook_class_for(self.conn_type or "")
-        return hook_class(self, **hook_params)
+        return hook_class(self, **{**(hook_params or {}), **kwargs})
 
 
 def _rebuild(conn_id: str | None, fields: dict[str, Any]) -> Connection:

@@ -13,14 +13,16 @@ import functools
 from importlib.metadata import entry_points
 from typing import Any
 
-from hookline.exceptions import ConfigurationError, InvalidConnection
+from hookline.exceptions import ConfigurationError, InvalidConnection, MissingDependency
 
 __all__ = [
     "HOOKS_GROUP",
     "SECRETS_BACKENDS_GROUP",
     "backend_class_for",
+    "backend_names",
     "hook_class_for",
     "hook_types",
+    "register_backend",
     "register_hook",
 ]
 
@@ -28,6 +30,7 @@ HOOKS_GROUP = "hookline.hooks"
 SECRETS_BACKENDS_GROUP = "hookline.secrets_backends"
 
 _extra_hooks: dict[str, type[Any]] = {}
+_extra_backends: dict[str, type[Any]] = {}
 
 
 @functools.cache
@@ -61,15 +64,39 @@ def hook_class_for(conn_type: str) -> type[Any]:
     return cls
 
 
+def register_backend(name: str, backend_class: type[Any]) -> None:
+    """Register a secrets backend class under ``name`` at run time (tests, scripts without packaging).
+
+    A registered class takes precedence over an entry point of the same name.
+    """
+    _extra_backends[name] = backend_class
+
+
+def backend_names() -> list[str]:
+    """Every backend name that can be written in ``[secrets] backends``."""
+    return sorted({*_entry_points(SECRETS_BACKENDS_GROUP), *_extra_backends})
+
+
 def backend_class_for(name: str) -> type[Any]:
     """The secrets backend class registered under ``name``.
 
     Raises:
-        ConfigurationError: no backend has that name (the message lists the known names).
+        ConfigurationError: no backend has that name (the message lists the known names), or its
+            module cannot be imported.
+        MissingDependency: the backend needs an optional SDK that is not installed.
     """
+    if name in _extra_backends:
+        return _extra_backends[name]
     ep = _entry_points(SECRETS_BACKENDS_GROUP).get(name)
     if ep is None:
-        known = ", ".join(sorted(_entry_points(SECRETS_BACKENDS_GROUP)))
+        known = ", ".join(backend_names())
         raise ConfigurationError(f"unknown secrets backend {name!r}; known backends: {known}")
-    cls: type[Any] = ep.load()
+    try:
+        cls: type[Any] = ep.load()
+    except MissingDependency:
+        raise
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"secrets backend {name!r} ({ep.value}) cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
     return cls

@@ -1,19 +1,32 @@
 """``get_connection``: the one function every caller uses to resolve a connection by id.
 
-It asks the process-wide default resolver, built lazily from configuration on first use. Until the
-configured chain is built, the default resolver is the environment backend alone.
+It asks the process-wide default resolver, built lazily on first use from configuration: a
+:class:`~hookline.cache.CachedResolver` over :func:`~hookline.secrets.chain.build_chain`, or the bare
+chain when ``[cache] enabled = false``. Nothing heavy is imported until then, so ``import hookline``
+stays fast. Tests replace it with :func:`set_default_resolver` or
+:func:`hookline.testing.override_connections`.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from hookline.connection import Connection, validate_conn_id
+from hookline.connection import Connection
 from hookline.exceptions import ConnectionNotFound
-from hookline.secrets.env import EnvBackend
 
-__all__ = ["Resolver", "find_connection", "get_connection", "set_default_resolver"]
+if TYPE_CHECKING:
+    from hookline.secrets.chain import SecretsChain
+
+__all__ = [
+    "Resolver",
+    "default_chain",
+    "default_resolver",
+    "find_connection",
+    "get_connection",
+    "set_default_resolver",
+    "swap_default_resolver",
+]
 
 
 class Resolver(Protocol):
@@ -24,30 +37,29 @@ class Resolver(Protocol):
         ...
 
 
-class _EnvResolver:
-    def __init__(self) -> None:
-        self._backend = EnvBackend()
-
-    def get_connection(self, conn_id: str, *, fresh: bool = False) -> Connection:
-        conn = self._backend.get_connection(conn_id)
-        if conn is None:
-            keys = ", ".join(self._backend.lookup_keys(conn_id))
-            raise ConnectionNotFound(
-                conn_id, message=f"connection {conn_id!r} is not defined; looked in env ({keys})"
-            )
-        return conn
-
-
 _lock = threading.Lock()
 _default: Resolver | None = None
 
 
 def _build_default() -> Resolver:
-    return _EnvResolver()
+    from hookline.config import load_settings
+    from hookline.secrets.chain import build_chain
+
+    settings = load_settings()
+    chain = build_chain(settings)
+    if not settings.cache.enabled:
+        return chain
+    from hookline.cache import CachedResolver
+
+    return CachedResolver(chain, settings.cache)
 
 
 def default_resolver() -> Resolver:
-    """The process-wide resolver, built on first use."""
+    """The process-wide resolver, built from configuration on first use.
+
+    Raises:
+        ConfigurationError: the configuration is invalid.
+    """
     global _default
     resolver = _default
     if resolver is None:
@@ -58,15 +70,38 @@ def default_resolver() -> Resolver:
     return resolver
 
 
+def default_chain() -> SecretsChain:
+    """The secrets chain behind the default resolver (writes through it invalidate the cache).
+
+    When the default resolver was replaced by one without a chain, a chain is built from the
+    configuration.
+    """
+    from hookline.secrets.chain import SecretsChain, build_chain
+
+    resolver = default_resolver()
+    if isinstance(resolver, SecretsChain):
+        return resolver
+    chain = getattr(resolver, "chain", None)
+    if isinstance(chain, SecretsChain):
+        return chain
+    return build_chain()
+
+
 def set_default_resolver(resolver: Resolver | None) -> None:
     """Replace the process-wide resolver (None: rebuild from configuration on next use)."""
+    swap_default_resolver(resolver)
+
+
+def swap_default_resolver(resolver: Resolver | None) -> Resolver | None:
+    """Replace the process-wide resolver and return the previous one (None if not built yet)."""
     global _default
     with _lock:
-        _default = resolver
+        previous, _default = _default, resolver
+    return previous
 
 
 def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
-    """Resolve ``conn_id`` through the configured secrets chain.
+    """Resolve ``conn_id`` through the configured secrets chain (cached).
 
     Args:
         conn_id: The connection id.
@@ -75,13 +110,11 @@ def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
     Raises:
         ConnectionNotFound: no backend holds ``conn_id``; the message lists what was asked.
         InvalidConnection: ``conn_id`` is invalid, or the stored value is malformed.
+        BackendPermissionDenied: a backend refused access (the chain does not fall through).
+        DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
-    resolver = _default or default_resolver()
-    try:
-        return resolver.get_connection(conn_id, fresh=fresh)
-    except ConnectionNotFound:
-        validate_conn_id(conn_id)
-        raise
+    # The chain validates conn_id before asking any backend, so invalid ids never reach a cache.
+    return (_default or default_resolver()).get_connection(conn_id, fresh=fresh)
 
 
 def find_connection(conn_id: str) -> Connection | None:

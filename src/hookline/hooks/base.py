@@ -10,7 +10,8 @@ re-resolves the connection once, bypassing caches (``get_connection(conn_id, fre
 the client through :meth:`BaseHook.reset_client`, and retries once.
 
 A custom hook defines five things: ``conn_type``, ``hook_name``, ``default_conn_name``,
-``conn_name_attr`` and ``get_conn()`` (plus ``close_conn()`` when its client holds resources).
+``conn_name_attr`` and ``get_conn()`` (plus ``close_conn()`` when its client holds resources, and
+``_test()`` for a meaningful :meth:`BaseHook.test_connection`). See docs/custom_hooks.md.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import AuthenticationFailed, HookError
+from hookline.exceptions import AuthenticationFailed, ConnectionNotFound
 from hookline.resolver import get_connection
 
 __all__ = ["BaseHook"]
-
-log = logging.getLogger(__name__)
 
 ClientT = TypeVar("ClientT")
 ResultT = TypeVar("ResultT")
@@ -54,20 +53,33 @@ class BaseHook(ABC, Generic[ClientT]):
     conn_name_attr: ClassVar[str] = "conn_id"
 
     def __init__(self, conn: str | Connection | None = None, **kwargs: Any) -> None:
-        alias = kwargs.pop(self.conn_name_attr, None) if self.conn_name_attr != "conn_id" else None
+        for name in dict.fromkeys((self.conn_name_attr, "conn_id")):
+            alias = kwargs.pop(name, None)
+            if conn is None and alias is not None:
+                conn = alias
         if conn is None:
-            conn = alias if alias is not None else self.default_conn_name
+            conn = self.default_conn_name
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(kwargs)}")
         if isinstance(conn, Connection):
             self._connection: Connection | None = conn
             self.conn_id: str = conn.conn_id or self.default_conn_name
-            self._resolvable = conn.conn_id is None
-        else:
+            # A Connection object with an id can be refreshed by that id; an anonymous one cannot.
+            self._resolvable = conn.conn_id is not None
+            self._register_secrets(conn)
+        elif isinstance(conn, str) and conn:
             self._connection = None
             self.conn_id = conn
             self._resolvable = True
+        else:
+            raise TypeError(
+                f"{type(self).__name__} needs a conn_id or a Connection "
+                f"(no default_conn_name is set), got {conn!r}"
+            )
         self._client: ClientT | None = None
+        #: How many times this hook re-resolved its connection after an authentication failure.
+        self.refresh_count = 0
+        self.log = logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -81,9 +93,25 @@ class BaseHook(ABC, Generic[ClientT]):
             self._register_secrets(conn)
         return conn
 
-    def get_connection(self, conn_id: str) -> Connection:
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Connection:
         """Resolve any connection by id (Airflow's classmethod, kept for migrants)."""
         return get_connection(conn_id)
+
+    @classmethod
+    def get_hook(cls, conn_id: str, hook_params: dict[str, Any] | None = None) -> Any:
+        """Build the hook registered for ``conn_id``'s conn_type (Airflow's classmethod)."""
+        return get_connection(conn_id).get_hook(**(hook_params or {}))
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Airflow's UI form hints (``hidden_fields``, ``relabeling``, ``placeholders``); none by default."""
+        return {}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Airflow's extra UI form widgets; none by default."""
+        return {}
 
     @staticmethod
     def _register_secrets(conn: Connection) -> None:
@@ -94,11 +122,18 @@ class BaseHook(ABC, Generic[ClientT]):
                 masking.register(value)
 
     def refresh_connection(self) -> bool:
-        """Re-resolve the connection, bypassing caches; True when it changed.
+        """Re-resolve the connection by id, bypassing caches; True when it changed.
 
-        A hook built from a Connection object with a conn_id still refreshes by that id.
+        When it changed, :meth:`reset_client` drops the client so the next use rebuilds it. A hook
+        built from a Connection object with a conn_id refreshes by that id; when no backend holds the
+        id, the current connection is kept and the result is False.
         """
-        fresh = get_connection(self.conn_id, fresh=True)
+        self.refresh_count += 1
+        try:
+            fresh = get_connection(self.conn_id, fresh=True)
+        except ConnectionNotFound:
+            self.log.warning("cannot refresh connection %r: no backend holds it", self.conn_id)
+            return False
         self._register_secrets(fresh)
         changed = fresh != self._connection
         self._connection = fresh
@@ -140,18 +175,20 @@ class BaseHook(ABC, Generic[ClientT]):
     # -- rotation ---------------------------------------------------------------------------------
 
     def run_with_refresh(self, action: Callable[[], ResultT]) -> ResultT:
-        """Run ``action``; on :class:`AuthenticationFailed`, refresh the connection once and retry.
+        """Run ``action``; on :class:`AuthenticationFailed`, refresh the connection once and retry once.
 
-        The retry happens only when the refreshed connection differs from the one that failed (a
-        rotated password); otherwise the original error is raised.
+        The connection is re-resolved with ``fresh=True`` (bypassing caches). The retry happens only
+        when the refreshed connection differs from the one that failed (a rotated password);
+        otherwise, and for an anonymous Connection object, the original error is raised. Either way
+        at most one refresh and one retry happen per call.
         """
         try:
             return action()
         except AuthenticationFailed:
             if not self._resolvable or not self.refresh_connection():
                 raise
-            log.info("credentials of %r changed; retrying once with the new ones", self.conn_id)
-            return action()
+        self.log.info("credentials of %r changed; retrying once with the new ones", self.conn_id)
+        return action()
 
     # -- testing ----------------------------------------------------------------------------------
 
@@ -163,8 +200,6 @@ class BaseHook(ABC, Generic[ClientT]):
         """
         try:
             self._test()
-        except HookError as exc:
-            return False, masking.redact(f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             return False, masking.redact(f"{type(exc).__name__}: {exc}")
         return True, "Connection successfully tested"

@@ -49,6 +49,14 @@ class SecretsBackend(ABC):
             return None
         return Connection.from_text(value, conn_id=conn_id)
 
+    def handles(self, conn_id: str) -> bool:
+        """Whether this backend should be asked for ``conn_id`` at all (default: always).
+
+        Override to keep a paid or slow store from being asked for ids it never holds (Airflow's
+        ``connections_lookup_pattern``); the chain records the step as ``skipped``.
+        """
+        return True
+
     def lookup_keys(self, conn_id: str) -> list[str]:
         """The keys (env var names, paths, secret ids) under which this backend looks for ``conn_id``;
         shown in lookup traces."""

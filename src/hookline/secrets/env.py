@@ -21,7 +21,8 @@ class EnvBackend(SecretsBackend):
     """Reads connections from environment variables.
 
     Args:
-        prefixes: Variable-name prefixes, asked in order.
+        prefixes: Variable-name prefixes, asked in order (a sequence, or comma-separated text as
+            ``HOOKLINE_SECRETS__BACKEND__ENV__PREFIXES`` gives it).
         environ: The mapping to read (default ``os.environ``; tests pass a dict).
     """
 
@@ -29,9 +30,11 @@ class EnvBackend(SecretsBackend):
 
     def __init__(
         self,
-        prefixes: Sequence[str] = DEFAULT_PREFIXES,
+        prefixes: Sequence[str] | str = DEFAULT_PREFIXES,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        if isinstance(prefixes, str):
+            prefixes = [part.strip() for part in prefixes.split(",") if part.strip()]
         self.prefixes = tuple(prefixes)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
 

@@ -1,0 +1,265 @@
+"""hookline-only rows for the secrets chain and its cache (issue 4's budgets).
+
+* cached ``get_connection`` and negative-cached miss through the default resolver;
+* cold lookup env -> SQLite metastore: the first lookup of distinct ids stored only in the
+  metastore, through the default (cached) resolver, each call timed on its own;
+* single flight: 8 threads missing the same id on a backend that takes 20 ms, backend calls counted,
+  against the bare chain (no cache) under the same load;
+* thread scaling: 1, 2, 4 and 8 threads doing cached lookups, total throughput;
+* resident memory of 10,000 entries in the cache.
+
+Every factory runs in a fresh hookline worker process (:mod:`bench.worker`).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import processes
+from bench.connection_ops import ENV_CONN_ID, INPUT_URI, MISSING_CONN_ID, memory_uris, rss_bytes
+from bench.processes import Side
+from bench.report import Row, Target
+
+__all__ = ["OPS", "rows"]
+
+THREAD_COUNTS = (1, 2, 4, 8)
+SLOW_BACKEND_S = 0.02
+
+
+def _cached_resolver() -> Any:
+    """The process-wide default resolver, which must be hookline's cache."""
+    from hookline.cache import CachedResolver
+    from hookline.resolver import default_resolver
+
+    resolver = default_resolver()
+    if not isinstance(resolver, CachedResolver):
+        raise ImportError(f"not built: default resolver is {type(resolver).__name__}, not cached")
+    return resolver
+
+
+def _cached_get(params: dict[str, Any]) -> Callable[[], object]:
+    import hookline
+
+    _cached_resolver()
+    get = hookline.get_connection
+    get(ENV_CONN_ID)
+
+    def op() -> object:
+        return get(ENV_CONN_ID)
+
+    return op
+
+
+def _negative_get(params: dict[str, Any]) -> Callable[[], object]:
+    import hookline
+
+    _cached_resolver()
+    get = hookline.get_connection
+    not_found = hookline.ConnectionNotFound
+
+    def op() -> object:
+        try:
+            get(MISSING_CONN_ID)
+        except not_found:
+            return None
+        raise AssertionError("found a missing id")
+
+    return op
+
+
+def _cold_chain(params: dict[str, Any], samples: int) -> list[float]:
+    """First lookups of distinct ids held only by the metastore (env asked first, absent)."""
+    import hookline
+    from hookline import Connection
+    from hookline.secrets.metastore import MetastoreBackend
+
+    count = max(samples, 20)
+    warm = 10
+    writer = MetastoreBackend(fernet_keys=[params["fernet_key"]], home=params["hookline_home"])
+    ids = [f"bench_cold_{i:05d}" for i in range(count + warm)]
+    for conn_id in ids:
+        writer.set_connection(Connection.from_uri(INPUT_URI, conn_id=conn_id))
+    writer.close()
+    resolver = _cached_resolver()
+    if [b.name for b in resolver.chain.backends][:2] != ["env", "metastore"]:
+        raise RuntimeError(f"unexpected default chain {resolver.chain!r}")
+    get = hookline.get_connection
+    perf = time.perf_counter
+    out: list[float] = []
+    for i, conn_id in enumerate(ids):
+        start = perf()
+        get(conn_id)
+        elapsed = perf() - start
+        if i >= warm:
+            out.append(elapsed)
+    return out
+
+
+def _slow_chain(calls: list[int]) -> Any:
+    from hookline.secrets.base import SecretsBackend
+    from hookline.secrets.chain import SecretsChain
+
+    class SlowBackend(SecretsBackend):
+        name = "slow"
+
+        def get_conn_value(self, conn_id: str) -> str | None:
+            calls.append(1)
+            time.sleep(SLOW_BACKEND_S)
+            return INPUT_URI
+
+    return SecretsChain([SlowBackend()])
+
+
+def _concurrent_misses(resolver: Any, conn_id: str, threads: int) -> float:
+    barrier = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            resolver.get_connection(conn_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start
+
+
+def _single_flight(cached: bool) -> Callable[[dict[str, Any], int], list[float]]:
+    def factory(params: dict[str, Any], samples: int) -> list[float]:
+        from hookline.cache import CachedResolver
+
+        out: list[float] = []
+        for i in range(max(3, samples // 10)):
+            calls: list[int] = []
+            chain = _slow_chain(calls)
+            resolver = CachedResolver(chain) if cached else chain
+            _concurrent_misses(resolver, f"bench_sf_{i}", 8)
+            out.append(float(len(calls)))
+        return out
+
+    return factory
+
+
+def _thread_scaling(threads: int) -> Callable[[dict[str, Any], int], list[float]]:
+    def factory(params: dict[str, Any], samples: int) -> list[float]:
+        import hookline
+
+        _cached_resolver()
+        get = hookline.get_connection
+        get(ENV_CONN_ID)
+        per_thread = max(2_000, samples * 100)
+        out: list[float] = []
+        for _ in range(5 if samples >= 50 else 2):
+            barrier = threading.Barrier(threads + 1)
+
+            def worker() -> None:
+                barrier.wait()
+                for _ in range(per_thread):
+                    get(ENV_CONN_ID)
+
+            pool = [threading.Thread(target=worker) for _ in range(threads)]
+            for t in pool:
+                t.start()
+            barrier.wait()
+            start = time.perf_counter()
+            for t in pool:
+                t.join()
+            out.append(threads * per_thread / (time.perf_counter() - start))
+        return out
+
+    return factory
+
+
+def _cache_memory(params: dict[str, Any], samples: int) -> list[float]:
+    """RSS delta of 10,000 entries in a CachedResolver (values parsed from URIs on demand)."""
+    from hookline.cache import CachedResolver
+    from hookline.secrets.base import SecretsBackend
+    from hookline.secrets.chain import SecretsChain
+
+    uris = dict(memory_uris())
+
+    class UriBackend(SecretsBackend):
+        name = "uris"
+
+        def get_conn_value(self, conn_id: str) -> str | None:
+            return uris.get(conn_id)
+
+    resolver = CachedResolver(SecretsChain([UriBackend()]))
+    warm = "conn_99999"
+    uris[warm] = INPUT_URI
+    resolver.get_connection(warm)
+    gc.collect()
+    before = rss_bytes()
+    for conn_id in list(uris):
+        resolver.get_connection(conn_id)
+    gc.collect()
+    after = rss_bytes()
+    return [(after - before) / 1e6]
+
+
+OPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cached_get": ("calls", {"hookline": _cached_get}),
+    "negative_get": ("calls", {"hookline": _negative_get}),
+    "cold_chain": ("value", {"hookline": _cold_chain}),
+    "single_flight": ("value", {"hookline": _single_flight(True)}),
+    "no_single_flight": ("value", {"hookline": _single_flight(False)}),
+    "cache_memory": ("value", {"hookline": _cache_memory}),
+    **{f"threads_{n}": ("value", {"hookline": _thread_scaling(n)}) for n in THREAD_COUNTS},
+}
+
+
+def _one(hl: Side, op: str, params: dict[str, Any], samples: int, warmup: int) -> list[float] | str:
+    got = processes.run_worker(
+        hl, [{"module": __name__, "op": op, "params": params}], samples=samples, warmup=warmup
+    )[op]
+    return list(got["samples"]) if "samples" in got else str(got["error"])
+
+
+def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
+    """Measure every op, each in its own fresh worker process, and build the rows (hookline only:
+    ``af`` is unused)."""
+    g = "Secrets chain and cache (hookline only)"
+    params = {"fernet_key": hl.env["HOOKLINE_FERNET_KEY"], "hookline_home": hl.env["HOOKLINE_HOME"]}
+    res = {op: _one(hl, op, params, s.samples, s.warmup) for op in OPS}
+    out: list[Row] = []
+
+    def add(name: str, hl_res: Any, other: Any = None, label: str = "", **kw: Any) -> None:
+        row = Row(group=g, name=name, other_label=label, **kw)
+        row.set_side("hookline", hl_res)
+        row.set_side("other", other)
+        out.append(row)
+
+    add("cached get_connection", res["cached_get"], target=Target("≤ 2 µs", max_value=2e-6),
+        note="`hookline.get_connection(id)` on a cache hit (default resolver: cache over env -> metastore).")
+    add("negative-cached miss", res["negative_get"], target=Target("≤ 2 µs", max_value=2e-6),
+        note="`get_connection` of an id nobody holds, after the first miss; exception caught.")
+    add("cold lookup env -> SQLite metastore", res["cold_chain"],
+        target=Target("≤ 100 µs", max_value=100e-6),
+        note="first lookup of distinct ids stored only in the SQLite metastore (Fernet-encrypted), through the default cached resolver: env asked (absent), then the metastore; every call timed on its own, first 10 discarded.")
+    add("single-flight: backend calls for 8 concurrent misses", res["single_flight"],
+        res["no_single_flight"], "chain without cache", unit="calls",
+        target=Target("1 call", max_value=1),
+        note=f"8 threads released by a barrier look up the same new id; the backend takes {SLOW_BACKEND_S * 1000:.0f} ms and counts its calls. Compared with the bare chain (no cache) under the same load.")
+    add("10,000 cached connections, resident memory", res["cache_memory"], unit="MB",
+        target=Target("≤ 20 MB", max_value=20),
+        note="RSS delta of a fresh process after 10,000 distinct ids were resolved into a `CachedResolver` (values parsed from URIs on demand, so only the cache holds them).")
+    for n in THREAD_COUNTS:
+        target = Target("≥ 1 thread's", min_ratio=1.0) if n == 8 else None
+        add(f"cached lookups, {n} thread{'s' if n > 1 else ''} (total throughput)",
+            res[f"threads_{n}"], res["threads_1"] if n > 1 else None, "1 thread",
+            unit="ops/s", higher_is_better=True, target=target,
+            note="" if n < 8 else "N threads each do the same number of cached `get_connection` calls; throughput = all calls / wall time, median of repeats.")
+    return out

@@ -1,0 +1,132 @@
+"""``hookline secrets trace``, ``hookline keys generate|rotate`` and ``hookline config show``.
+
+``secrets trace`` shows what each backend of the chain said about an id (keys asked, outcome, time),
+never a value. ``keys rotate`` re-encrypts the metastore with the first configured Fernet key.
+``config show`` prints the effective settings with secrets redacted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hookline import masking
+from hookline.cli import common, render
+from hookline.cli.common import CliFailure, register_secrets
+from hookline.cli.render import ConfigFormat
+from hookline.exceptions import (
+    BackendPermissionDenied,
+    ConnectionNotFound,
+    DecryptionError,
+    InvalidConnection,
+)
+
+__all__ = ["config_app", "keys_app", "secrets_app"]
+
+secrets_app = typer.Typer(
+    help="Inspect the secrets chain.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+keys_app = typer.Typer(
+    help="Manage the Fernet keys of the metastore.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(
+    help="Show the effective configuration.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+
+StructuredOutput = Annotated[
+    ConfigFormat, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
+]
+
+
+def _trace_data(trace: Any) -> Any:
+    to_dict = getattr(trace, "to_dict", None)
+    data = to_dict() if callable(to_dict) else {"trace": str(trace)}
+    return render.redact_text_values(data)
+
+
+@secrets_app.command("trace")
+def trace(
+    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    output: StructuredOutput = ConfigFormat.table,
+) -> None:
+    """Show which backends were asked for CONN_ID, under which keys, what each said and how long it
+    took. Never prints a secret. Exit code 1 when no backend holds the connection."""
+    found = False
+    source: str | None = None
+    failure: str | None = None
+    try:
+        result = common.chain().lookup(conn_id)
+    except ConnectionNotFound as exc:
+        lookup_trace: Any = exc.trace
+    except BackendPermissionDenied as exc:
+        lookup_trace = getattr(exc, "trace", None)
+        failure = f"{exc.backend or 'a backend'} denied access to {conn_id!r}: {exc}"
+    except (InvalidConnection, DecryptionError) as exc:
+        lookup_trace = getattr(exc, "trace", None)
+        failure = f"{conn_id!r} is stored but cannot be read: {exc}"
+    else:
+        lookup_trace = result.trace
+        if result.connection is not None:
+            found = True
+            source = result.source
+            register_secrets(result.connection)
+    console = common.out_console()
+    if lookup_trace is not None:
+        if output is ConfigFormat.table:
+            render.write_text(console, masking.redact(str(lookup_trace)))
+        elif output is ConfigFormat.json:
+            render.write_text(console, render.to_json(_trace_data(lookup_trace)))
+        else:
+            render.write_text(console, render.to_yaml(_trace_data(lookup_trace)))
+    if failure is not None:
+        raise CliFailure(failure)
+    if not found:
+        raise CliFailure(f"connection {conn_id!r} not found in any backend")
+    if output is ConfigFormat.table:
+        render.write_text(console, f"=> {conn_id!r} resolved from {source}")
+
+
+@keys_app.command("generate")
+def generate() -> None:
+    """Print a new Fernet key (put it first in HOOKLINE_FERNET_KEY, then run `keys rotate`)."""
+    from hookline.crypto import generate_key
+
+    render.write_text(common.out_console(), str(generate_key()))
+
+
+@keys_app.command("rotate")
+def rotate(
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows re-encrypted per transaction.")
+    ] = 100,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-encrypt rows already under the first key too.")
+    ] = False,
+) -> None:
+    """Re-encrypt every metastore row with the first key of HOOKLINE_FERNET_KEY.
+
+    Safe to interrupt and run again: each batch commits on its own and every row stays readable with
+    the configured keys.
+    """
+    backend = common.writable_backend()
+    rotate_keys = getattr(backend, "rotate_keys", None)
+    if not callable(rotate_keys):
+        raise CliFailure(f"the writable backend {backend.name} has no Fernet keys to rotate")
+    count = int(rotate_keys(batch_size=batch_size, force=force))
+    render.write_text(
+        common.out_console(),
+        f"Re-encrypted {count} connection{'' if count == 1 else 's'} in {backend.name}",
+    )
+
+
+@config_app.command("show")
+def show(output: StructuredOutput = ConfigFormat.table) -> None:
+    """Print the effective settings (from hookline.toml and HOOKLINE_* variables), redacted."""
+    from hookline.config import load_settings
+
+    settings = load_settings()
+    data = render.redact_text_values(settings.as_display_dict())
+    render.render_mapping(data, output, common.out_console())

@@ -1,0 +1,157 @@
+"""The ``hookline`` command: the root typer app, error handling and the console-script entry point.
+
+Exit codes: 0 on success; 1 on an expected failure (not found, invalid input, backend errors), printed
+as one masked ``error:`` line on stderr without a traceback; 2 on usage errors (click's default).
+Masking is always installed, so log lines never carry a resolved secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from hookline import __version__, masking
+from hookline.cli import admin, common, connections, render
+from hookline.cli.common import CliFailure, err_console, out_console
+from hookline.exceptions import ConnectionNotFound, HooklineError
+
+__all__ = ["app", "main"]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _report(message: str, details: tuple[str, ...] = ()) -> None:
+    lines = [f"error: {masking.redact(_one_line(message))}"]
+    lines.extend(f"  {masking.redact(_one_line(detail))}" for detail in details)
+    render.write_text(err_console(), "\n".join(lines))
+
+
+def _not_found_message(exc: ConnectionNotFound) -> str:
+    """One line: which backends were asked, which could not answer, where to see the whole trace."""
+    asked: list[str] = []
+    down: list[str] = []
+    to_dict = getattr(exc.trace, "to_dict", None)
+    data = to_dict() if callable(to_dict) else None
+    steps = data.get("steps") if isinstance(data, dict) else None
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict):
+            asked.append(str(step.get("backend")))
+            if step.get("outcome") == "unavailable":
+                down.append(str(step.get("backend")))
+    message = f"connection {exc.conn_id!r} not found"
+    if asked:
+        message += f" (asked: {', '.join(asked)})"
+    if down:
+        message += f"; {', '.join(down)} could not answer, so it may be defined there"
+    return f"{message}; run 'hookline secrets trace {exc.conn_id}' for details"
+
+
+class _Group(TyperGroup):
+    """The root group: turns expected errors raised by any subcommand into exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except CliFailure as exc:
+            _report(exc.message, exc.details)
+            raise typer.Exit(exc.exit_code) from None
+        except ConnectionNotFound as exc:
+            _report(_not_found_message(exc))
+            raise typer.Exit(1) from None
+        except HooklineError as exc:
+            _report(f"{exc}")
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            _report(f"{exc.strerror or exc}{where}")
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            verbose = bool(ctx.meta.get("hookline.verbose"))
+            if verbose:
+                text = "".join(traceback.format_exception(exc))
+                render.write_text(err_console(), masking.redact(text).rstrip("\n"))
+            _report(
+                f"unexpected {type(exc).__name__}: {exc}"
+                + ("" if verbose else " (run with --verbose for the traceback)")
+            )
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="hookline",
+    cls=_Group,
+    help="Airflow-compatible connections and secrets backends, from the command line.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(connections.app, name="connections")
+app.add_typer(admin.secrets_app, name="secrets")
+app.add_typer(admin.keys_app, name="keys")
+app.add_typer(admin.config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.write_text(out_console(), f"hookline {__version__}")
+        raise typer.Exit()
+
+
+def _log_to_stderr(ctx: typer.Context, verbosity: int) -> None:
+    """Send log records to stderr, masked, for this invocation only (-v info, -vv debug)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(masking.MaskingFilter())
+    root_logger = logging.getLogger()
+    previous_level = root_logger.level
+    root_logger.addHandler(handler)
+    root_logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+    def restore() -> None:
+        root_logger.removeHandler(handler)
+        root_logger.setLevel(previous_level)
+
+    ctx.call_on_close(restore)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="Log to stderr, masked (-v info, -vv debug)."
+        ),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """hookline: connections, secrets backends and hooks, Airflow-compatible."""
+    ctx.meta["hookline.verbose"] = verbose > 0
+    ctx.call_on_close(common.invalidate)
+    masking.install()
+    if verbose:
+        _log_to_stderr(ctx, verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``hookline`` command (the console-script entry point); exits the process."""
+    app(args=argv, prog_name="hookline")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,520 @@
+"""``hookline connections add|get|list|delete|import|export|test``.
+
+The semantics follow ``airflow connections`` (AIRFLOW.md section 5) with hookline's safer defaults:
+output is redacted unless ``--show-secrets``; a duplicate id is an error unless ``--overwrite``; an
+import is all-or-nothing and lists every bad entry; ``get`` and ``list`` see every backend of the
+chain, writes go to its writable backend (the metastore by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hookline import masking
+from hookline.cli import common, render
+from hookline.cli.common import CliFailure, register_secrets
+from hookline.cli.render import OutputFormat
+from hookline.connection import Connection
+from hookline.exceptions import DecryptionError, InvalidConnection
+from hookline.secrets.base import SecretsBackend
+from hookline.secrets.chain import not_found_error
+
+__all__ = ["FileFormat", "Serialization", "app"]
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="Add, inspect, import, export and test connections.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class FileFormat(StrEnum):
+    """The connections-file formats of ``import`` and ``export`` (Airflow's ``connections export``)."""
+
+    json = "json"
+    yaml = "yaml"
+    env = "env"
+
+
+class Serialization(StrEnum):
+    """How ``export --format env`` writes each connection (Airflow's ``--serialization-format``)."""
+
+    uri = "uri"
+    json = "json"
+
+
+_EXTENSIONS = {".json": FileFormat.json, ".yaml": FileFormat.yaml, ".yml": FileFormat.yaml}
+_EXTENSIONS[".env"] = FileFormat.env
+
+OutputOption = Annotated[
+    OutputFormat, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
+]
+ShowSecretsOption = Annotated[
+    bool, typer.Option("--show-secrets", help="Print passwords and sensitive extras in clear.")
+]
+
+
+def _stderr(line: str) -> None:
+    render.write_text(common.err_console(), masking.redact(line))
+
+
+def _note(line: str) -> None:
+    _stderr(f"note: {line}")
+
+
+# -- add ------------------------------------------------------------------------------------------
+
+
+def _build_connection(
+    conn_id: str,
+    *,
+    uri: str | None,
+    json_text: str | None,
+    fields: dict[str, Any],
+    extra: str | None,
+    description: str | None,
+) -> Connection:
+    """Apply Airflow's ``connections add`` rules and build the connection."""
+    if uri is not None and json_text is not None:
+        raise typer.BadParameter("cannot be combined with --json", param_hint="--uri")
+    if uri is None and json_text is None and fields.get("conn_type") is None:
+        raise typer.BadParameter(
+            "required unless the connection is given by --uri or --json", param_hint="--conn-type"
+        )
+    if uri is not None or json_text is not None:
+        flag = "--uri" if uri is not None else "--json"
+        invalid = [
+            f"--{name.replace('_', '-')}" for name, value in fields.items() if value is not None
+        ]
+        if json_text is not None and extra is not None:
+            invalid.append("--extra")
+        if invalid:
+            raise typer.BadParameter(
+                f"cannot be combined with {', '.join(invalid)}", param_hint=flag
+            )
+    if uri is not None:
+        conn = Connection.from_uri(uri, conn_id=conn_id)
+        if extra is not None:
+            conn = conn.replace(extra=extra)
+    elif json_text is not None:
+        conn = Connection.from_json(json_text, conn_id=conn_id)
+        if not conn.conn_type:
+            raise InvalidConnection(
+                "the --json connection has no conn_type; add one to the JSON", conn_id=conn_id
+            )
+    else:
+        conn = Connection(conn_id=conn_id, extra=extra, **fields)
+    if description is not None:
+        conn = conn.replace(description=description)
+    return conn
+
+
+def _exists(backend: SecretsBackend, conn_id: str) -> bool:
+    try:
+        return backend.get_conn_value(conn_id) is not None
+    except DecryptionError:
+        return True  # a row is there, even if this key cannot read it
+
+
+def _defined_elsewhere(conn_id: str, backend_name: str) -> str | None:
+    """The backend (other than ``backend_name``) that lookups of ``conn_id`` answer from, if any."""
+    try:
+        source = common.chain().lookup(conn_id).source
+    except Exception:  # only used for a hint: a failing read-back must not become the error
+        return None
+    return source if source is not None and source != backend_name else None
+
+
+def _shadow_note(conn_id: str, written_to: str) -> None:
+    """Warn when another backend of the chain still answers lookups of ``conn_id``."""
+    source = _defined_elsewhere(conn_id, written_to)
+    if source is not None:
+        _note(f"{source} also defines {conn_id!r} and is asked first; lookups return that one")
+
+
+@app.command("add")
+def add(
+    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    uri: Annotated[
+        str | None, typer.Option("--uri", help="The connection as an Airflow URI.")
+    ] = None,
+    json_text: Annotated[
+        str | None,
+        typer.Option("--json", help="The connection as Airflow's JSON form."),
+    ] = None,
+    conn_type: Annotated[str | None, typer.Option("--conn-type", help="Connection type.")] = None,
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    login: Annotated[str | None, typer.Option("--login")] = None,
+    password: Annotated[str | None, typer.Option("--password")] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from stdin (keeps it out of ps)."),
+    ] = False,
+    schema: Annotated[str | None, typer.Option("--schema")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535)] = None,
+    extra: Annotated[str | None, typer.Option("--extra", help="Extras as a JSON object.")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing connection with this id.")
+    ] = False,
+) -> None:
+    """Add a connection to the writable backend (the metastore by default).
+
+    Give the connection as --uri, as --json, or as --conn-type plus field flags; an existing id is an
+    error unless --overwrite.
+    """
+    if password_stdin:
+        if password is not None:
+            raise typer.BadParameter(
+                "cannot be combined with --password", param_hint="--password-stdin"
+            )
+        password = sys.stdin.readline().rstrip("\r\n")
+    masking.register(password)
+    fields: dict[str, Any] = {
+        "conn_type": conn_type,
+        "host": host,
+        "login": login,
+        "password": password,
+        "schema": schema,
+        "port": port,
+    }
+    conn = _build_connection(
+        conn_id, uri=uri, json_text=json_text, fields=fields, extra=extra, description=description
+    )
+    register_secrets(conn)
+    backend = common.writable_backend()
+    if not overwrite and _exists(backend, conn_id):
+        raise CliFailure(
+            f"connection {conn_id!r} already exists in {backend.name}; "
+            "use --overwrite to replace it"
+        )
+    common.chain().set_connection(conn, overwrite=overwrite)
+    verb = "Saved" if overwrite else "Added"
+    render.write_text(
+        common.out_console(),
+        f"{verb} connection {conn_id!r} ({conn.get_redacted_uri()}) to {backend.name}",
+    )
+    _shadow_note(conn_id, backend.name)
+    common.invalidate()
+
+
+# -- get / list -----------------------------------------------------------------------------------
+
+
+def lookup(conn_id: str) -> tuple[Connection, str | None, Any]:
+    """Resolve ``conn_id`` through the chain, uncached; return the connection, its source, the trace.
+
+    Raises:
+        ConnectionNotFound: no backend holds it.
+    """
+    result = common.chain().lookup(conn_id)
+    conn = result.connection
+    if conn is None:
+        raise not_found_error(result.trace)
+    register_secrets(conn)
+    return conn, result.source, result.trace
+
+
+@app.command("get")
+def get(
+    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    output: OutputOption = OutputFormat.table,
+    show_secrets: ShowSecretsOption = False,
+) -> None:
+    """Show one connection, from whichever backend of the chain holds it (redacted by default)."""
+    conn, source, _ = lookup(conn_id)
+    render.render_connection(conn, source, output, common.out_console(), show_secrets=show_secrets)
+
+
+def _listing_failed(backend: str, exc: Exception) -> None:
+    _note(f"cannot list the connections of {backend}: {type(exc).__name__}: {exc}")
+
+
+def list_rows(source: str | None = None) -> list[tuple[str, Connection]]:
+    """Every backend's connections as ``(backend name, connection)``, sorted by id then chain order."""
+    rows: list[tuple[str, Connection]] = list(
+        common.chain().list_connections(on_error=_listing_failed)
+    )
+    if source is not None:
+        rows = [row for row in rows if row[0] == source]
+    rows.sort(key=lambda row: row[1].conn_id or "")
+    for _, conn in rows:
+        register_secrets(conn)
+    return rows
+
+
+SourceOption = Annotated[
+    str | None, typer.Option("--source", help="Only the connections of this backend.")
+]
+
+
+@app.command("list")
+def list_(
+    output: OutputOption = OutputFormat.table,
+    show_secrets: ShowSecretsOption = False,
+    source: SourceOption = None,
+) -> None:
+    """List the connections of every backend of the chain, with the backend that holds each."""
+    rows = list_rows(source)
+    render.render_connections(rows, output, common.out_console(), show_secrets=show_secrets)
+
+
+# -- delete ---------------------------------------------------------------------------------------
+
+
+@app.command("delete")
+def delete(
+    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+) -> None:
+    """Delete a connection from the writable backend."""
+    backend = common.writable_backend()
+    if not common.chain().delete_connection(conn_id):
+        source = _defined_elsewhere(conn_id, backend.name)
+        hint = f" (it is defined in {source}, which hookline does not write)" if source else ""
+        raise CliFailure(
+            f"connection {conn_id!r} not found in {backend.name}; nothing deleted{hint}"
+        )
+    render.write_text(common.out_console(), f"Deleted connection {conn_id!r} from {backend.name}")
+    _shadow_note(conn_id, backend.name)
+    common.invalidate()
+
+
+# -- test -----------------------------------------------------------------------------------------
+
+
+@app.command("test")
+def test(
+    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+) -> None:
+    """Build the connection's hook and make one real round trip; exit 0 on success, 1 on failure."""
+    conn, _, _ = lookup(conn_id)
+    from hookline.registry import hook_class_for
+
+    hook_class = hook_class_for(conn.conn_type or "")
+    hook = hook_class(conn)
+    try:
+        ok, message = hook.test_connection()
+    finally:
+        close = getattr(hook, "close", None)
+        if callable(close):
+            close()
+    message = masking.redact(str(message))
+    if not ok:
+        raise CliFailure(f"connection {conn_id!r} test failed: {message}")
+    render.write_text(common.out_console(), f"Connection {conn_id!r} OK: {message}")
+
+
+# -- import / export ------------------------------------------------------------------------------
+
+
+def _file_format(path: str, fmt: FileFormat | None) -> FileFormat:
+    if fmt is not None:
+        return fmt
+    if path == "-":
+        return FileFormat.json
+    found = _EXTENSIONS.get(Path(path).suffix.lower())
+    if found is None:
+        raise typer.BadParameter(
+            f"cannot tell the format of {path!r} from its extension; give json, yaml or env",
+            param_hint="--format",
+        )
+    return found
+
+
+FormatOption = Annotated[
+    FileFormat | None,
+    typer.Option(
+        "--format",
+        "--file-format",
+        help="File format (default: from the extension; JSON for stdin/stdout).",
+        case_sensitive=False,
+    ),
+]
+
+
+def _entry_problems(conns: dict[str, Connection], existing: set[str], overwrite: bool) -> list[str]:
+    problems: list[str] = []
+    for conn_id, conn in conns.items():
+        if conn_id in existing and not overwrite:
+            problems.append(f"{conn_id}: already exists; use --overwrite to replace it")
+        if conn.password == masking.REDACTED or _holds_placeholder(conn.extra):
+            problems.append(
+                f"{conn_id}: holds the redaction placeholder '***' instead of a secret "
+                "(export with --show-secrets to get a file that can be imported)"
+            )
+    return problems
+
+
+def _write_all(
+    backend: SecretsBackend, conns: dict[str, Connection], previous: dict[str, Connection]
+) -> None:
+    """Write every connection; if one write fails, undo the ones done so far and re-raise."""
+    done: list[str] = []
+    try:
+        for conn_id, conn in conns.items():
+            common.chain().set_connection(conn, overwrite=True)
+            done.append(conn_id)
+    except BaseException:
+        for conn_id in done:
+            try:
+                if conn_id in previous:
+                    common.chain().set_connection(previous[conn_id], overwrite=True)
+                else:
+                    backend.delete_connection(conn_id)
+            except Exception:  # best effort: the original error is the one to report
+                log.warning("could not undo the import of %r", conn_id, exc_info=True)
+        raise
+
+
+@app.command("import")
+def import_(
+    file: Annotated[str, typer.Argument(help="Connections file, or - for stdin.")],
+    fmt: FormatOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace connections that already exist.")
+    ] = False,
+) -> None:
+    """Import a connections file (Airflow's JSON, YAML or env form) into the writable backend.
+
+    All or nothing: when any entry is invalid, nothing is written and every bad entry is listed.
+    """
+    file_format = _file_format(file, fmt)
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliFailure(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CliFailure(f"cannot read {file}: it is not UTF-8 text") from None
+    from hookline.secrets.files import ConnectionsFileError, parse_connections_text
+
+    source = "<stdin>" if file == "-" else file
+    try:
+        conns = parse_connections_text(text, file_format.value, source)
+    except ConnectionsFileError as exc:
+        details = [
+            f"line {line}: {message}" if line is not None else str(message)
+            for line, message in exc.errors
+        ] or [str(exc)]
+        raise CliFailure(
+            f"{source}: {len(details)} invalid entr{'y' if len(details) == 1 else 'ies'}; "
+            "nothing imported",
+            details,
+        ) from None
+    for conn in conns.values():
+        register_secrets(conn)
+    backend = common.writable_backend()
+    existing = {conn_id for conn_id in conns if _exists(backend, conn_id)}
+    problems = _entry_problems(conns, existing, overwrite)
+    if problems:
+        raise CliFailure(
+            f"{source}: {len(problems)} invalid entr{'y' if len(problems) == 1 else 'ies'}; "
+            "nothing imported",
+            problems,
+        )
+    previous: dict[str, Connection] = {}
+    for conn_id in existing:
+        try:
+            old = backend.get_connection(conn_id)
+        except DecryptionError:
+            old = None
+        if old is not None:
+            previous[conn_id] = old
+    _write_all(backend, conns, previous)
+    common.invalidate()
+    replaced = f" ({len(existing)} replaced)" if existing else ""
+    render.write_text(
+        common.out_console(),
+        f"Imported {len(conns)} connection{'' if len(conns) == 1 else 's'} "
+        f"into {backend.name}{replaced}",
+    )
+
+
+def _redacted_copy(conn: Connection) -> Connection:
+    changes: dict[str, Any] = {}
+    if conn.password is not None:
+        changes["password"] = masking.REDACTED
+    if conn.extra:
+        changes["extra"] = masking.redact_mapping(conn.extra)
+    return conn.replace(**changes) if changes else conn
+
+
+def _holds_placeholder(value: Any) -> bool:
+    if isinstance(value, str):
+        return value == masking.REDACTED
+    if isinstance(value, Mapping):
+        return any(_holds_placeholder(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_placeholder(item) for item in value)
+    return False
+
+
+@app.command("export")
+def export(
+    file: Annotated[str, typer.Argument(help="Output file, or - for stdout.")] = "-",
+    fmt: FormatOption = None,
+    show_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--show-secrets",
+            help="Write passwords and sensitive extras in clear (needed to import the file back).",
+        ),
+    ] = False,
+    source: SourceOption = None,
+    serialization: Annotated[
+        Serialization,
+        typer.Option(
+            "--serialization-format",
+            help="How env lines hold a connection: uri, or json (keeps the description).",
+            case_sensitive=False,
+        ),
+    ] = Serialization.uri,
+) -> None:
+    """Export connections as an Airflow connections file (JSON, YAML or env), sorted by id.
+
+    Without --source, each id appears once, as lookups would return it (the first backend of the
+    chain that holds it). Secrets are written as *** unless --show-secrets.
+    """
+    file_format = _file_format(file, fmt)
+    conns: dict[str, Connection] = {}
+    for _, conn in list_rows(source):
+        if conn.conn_id is not None:
+            conns.setdefault(conn.conn_id, conn)
+    has_secrets = any(c.password or c.sensitive_extra_keys() for c in conns.values())
+    if not show_secrets:
+        conns = {conn_id: _redacted_copy(conn) for conn_id, conn in conns.items()}
+    from hookline.secrets.files import render_connections
+
+    text = render_connections(conns, file_format.value, serialization=serialization.value)
+    if file == "-":
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        sys.stdout.flush()
+    else:
+        _write_private(Path(file), text)
+        render.write_text(
+            common.out_console(),
+            f"Exported {len(conns)} connection{'' if len(conns) == 1 else 's'} to {file}",
+        )
+    if has_secrets and not show_secrets:
+        _note("secrets are written as ***; use --show-secrets for a file that can be imported")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (it may hold secrets)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CliFailure(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,438 @@
+"""SmtpHook: send email through the SMTP server a connection describes.
+
+Connection fields: ``host``, ``port``, ``login``, ``password``. Extras:
+
+* ``use_ssl``: implicit TLS (``SMTP_SSL``); default on when the port is 465, else off.
+* ``use_starttls``: upgrade with STARTTLS before logging in; default on, except for loopback hosts
+  (``localhost``, ``127.0.0.1``, ``::1``), where local test and relay servers rarely offer TLS.
+  Airflow's ``disable_ssl`` / ``disable_tls`` are read when ours are absent.
+* ``timeout_s`` (or Airflow's ``timeout``): socket timeout, default 30 s.
+* ``from_email``: the default sender; ``retry_limit``: connect retries (default 2).
+* ``ssl_cafile``: a CA bundle to trust (a private CA); ``ssl_verify``: false to skip certificate
+  checks (Airflow's ``ssl_context: "none"`` means the same).
+
+With ``use_starttls`` on, a server that does not offer STARTTLS is an error: the hook never sends
+the password in clear text by accident. The SMTP session is kept open between messages and rebuilt
+when the server has dropped it. A rejected login raises
+:class:`~hookline.exceptions.AuthenticationFailed`, so :meth:`SmtpHook.send_email` refreshes the
+connection once (a rotated password) and retries.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses, make_msgid
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from hookline import masking
+from hookline.connection import Connection
+from hookline.exceptions import AuthenticationFailed, HookConnectionError, HookError
+from hookline.hooks.base import BaseHook
+
+__all__ = ["SmtpHook"]
+
+_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+_SPLIT: Final = re.compile(r"[,;]")
+
+#: Attachments given as data: ``{"name.csv": b"..."}``.
+Attachments = Mapping[str, bytes | str]
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes", "on"}
+    return bool(value)
+
+
+def address_list(value: str | Iterable[str] | None) -> list[str]:
+    """Split ``"a@x, b@y; c@z"`` or a list of such strings into addresses (Airflow's rule)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        out.extend(part.strip() for part in _SPLIT.split(item) if part.strip())
+    return out
+
+
+class SmtpHook(BaseHook[smtplib.SMTP]):
+    """Send email over SMTP, with SSL or STARTTLS, login, attachments, cc and bcc.
+
+    Args:
+        conn: A conn_id or a Connection (``smtp_conn_id=`` is accepted too).
+        timeout_s: Socket timeout (default: extra ``timeout_s`` or ``timeout``, else 30 s).
+        retry_limit: Connect retries after the first attempt (default: extra, else 2).
+        retry_delay_s: Delay between connect attempts.
+
+    Example:
+        >>> with SmtpHook("mail") as smtp:  # doctest: +SKIP
+        ...     smtp.send_email("ops@example.com", "Load done", text="1,204 rows")
+    """
+
+    conn_type: ClassVar[str] = "smtp"
+    hook_name: ClassVar[str] = "SMTP"
+    default_conn_name: ClassVar[str] = "smtp_default"
+    conn_name_attr: ClassVar[str] = "smtp_conn_id"
+
+    def __init__(
+        self,
+        conn: str | Connection | None = None,
+        *,
+        timeout_s: float | None = None,
+        retry_limit: int | None = None,
+        retry_delay_s: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn, **kwargs)
+        self._timeout_s = timeout_s
+        self._retry_limit = retry_limit
+        self._retry_delay_s = retry_delay_s
+        self._lock = threading.RLock()
+
+    # -- settings ----------------------------------------------------------------------------
+
+    @property
+    def use_ssl(self) -> bool:
+        """Implicit TLS (SMTP over SSL)."""
+        conn = self.connection
+        extra = conn.extra
+        if "use_ssl" in extra:
+            return _as_bool(extra["use_ssl"])
+        if "disable_ssl" in extra:
+            return not _as_bool(extra["disable_ssl"])
+        return conn.port == 465
+
+    @property
+    def use_starttls(self) -> bool:
+        """STARTTLS before login (off when ``use_ssl`` is on)."""
+        if self.use_ssl:
+            return False
+        conn = self.connection
+        extra = conn.extra
+        if "use_starttls" in extra:
+            return _as_bool(extra["use_starttls"])
+        if "disable_tls" in extra:
+            return not _as_bool(extra["disable_tls"])
+        return (conn.host or "localhost").lower() not in _LOOPBACK
+
+    @property
+    def timeout_s(self) -> float:
+        """The socket timeout in seconds."""
+        if self._timeout_s is not None:
+            return self._timeout_s
+        extra = self.connection.extra
+        return float(extra.get("timeout_s", extra.get("timeout", 30.0)))
+
+    @property
+    def retry_limit(self) -> int:
+        """Connect retries after the first attempt."""
+        if self._retry_limit is not None:
+            return self._retry_limit
+        return int(self.connection.extra.get("retry_limit", 2))
+
+    @property
+    def from_email(self) -> str | None:
+        """The default sender: extra ``from_email``, else the login when it is an address."""
+        conn = self.connection
+        sender = conn.extra.get("from_email")
+        if sender:
+            return str(sender)
+        return conn.login if conn.login and "@" in conn.login else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context for SSL and STARTTLS: system CAs plus ``ssl_cafile``; verification on
+        unless ``ssl_verify`` is false (or Airflow's ``ssl_context`` is ``"none"``)."""
+        extra = self.connection.extra
+        cafile = extra.get("ssl_cafile")
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        verify = _as_bool(extra.get("ssl_verify", True))
+        if str(extra.get("ssl_context", "default")).lower() == "none":
+            verify = False
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _where(self) -> str:
+        conn = self.connection
+        port = conn.port or (465 if self.use_ssl else 25)
+        return f"SMTP server {conn.host or 'localhost'}:{port} of connection {self.conn_id!r}"
+
+    # -- client ------------------------------------------------------------------------------
+
+    def get_conn(self) -> smtplib.SMTP:
+        """A connected, logged-in SMTP session, opened on first use and kept.
+
+        Raises:
+            HookConnectionError: the server could not be reached after the retries.
+            AuthenticationFailed: the server rejected the login.
+            HookError: STARTTLS was required but not offered, or another SMTP error.
+        """
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> smtplib.SMTP:
+        conn = self.connection
+        host = conn.host or "localhost"
+        port = conn.port or (465 if self.use_ssl else 25)
+        attempts = self.retry_limit + 1
+        last: Exception | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                client = self._open(host, port)
+                break
+            except ssl.SSLError as exc:
+                raise HookConnectionError(
+                    f"{self._where()}: TLS handshake failed: {type(exc).__name__} "
+                    f"({exc.reason or 'no reason given'})",
+                    conn_id=self.conn_id,
+                ) from exc
+            except (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
+                last = exc
+                if attempt < attempts:
+                    time.sleep(self._retry_delay_s)
+        else:
+            raise HookConnectionError(
+                f"{self._where()} could not be reached after {attempts} attempt(s): "
+                f"{type(last).__name__} (timeout {self.timeout_s} s)",
+                conn_id=self.conn_id,
+            ) from last
+        try:
+            self._secure_and_login(client)
+        except BaseException:
+            _quietly_close(client)
+            raise
+        return client
+
+    def _open(self, host: str, port: int) -> smtplib.SMTP:
+        if self.use_ssl:
+            return smtplib.SMTP_SSL(host, port, timeout=self.timeout_s, context=self.ssl_context())
+        return smtplib.SMTP(host, port, timeout=self.timeout_s)
+
+    def _secure_and_login(self, client: smtplib.SMTP) -> None:
+        conn = self.connection
+        try:
+            client.ehlo_or_helo_if_needed()
+            if self.use_starttls:
+                if not client.has_extn("starttls"):
+                    raise HookError(
+                        f"{self._where()} does not offer STARTTLS; set the extra "
+                        '"use_starttls": false to send without TLS',
+                        conn_id=self.conn_id,
+                    )
+                client.starttls(context=self.ssl_context())
+                client.ehlo()
+            if conn.login:
+                client.login(conn.login, conn.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AuthenticationFailed(
+                f"{self._where()} rejected the login of user {conn.login!r} (SMTP {exc.smtp_code})",
+                conn_id=self.conn_id,
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise HookError(
+                f"{self._where()} does not support AUTH; remove the login or use TLS",
+                conn_id=self.conn_id,
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            if isinstance(exc, HookError):
+                raise
+            raise HookConnectionError(
+                f"{self._where()} failed during setup: {type(exc).__name__}",
+                conn_id=self.conn_id,
+            ) from exc
+
+    def close_conn(self) -> None:
+        """Say QUIT and close the session."""
+        client = self._client
+        if client is not None:
+            _quietly_close(client)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def build_message(
+        self,
+        to: str | Iterable[str],
+        subject: str,
+        html_content: str | None = None,
+        *,
+        text: str | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
+        attachments: Attachments | None = None,
+        cc: str | Iterable[str] | None = None,
+        from_email: str | None = None,
+        custom_headers: Mapping[str, str] | None = None,
+    ) -> EmailMessage:
+        """Build the MIME message (no Bcc header: bcc recipients go in the envelope only)."""
+        sender = from_email or self.from_email
+        if not sender:
+            raise ValueError(
+                "no sender: pass from_email or set the extra from_email on the connection"
+            )
+        recipients = address_list(to)
+        if not recipients:
+            raise ValueError("no recipient in 'to'")
+        msg = EmailMessage()
+        msg["Subject"] = subject
+        msg["From"] = sender
+        msg["To"] = ", ".join(recipients)
+        copies = address_list(cc)
+        if copies:
+            msg["Cc"] = ", ".join(copies)
+        msg["Date"] = formatdate(localtime=True)
+        domain = sender.rsplit("@", 1)[-1].strip("> ") or None
+        msg["Message-ID"] = make_msgid(domain=domain)
+        for key, value in (custom_headers or {}).items():
+            msg[key] = value
+        if text is not None:
+            msg.set_content(text)
+            if html_content is not None:
+                msg.add_alternative(html_content, subtype="html")
+        elif html_content is not None:
+            msg.set_content(html_content, subtype="html")
+        else:
+            msg.set_content("")
+        for path in files or ():
+            file = Path(path)
+            self._attach(msg, file.name, file.read_bytes())
+        for name, data in (attachments or {}).items():
+            self._attach(msg, name, data.encode() if isinstance(data, str) else data)
+        return msg
+
+    @staticmethod
+    def _attach(msg: EmailMessage, name: str, data: bytes) -> None:
+        mime, _ = mimetypes.guess_type(name)
+        maintype, subtype = (mime or "application/octet-stream").split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+
+    def send_email(
+        self,
+        to: str | Iterable[str],
+        subject: str,
+        html_content: str | None = None,
+        *,
+        text: str | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
+        attachments: Attachments | None = None,
+        cc: str | Iterable[str] | None = None,
+        bcc: str | Iterable[str] | None = None,
+        from_email: str | None = None,
+        custom_headers: Mapping[str, str] | None = None,
+        dryrun: bool = False,
+    ) -> str:
+        """Send one email; return its Message-ID.
+
+        Args:
+            to: Recipients: a list, or a string separated by ``,`` or ``;``.
+            subject: The subject.
+            html_content: An HTML body (with ``text``, sent as multipart/alternative).
+            text: A plain-text body.
+            files: Paths of files to attach.
+            attachments: Attachments given as data, ``{"report.csv": b"..."}``.
+            cc: Copy recipients (in the ``Cc`` header and the envelope).
+            bcc: Blind copy recipients (in the envelope only, never in a header).
+            from_email: The sender (default: the connection's ``from_email`` extra).
+            custom_headers: Extra headers.
+            dryrun: Build the message but do not send it.
+
+        Raises:
+            ValueError: no sender or no recipient.
+            AuthenticationFailed: the login was rejected (after one connection refresh).
+            HookConnectionError: the server could not be reached.
+            HookError: the server refused the sender, every recipient, or the data.
+        """
+        msg = self.build_message(
+            to,
+            subject,
+            html_content,
+            text=text,
+            files=files,
+            attachments=attachments,
+            cc=cc,
+            from_email=from_email,
+            custom_headers=custom_headers,
+        )
+        envelope_to = [
+            addr
+            for _, addr in getaddresses([*address_list(to), *address_list(cc), *address_list(bcc)])
+            if addr
+        ]
+        sender = getaddresses([str(msg["From"])])[0][1] or str(msg["From"])
+        if not dryrun:
+            self.run_with_refresh(lambda: self._send(msg, sender, envelope_to))
+        return str(msg["Message-ID"])
+
+    send_email_smtp = send_email
+
+    def _send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+        with self._lock:
+            for attempt in (1, 2):
+                client = self.get_conn()
+                try:
+                    refused = client.send_message(msg, sender, recipients)
+                except smtplib.SMTPServerDisconnected as exc:
+                    self.reset_client()
+                    if attempt == 2:
+                        raise HookConnectionError(
+                            f"{self._where()} closed the connection while sending",
+                            conn_id=self.conn_id,
+                        ) from exc
+                    continue
+                except smtplib.SMTPRecipientsRefused as exc:
+                    raise HookError(
+                        f"{self._where()} refused every recipient: "
+                        f"{', '.join(sorted(exc.recipients))}",
+                        conn_id=self.conn_id,
+                    ) from exc
+                except smtplib.SMTPSenderRefused as exc:
+                    raise HookError(
+                        f"{self._where()} refused the sender {sender!r} (SMTP {exc.smtp_code})",
+                        conn_id=self.conn_id,
+                    ) from exc
+                except (smtplib.SMTPException, OSError) as exc:
+                    self.reset_client()
+                    raise HookError(
+                        f"{self._where()} failed to send: {type(exc).__name__}",
+                        conn_id=self.conn_id,
+                    ) from exc
+                if refused:
+                    self.log.warning(
+                        "%s refused some recipients: %s", self._where(), ", ".join(sorted(refused))
+                    )
+                return
+
+    def _test(self) -> None:
+        """Connect, secure, log in and NOOP."""
+        client = self.get_conn()
+        try:
+            code, _ = client.noop()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.reset_client()
+            raise HookConnectionError(
+                f"{self._where()} did not answer NOOP: {type(exc).__name__}", conn_id=self.conn_id
+            ) from exc
+        if code != 250:
+            raise HookError(f"{self._where()} answered NOOP with {code}", conn_id=self.conn_id)
+
+    def __repr__(self) -> str:
+        return str(masking.redact(super().__repr__()))
+
+
+def _quietly_close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()

@@ -1,0 +1,837 @@
+"""SQL hooks: Airflow's DbApiHook API on pooled SQLAlchemy engines (SQLite, PostgreSQL, MySQL/MariaDB).
+
+:class:`SqlHook` serves any SQL connection (the dialect follows ``conn_type``); :class:`SqliteHook`,
+:class:`PostgresHook` (psycopg 3) and :class:`MySqlHook` (PyMySQL) fix the dialect and carry
+Airflow's ``conn_name_attr``/``default_conn_name``. Every hook of one connection in a process shares
+one engine and pool (:mod:`hookline.pool`); settings come from hook arguments, then connection extras
+(``pool_size``, ``max_overflow``, ``pool_timeout_s``, ``pool_recycle_s``, ``pool_pre_ping``,
+``connect_timeout_s``), then defaults.
+
+SQL is sent as written, through ``exec_driver_sql``: use the driver's parameter style
+(``%s``/``%(name)s`` for psycopg and PyMySQL, ``?``/``:name`` for SQLite). Values are always bound as
+parameters, never formatted into SQL. Driver errors are translated once, here: unreachable or timed
+out -> :class:`HookConnectionError`; rejected credentials -> :class:`AuthenticationFailed` (which
+triggers one credential refresh and retry); exhausted pool -> :class:`PoolTimeout`; anything else ->
+:class:`HookError`. Messages show the URL with ``***`` for the password and never a secret.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, CursorResult, Engine
+from sqlalchemy.engine import Connection as SaConnection
+from sqlalchemy.pool import PoolProxiedConnection
+
+from hookline import masking
+from hookline.connection import Connection
+from hookline.exceptions import (
+    AuthenticationFailed,
+    HookConnectionError,
+    HookError,
+    HooklineError,
+    MissingDependency,
+)
+from hookline.hooks.base import BaseHook
+from hookline.pool import PoolOptions, acquire_engine, pool_timeout_error
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "MySqlHook",
+    "PostgresHook",
+    "ResultCursor",
+    "SqlHook",
+    "SqliteHook",
+    "fetch_all_handler",
+    "fetch_one_handler",
+    "split_sql_string",
+]
+
+T = TypeVar("T")
+Parameters = Mapping[str, Any] | Sequence[Any]
+_Failure = Literal["auth", "connect"] | None
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_MESSAGE_LIMIT = 300
+
+
+class ResultCursor:
+    """What a ``run`` handler receives: a DB-API-cursor-like view of one statement's result.
+
+    Attributes:
+        description: The DB-API ``description`` (None when the statement returns no rows).
+        rowcount: Rows affected, as the driver reports it.
+    """
+
+    def __init__(self, result: CursorResult[Any]) -> None:
+        self._result = result
+        self.description: Any = result.cursor.description if result.returns_rows else None
+        self.rowcount: int = result.rowcount
+
+    def _rows(self) -> CursorResult[Any]:
+        if self.description is None:
+            raise HookError("the statement returned no rows to fetch")
+        return self._result
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """All remaining rows as tuples."""
+        return [tuple(row) for row in self._rows().fetchall()]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row as a tuple, or None."""
+        row = self._rows().fetchone()
+        return None if row is None else tuple(row)
+
+    def fetchmany(self, size: int | None = None) -> list[tuple[Any, ...]]:
+        """Up to ``size`` rows as tuples."""
+        return [tuple(row) for row in self._rows().fetchmany(size)]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return (tuple(row) for row in self._rows())
+
+
+def fetch_all_handler(cursor: ResultCursor) -> list[tuple[Any, ...]] | None:
+    """Airflow's handler: every row, or None when the statement returns no rows."""
+    return cursor.fetchall() if cursor.description is not None else None
+
+
+def fetch_one_handler(cursor: ResultCursor) -> tuple[Any, ...] | None:
+    """Airflow's handler: the first row, or None."""
+    return cursor.fetchone() if cursor.description is not None else None
+
+
+def split_sql_string(sql: str, *, backslash_escapes: bool = False) -> list[str]:
+    """Split a script into statements at top-level ``;``, dropping comments and empty statements.
+
+    Quotes (``'``, ``"``, backticks), ``--`` and ``/* */`` comments and PostgreSQL dollar quotes
+    (``$$``, ``$tag$``) are respected. With ``backslash_escapes`` (MySQL), ``\\'`` does not end a
+    string; ``E'...'`` strings always allow it.
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+            current.append(" ")
+        elif ch == "/" and sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            current.append(" ")
+        elif ch in "'\"`":
+            escapes = ch == "'" and (backslash_escapes or (i > 0 and sql[i - 1] in "eE"))
+            j = i + 1
+            while j < n:
+                if escapes and sql[j] == "\\":
+                    j += 2
+                    continue
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:  # doubled quote
+                        j += 2
+                        continue
+                    break
+                j += 1
+            current.append(sql[i : j + 1])
+            i = j + 1
+        elif ch == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])):
+            tag = m.group(0)
+            end = sql.find(tag, i + len(tag))
+            stop = n if end < 0 else end + len(tag)
+            current.append(sql[i:stop])
+            i = stop
+        elif ch == ";":
+            statements.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(ch)
+            i += 1
+    statements.append("".join(current))
+    return [s.strip() for s in statements if s.strip()]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:_MESSAGE_LIMIT] + ("..." if len(text) > _MESSAGE_LIMIT else "")
+
+
+class SqlHook(BaseHook[PoolProxiedConnection]):
+    """A pooled SQL hook with Airflow's DbApiHook API; the dialect follows the connection's conn_type.
+
+    Args:
+        conn: A conn_id or a Connection (default: ``default_conn_name``). The Airflow keyword named by
+            ``conn_name_attr`` (``postgres_conn_id=...``) is accepted too.
+        schema: Overrides the connection's schema (the database name).
+        log_sql: Log each statement at DEBUG (parameters are never logged).
+        pool_size: Connections kept in the pool (extra ``pool_size``; default 5).
+        max_overflow: Extra connections under load (extra ``max_overflow``; default 10).
+        pool_timeout_s: Wait for a free connection before :class:`PoolTimeout` (default 30).
+        pool_recycle_s: Replace connections older than this (default 1800; -1 never).
+        pool_pre_ping: Test connections at checkout, replacing dead ones (default True).
+        connect_timeout_s: Limit for opening one connection (default 10; PostgreSQL rounds up to
+            whole seconds, at least 2).
+    """
+
+    conn_type: ClassVar[str] = ""
+    hook_name: ClassVar[str] = "SQL"
+    default_conn_name: ClassVar[str] = "sql_default"
+    conn_name_attr: ClassVar[str] = "conn_id"
+
+    driver: ClassVar[str] = ""
+    driver_package: ClassVar[tuple[str, str]] = ("", "")  # (import name, hookline extra)
+    placeholder: ClassVar[str] = "%s"
+    backslash_escapes: ClassVar[bool] = False
+    _test_connection_sql: ClassVar[str] = "select 1"
+
+    def __init__(
+        self,
+        conn: str | Connection | None = None,
+        *,
+        schema: str | None = None,
+        log_sql: bool = True,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout_s: float | None = None,
+        pool_recycle_s: float | None = None,
+        pool_pre_ping: bool | None = None,
+        connect_timeout_s: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn, **kwargs)
+        self.schema = schema
+        self.log_sql = log_sql
+        self._pool_overrides: dict[str, Any] = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout_s": pool_timeout_s,
+            "pool_recycle_s": pool_recycle_s,
+            "pool_pre_ping": pool_pre_ping,
+            "connect_timeout_s": connect_timeout_s,
+        }
+        self._engine: Engine | None = None
+        self._options: PoolOptions | None = None
+        self.descriptions: list[Any] = []
+
+    # -- dialect ------------------------------------------------------------------------------------
+
+    @property
+    def _dialect(self) -> type[SqlHook]:
+        if type(self).driver:
+            return type(self)
+        conn_type = self.connection.conn_type or ""
+        dialect = _DIALECTS.get(conn_type)
+        if dialect is None:
+            known = ", ".join(sorted(_DIALECTS))
+            raise HookError(
+                f"SqlHook cannot serve conn_type {conn_type!r} of connection {self.conn_id!r}; "
+                f"supported: {known}",
+                conn_id=self.conn_id,
+            )
+        return dialect
+
+    @classmethod
+    def _build_url(cls, conn: Connection, schema: str | None) -> URL:
+        return URL.create(
+            cls.driver,
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port,
+            database=schema or conn.schema or None,
+        )
+
+    @classmethod
+    def _connect_args(cls, conn: Connection, options: PoolOptions) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def _is_static(cls, url: URL) -> bool:
+        return False
+
+    @classmethod
+    def _on_create(cls, conn: Connection) -> Callable[[Engine], None] | None:
+        return None
+
+    @classmethod
+    def _classify(cls, orig: BaseException) -> _Failure:
+        return None
+
+    @classmethod
+    def _replace_sql(
+        cls, table: str, columns: str, values: str, fields: Sequence[str], index: Sequence[str]
+    ) -> str:
+        return f"REPLACE INTO {table} {columns}VALUES ({values})"
+
+    @property
+    def dialect_name(self) -> str:
+        """The SQLAlchemy dialect name: ``sqlite``, ``postgresql`` or ``mysql``."""
+        return self._dialect.driver.split("+")[0]
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        """The SQLAlchemy URL built from the connection's fields (special characters need no quoting).
+
+        Its ``repr``/``str`` hide the password; ``render_as_string(hide_password=False)`` shows it.
+        """
+        return self._dialect._build_url(self.connection, self.schema)
+
+    def get_uri(self) -> str:
+        """The SQLAlchemy URL as text, **password included**: never log it."""
+        return self.sqlalchemy_url.render_as_string(hide_password=False)
+
+    @property
+    def pool_options(self) -> PoolOptions:
+        """The pool settings in force (hook arguments, then connection extras, then defaults)."""
+        if self._options is None:
+            extras = self.connection.extra_dejson
+            if "connect_timeout_s" not in extras and "connect_timeout" in extras:
+                extras["connect_timeout_s"] = extras["connect_timeout"]
+            self._options = PoolOptions.resolve(self._pool_overrides, extras, conn_id=self.conn_id)
+        return self._options
+
+    # -- engine and connections ---------------------------------------------------------------------
+
+    def get_sqlalchemy_engine(self) -> Engine:
+        """The process-wide pooled engine of this connection (shared with other hooks of it)."""
+        engine = self._engine
+        if engine is None:
+            dialect = self._dialect
+            module, extra = dialect.driver_package
+            if module and importlib.util.find_spec(module) is None:
+                raise MissingDependency(module, extra, purpose=f"{dialect.__name__}")
+            url = self.sqlalchemy_url
+            options = self.pool_options
+            key = self.conn_id if self._resolvable else "anonymous:" + self.conn_id
+            engine, _ = acquire_engine(
+                key,
+                url,
+                options,
+                connect_args=dialect._connect_args(self.connection, options),
+                static_pool=dialect._is_static(url),
+                on_create=dialect._on_create(self.connection),
+            )
+            self._engine = engine
+        return engine
+
+    def pool_status(self) -> dict[str, int]:
+        """Counts of the shared pool: ``size``, ``checked_out``, ``checked_in``, ``overflow``."""
+        pool: Any = self.get_sqlalchemy_engine().pool
+        if not hasattr(pool, "checkedout"):
+            return {"size": 1, "checked_out": 0, "checked_in": 1, "overflow": 0}
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "checked_in": pool.checkedin(),
+            "overflow": pool.overflow(),
+        }
+
+    def get_conn(self) -> PoolProxiedConnection:
+        """A DB-API connection checked out from the shared pool (the same one until :meth:`close`).
+
+        The hook returns it to the pool on :meth:`close` or at the end of its ``with`` block; calling
+        the connection's own ``close()`` returns it early. Other methods of the hook check out and
+        return their own connections and never touch this one.
+        """
+        client = self._client
+        if client is None:
+            client = self.run_with_refresh(self._checkout)
+            self._client = client
+        return client
+
+    def get_cursor(self) -> Any:
+        """A DB-API cursor on :meth:`get_conn`'s connection (Airflow's ``get_cursor``)."""
+        return self.get_conn().cursor()
+
+    def _checkout(self) -> PoolProxiedConnection:
+        try:
+            return self.get_sqlalchemy_engine().raw_connection()
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            raise self._translate(exc, connecting=True) from exc
+
+    def close_conn(self) -> None:
+        """Return :meth:`get_conn`'s connection to the pool (the shared engine stays open)."""
+        client = self._client
+        if client is not None:
+            self._client = None
+            client.close()
+
+    def reset_client(self) -> None:
+        """Return the connection and forget the engine, so the next use builds one from fresh fields."""
+        super().reset_client()
+        self._engine = None
+        self._options = None
+
+    @contextmanager
+    def _connect(self, autocommit: bool = False) -> Iterator[SaConnection]:
+        """A pooled SQLAlchemy connection, returned to the pool on exit; driver errors translated."""
+        engine = self.get_sqlalchemy_engine()
+        try:
+            conn = engine.connect()
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            raise self._translate(exc, connecting=True) from exc
+        with conn:
+            if autocommit:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                yield conn
+            except sa_exc.DBAPIError as exc:
+                raise self._translate(exc, connecting=False) from exc
+
+    def _translate(self, exc: Exception, *, connecting: bool) -> HooklineError:
+        if isinstance(exc, sa_exc.TimeoutError):
+            return pool_timeout_error(self.pool_options, self.conn_id)
+        orig: BaseException = exc
+        if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+            orig = exc.orig
+        kind = self._dialect._classify(orig)
+        detail = _first_line(orig)
+        password = self.connection.password
+        if password:
+            detail = detail.replace(password, masking.REDACTED)
+        detail = masking.redact(detail)
+        where = self.sqlalchemy_url.render_as_string(hide_password=True)
+        name = type(self).__name__
+        if kind == "auth":
+            return AuthenticationFailed(
+                f"{name} {self.conn_id!r}: the server rejected the credentials for {where}: "
+                f"{detail}",
+                conn_id=self.conn_id,
+            )
+        invalidated = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+        if kind == "connect" or connecting or invalidated:
+            limit = self.pool_options.connect_timeout_s
+            return HookConnectionError(
+                f"{name} {self.conn_id!r}: cannot connect to {where} "
+                f"(connect_timeout_s={limit:g}): {detail}",
+                conn_id=self.conn_id,
+            )
+        return HookError(
+            f"{name} {self.conn_id!r}: {type(orig).__name__}: {detail}", conn_id=self.conn_id
+        )
+
+    # -- DbApiHook API ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        sql: str | Sequence[str],
+        parameters: Parameters | None = None,
+        *,
+        autocommit: bool = False,
+        handler: Callable[[ResultCursor], Any] | None = None,
+        split_statements: bool = False,
+        return_last: bool = True,
+    ) -> Any:
+        """Run one or more statements on one pooled connection (Airflow's ``DbApiHook.run``).
+
+        Args:
+            sql: A statement, a script (with ``split_statements``) or a list of statements.
+            parameters: Bound to every statement, in the driver's parameter style.
+            autocommit: Run without a transaction; otherwise all statements commit together.
+            handler: Called with a :class:`ResultCursor` after each statement.
+            split_statements: Split a string at top-level ``;`` (see :func:`split_sql_string`).
+            return_last: With a string and splitting, return only the last statement's result.
+
+        Returns:
+            None without a handler; the single result when ``sql`` is a string and (``return_last``
+            or not ``split_statements``); otherwise a list with one result per statement.
+
+        Raises:
+            ValueError: no statements.
+            HookConnectionError, AuthenticationFailed, PoolTimeout, HookError: as the module says.
+        """
+        if isinstance(parameters, bool):
+            raise TypeError("parameters is the 2nd argument; pass autocommit=... by keyword")
+        if isinstance(sql, str):
+            statements = (
+                split_sql_string(sql, backslash_escapes=self.backslash_escapes)
+                if split_statements
+                else [sql]
+            )
+        else:
+            statements = list(sql)
+        if not statements or not all(s.strip() for s in statements):
+            raise ValueError("List of SQL statements is empty")
+        bound: Any = None
+        if parameters is not None:
+            bound = dict(parameters) if isinstance(parameters, Mapping) else tuple(parameters)
+
+        def action() -> list[Any]:
+            return self._run(statements, bound, autocommit, handler)
+
+        results = self.run_with_refresh(action)
+        if handler is None:
+            return None
+        if isinstance(sql, str) and (return_last or not split_statements):
+            self.descriptions = self.descriptions[-1:]
+            return results[-1]
+        return results
+
+    def _run(
+        self,
+        statements: list[str],
+        bound: Any,
+        autocommit: bool,
+        handler: Callable[[ResultCursor], Any] | None,
+    ) -> list[Any]:
+        results: list[Any] = []
+        descriptions: list[Any] = []
+        with self._connect(autocommit) as conn:
+            if bound is None:
+                conn.execution_options(no_parameters=True)
+            for statement in statements:
+                if self.log_sql:
+                    self.log.debug("Running statement: %s", statement)
+                result = (
+                    conn.exec_driver_sql(statement)
+                    if bound is None
+                    else conn.exec_driver_sql(statement, bound)
+                )
+                try:
+                    cursor = ResultCursor(result)
+                    descriptions.append(cursor.description)
+                    if handler is not None:
+                        results.append(handler(cursor))
+                finally:
+                    result.close()
+            if not autocommit:
+                conn.commit()
+        self.descriptions = descriptions
+        return results
+
+    @property
+    def last_description(self) -> Any:
+        """The ``description`` of the last statement run (None when it returned no rows)."""
+        return self.descriptions[-1] if self.descriptions else None
+
+    def get_records(self, sql: str | Sequence[str], parameters: Parameters | None = None) -> Any:
+        """All rows of ``sql`` as a list of tuples (a list of such lists for a list of statements)."""
+        return self.run(sql, parameters, handler=fetch_all_handler)
+
+    def get_first(self, sql: str | Sequence[str], parameters: Parameters | None = None) -> Any:
+        """The first row of ``sql`` as a tuple, or None."""
+        return self.run(sql, parameters, handler=fetch_one_handler)
+
+    def insert_rows(
+        self,
+        table: str,
+        rows: Iterable[Sequence[Any]],
+        target_fields: Sequence[str] | None = None,
+        commit_every: int = 1000,
+        replace: bool = False,
+        *,
+        replace_index: str | Sequence[str] | None = None,
+    ) -> int:
+        """Insert ``rows`` with ``executemany`` in chunks of ``commit_every``, committing each chunk.
+
+        Values are bound as parameters. ``table`` (optionally ``schema.table``) and ``target_fields``
+        must be plain identifiers (letters, digits, ``_``, ``$``); they are quoted when needed
+        (reserved words, upper case).
+
+        Args:
+            table: The table name.
+            rows: The rows; an iterable is consumed lazily, one chunk at a time.
+            target_fields: Column names (default: every column, in table order).
+            commit_every: Rows per chunk and transaction (``0``: everything in one transaction).
+            replace: Replace rows with the same key (``REPLACE INTO``; PostgreSQL uses
+                ``ON CONFLICT (replace_index) DO UPDATE``, which needs ``target_fields`` and
+                ``replace_index``).
+            replace_index: PostgreSQL only: the unique column(s) that identify a row.
+
+        Returns:
+            The number of rows inserted.
+
+        Raises:
+            HookError: an invalid identifier, a row of the wrong width, or a database error.
+        """
+        if commit_every < 0:
+            raise ValueError("commit_every must be >= 0")
+        iterator = iter(rows)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        width = len(first) if target_fields is None else len(target_fields)
+        sql = self._insert_sql(table, target_fields, width, replace, replace_index)
+        chunks = _chunks(itertools.chain([first], iterator), commit_every, width, self.conn_id)
+
+        def action() -> int:
+            total = 0
+            with self._connect() as conn:
+                for chunk in chunks:
+                    conn.exec_driver_sql(sql, chunk)
+                    conn.commit()
+                    total += len(chunk)
+                    self.log.debug("inserted %d rows into %s so far", total, table)
+            return total
+
+        return self.run_with_refresh(action)
+
+    def _insert_sql(
+        self,
+        table: str,
+        target_fields: Sequence[str] | None,
+        width: int,
+        replace: bool,
+        replace_index: str | Sequence[str] | None,
+    ) -> str:
+        quote = self.get_sqlalchemy_engine().dialect.identifier_preparer.quote
+        names = [self._identifier(part, "table") for part in table.split(".")]
+        qtable = ".".join(quote(part) for part in names)
+        fields = [self._identifier(f, "column") for f in target_fields or ()]
+        columns = f"({', '.join(quote(f) for f in fields)}) " if fields else ""
+        values = ", ".join([self.placeholder] * width)
+        if not replace:
+            return f"INSERT INTO {qtable} {columns}VALUES ({values})"
+        index = [replace_index] if isinstance(replace_index, str) else list(replace_index or ())
+        index = [quote(self._identifier(i, "replace_index column")) for i in index]
+        return self._dialect._replace_sql(
+            qtable, columns, values, [quote(f) for f in fields], index
+        )
+
+    def _identifier(self, name: str, what: str) -> str:
+        if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
+            raise HookError(
+                f"{type(self).__name__} {self.conn_id!r}: invalid {what} name {name!r}: use letters, "
+                "digits, _ and $ (run() takes any SQL)",
+                conn_id=self.conn_id,
+            )
+        return name
+
+    def get_df(
+        self,
+        sql: str,
+        parameters: Parameters | None = None,
+        *,
+        df_type: Literal["pandas", "polars"] = "pandas",
+        **kwargs: Any,
+    ) -> pandas.DataFrame:
+        """The result of ``sql`` as a DataFrame (``kwargs`` go to ``pandas.read_sql``).
+
+        Raises:
+            MissingDependency: pandas (extra ``pandas``) or polars (extra ``polars``) is missing.
+            ValueError: an unknown ``df_type``.
+        """
+        if df_type == "polars":
+            if importlib.util.find_spec("polars") is None:
+                raise MissingDependency("polars", "polars", purpose="get_df(df_type='polars')")
+            raise NotImplementedError("get_df(df_type='polars') is not implemented yet")
+        if df_type != "pandas":
+            raise ValueError(f"df_type must be 'pandas' or 'polars', not {df_type!r}")
+        try:
+            import pandas
+        except ImportError as exc:
+            raise MissingDependency("pandas", "pandas", purpose="get_df") from exc
+        bound: Any = None
+        if parameters is not None:
+            bound = dict(parameters) if isinstance(parameters, Mapping) else tuple(parameters)
+
+        def action() -> pandas.DataFrame:
+            with self._connect() as conn:
+                if bound is None:
+                    conn.execution_options(no_parameters=True)
+                return pandas.read_sql(sql, conn, params=bound, **kwargs)
+
+        return self.run_with_refresh(action)
+
+    def _test(self) -> None:
+        if not self.get_first(self._test_connection_sql):
+            raise HookError(f"{self._test_connection_sql!r} returned no row", conn_id=self.conn_id)
+
+
+def _chunks(
+    rows: Iterator[Sequence[Any]], size: int, width: int, conn_id: str
+) -> Iterator[list[tuple[Any, ...]]]:
+    while True:
+        chunk = [tuple(row) for row in (itertools.islice(rows, size) if size else rows)]
+        if not chunk:
+            return
+        for row in chunk:
+            if len(row) != width:
+                raise HookError(
+                    f"insert_rows: a row has {len(row)} values, expected {width}", conn_id=conn_id
+                )
+        yield chunk
+
+
+class SqliteHook(SqlHook):
+    """SQLite through the standard library: the connection's host is the database file path
+    (Airflow's convention; ``schema`` is read when host is empty, as ``sqlite:////abs/path.db``
+    parses). An empty path or ``:memory:`` is an in-memory database shared by the process's hooks
+    of the connection (one connection, no pool settings)."""
+
+    conn_type = "sqlite"
+    hook_name = "SQLite"
+    default_conn_name = "sqlite_default"
+    conn_name_attr = "sqlite_conn_id"
+    driver = "sqlite"
+    placeholder = "?"
+
+    @classmethod
+    def _build_url(cls, conn: Connection, schema: str | None) -> URL:
+        path = conn.host or conn.schema or ""
+        return URL.create("sqlite", database=None if path in ("", ":memory:") else path)
+
+    @classmethod
+    def _connect_args(cls, conn: Connection, options: PoolOptions) -> dict[str, Any]:
+        return {"check_same_thread": False, "timeout": options.connect_timeout_s}
+
+    @classmethod
+    def _is_static(cls, url: URL) -> bool:
+        return url.database is None
+
+    @classmethod
+    def _classify(cls, orig: BaseException) -> _Failure:
+        return "connect" if "unable to open database file" in str(orig) else None
+
+    @classmethod
+    def _replace_sql(
+        cls, table: str, columns: str, values: str, fields: Sequence[str], index: Sequence[str]
+    ) -> str:
+        return f"INSERT OR REPLACE INTO {table} {columns}VALUES ({values})"
+
+
+_PG_PASSTHROUGH = frozenset(
+    {
+        "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslpassword", "application_name",
+        "options", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "target_session_attrs", "client_encoding", "gssencmode", "channel_binding",
+    }
+)  # fmt: skip
+
+
+class PostgresHook(SqlHook):
+    """PostgreSQL through psycopg 3 (``postgresql+psycopg``); ``schema`` is the database name.
+
+    Extras that are libpq parameters (``sslmode``, ``application_name``, ``options``, ...) are passed
+    to the driver.
+    """
+
+    conn_type = "postgres"
+    hook_name = "Postgres"
+    default_conn_name = "postgres_default"
+    conn_name_attr = "postgres_conn_id"
+    driver = "postgresql+psycopg"
+    driver_package = ("psycopg", "postgres")
+
+    @classmethod
+    def _connect_args(cls, conn: Connection, options: PoolOptions) -> dict[str, Any]:
+        args = {k: v for k, v in conn.extra.items() if k in _PG_PASSTHROUGH}
+        args["connect_timeout"] = max(1, math.ceil(options.connect_timeout_s))
+        return args
+
+    @classmethod
+    def _classify(cls, orig: BaseException) -> _Failure:
+        sqlstate = getattr(orig, "sqlstate", None)
+        text = str(orig)
+        if sqlstate in ("28P01", "28000") or "password authentication failed" in text:
+            return "auth"
+        if "connection failed" in text or "timeout expired" in text:
+            return "connect"
+        return None
+
+    @classmethod
+    def _replace_sql(
+        cls, table: str, columns: str, values: str, fields: Sequence[str], index: Sequence[str]
+    ) -> str:
+        if not fields or not index:
+            raise ValueError(
+                "PostgreSQL replace needs target_fields and replace_index (the unique columns)"
+            )
+        updates = [f"{f} = excluded.{f}" for f in fields if f not in index]
+        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        return (
+            f"INSERT INTO {table} {columns}VALUES ({values}) "
+            f"ON CONFLICT ({', '.join(index)}) {action}"
+        )
+
+
+_MYSQL_AUTH_CODES = frozenset({1045, 1698})
+_MYSQL_CONNECT_CODES = frozenset({2002, 2003, 2005, 2006, 2013})
+
+
+class MySqlHook(SqlHook):
+    """MySQL and MariaDB through PyMySQL (``mysql+pymysql``); ``schema`` is the database name.
+
+    Extras ``read_timeout_s``/``write_timeout_s`` bound each read/write once connected (default: none).
+    TLS is off unless the extras ask for it (``ssl`` as a dict of PyMySQL ssl options, or ``ssl_ca``,
+    ``ssl_cert``, ``ssl_key``): PyMySQL's default TLS attempt costs about 19 ms per connect even against
+    a server without TLS. ``charset`` defaults to ``utf8mb4``.
+    """
+
+    conn_type = "mysql"
+    hook_name = "MySQL"
+    default_conn_name = "mysql_default"
+    conn_name_attr = "mysql_conn_id"
+    driver = "mysql+pymysql"
+    driver_package = ("pymysql", "mysql")
+    backslash_escapes = True
+
+    @classmethod
+    def _build_url(cls, conn: Connection, schema: str | None) -> URL:
+        url = super()._build_url(conn, schema)
+        return url.update_query_dict({"charset": str(conn.extra.get("charset", "utf8mb4"))})
+
+    @classmethod
+    def _connect_args(cls, conn: Connection, options: PoolOptions) -> dict[str, Any]:
+        # PyMySQL's connect_timeout covers only the TCP connect; the handshake reads use
+        # read_timeout. Bound both by connect_timeout_s here; _on_create restores read/write timeouts
+        # once connected.
+        limit = options.connect_timeout_s
+        args: dict[str, Any] = {
+            "connect_timeout": limit,
+            "read_timeout": limit,
+            "write_timeout": limit,
+        }
+        extra = conn.extra_dejson
+        ssl = {k: extra[k] for k in ("ssl_ca", "ssl_cert", "ssl_key") if extra.get(k)}
+        if isinstance(extra.get("ssl"), Mapping):
+            args["ssl"] = dict(extra["ssl"])
+        elif ssl:
+            args.update(ssl)
+        else:
+            args["ssl_disabled"] = True
+        return args
+
+    @classmethod
+    def _on_create(cls, conn: Connection) -> Callable[[Engine], None] | None:
+        extra = conn.extra
+        read_s = float(extra["read_timeout_s"]) if extra.get("read_timeout_s") else None
+        write_s = float(extra["write_timeout_s"]) if extra.get("write_timeout_s") else None
+
+        def restore_timeouts(dbapi_conn: Any, record: Any) -> None:
+            # PyMySQL re-applies _read_timeout/_write_timeout to the socket before each read/write.
+            dbapi_conn._read_timeout = read_s
+            dbapi_conn._write_timeout = write_s
+
+        def attach(engine: Engine) -> None:
+            event.listen(engine, "connect", restore_timeouts)
+
+        return attach
+
+    @classmethod
+    def _classify(cls, orig: BaseException) -> _Failure:
+        code = orig.args[0] if orig.args and isinstance(orig.args[0], int) else None
+        if code in _MYSQL_AUTH_CODES:
+            return "auth"
+        if code in _MYSQL_CONNECT_CODES:
+            return "connect"
+        return None
+
+
+_DIALECTS: dict[str, type[SqlHook]] = {
+    "sqlite": SqliteHook,
+    "postgres": PostgresHook,
+    "postgresql": PostgresHook,
+    "mysql": MySqlHook,
+    "mariadb": MySqlHook,
+}

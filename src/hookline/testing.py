@@ -1,0 +1,153 @@
+"""Fakes for testing code that uses hookline: an in-memory secrets backend and connection overrides.
+
+    from hookline.testing import override_connections
+
+    def test_report():
+        with override_connections({"warehouse": "postgres://alice:pw@db:5432/app"}):
+            assert build_report() == ...      # hookline.get_connection("warehouse") sees the fake
+
+:class:`InMemoryBackend` is a real, writable :class:`~hookline.secrets.base.SecretsBackend` with call
+counters and fault injection, usable in any chain.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from hookline import resolver
+from hookline.connection import Connection
+from hookline.exceptions import InvalidConnection
+from hookline.secrets.base import SecretsBackend
+from hookline.secrets.chain import SecretsChain
+
+__all__ = ["InMemoryBackend", "override_connections"]
+
+
+class InMemoryBackend(SecretsBackend):
+    """A writable backend holding connections in a dict, with counters for tests.
+
+    Args:
+        connections: Initial connections by id: :class:`Connection` objects, or their URI or JSON
+            text (text is parsed on lookup, so a malformed value tests the ``invalid`` path).
+        name: The backend's name in traces.
+
+    Attributes:
+        calls: How many lookups were made (all ids).
+        lookups: Lookups per conn_id.
+        writes: How many set/delete calls were made.
+        version: Incremented by every write.
+        fail_with: When set, every lookup raises it (e.g. ``BackendUnavailable(...)``).
+        delay_s: Seconds every lookup sleeps first (to widen races in concurrency tests).
+    """
+
+    writable = True
+
+    def __init__(
+        self,
+        connections: Mapping[str, Connection | str] | None = None,
+        *,
+        name: str = "memory",
+    ) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._data: dict[str, Connection | str] = dict(connections or {})
+        self.calls = 0
+        self.lookups: Counter[str] = Counter()
+        self.writes = 0
+        self.version = 0
+        self.fail_with: BaseException | None = None
+        self.delay_s = 0.0
+
+    def __repr__(self) -> str:
+        return f"InMemoryBackend(name={self.name!r}, connections={len(self._data)})"
+
+    def _count(self, conn_id: str) -> Connection | str | None:
+        with self._lock:
+            self.calls += 1
+            self.lookups[conn_id] += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self._data.get(conn_id)
+
+    def get_conn_value(self, conn_id: str) -> str | None:
+        value = self._count(conn_id)
+        if isinstance(value, Connection):
+            return value.to_json()
+        return value
+
+    def get_connection(self, conn_id: str) -> Connection | None:
+        value = self._count(conn_id)
+        if value is None:
+            return None
+        if isinstance(value, Connection):
+            return value if value.conn_id == conn_id else value.replace(conn_id=conn_id)
+        return Connection.from_text(value, conn_id=conn_id)
+
+    def lookup_keys(self, conn_id: str) -> list[str]:
+        return [f"{self.name}:{conn_id}"]
+
+    def set_connection(self, conn: Connection) -> None:
+        if conn.conn_id is None:
+            raise InvalidConnection("a connection needs a conn_id to be stored")
+        with self._lock:
+            self._data[conn.conn_id] = conn
+            self.writes += 1
+            self.version += 1
+
+    def delete_connection(self, conn_id: str) -> bool:
+        with self._lock:
+            existed = self._data.pop(conn_id, None) is not None
+            self.writes += 1
+            self.version += 1
+        return existed
+
+    def list_connections(self) -> Iterator[Connection]:
+        with self._lock:
+            items = sorted(self._data.items())
+        for conn_id, value in items:
+            if isinstance(value, Connection):
+                yield value if value.conn_id == conn_id else value.replace(conn_id=conn_id)
+            else:
+                yield Connection.from_text(value, conn_id=conn_id)
+
+
+@contextmanager
+def override_connections(
+    *items: Connection | Mapping[str, Connection | str],
+) -> Iterator[InMemoryBackend]:
+    """Make :func:`hookline.get_connection` resolve only the given connections, inside the block.
+
+    Args:
+        items: :class:`Connection` objects (with a conn_id) and/or mappings of id to a Connection
+            or its URI/JSON text.
+
+    Yields:
+        The :class:`InMemoryBackend` behind the override (add connections, read its counters).
+        Writes through :func:`hookline.resolver.default_chain` go to it too.
+
+    The previous default resolver is restored on exit; overrides nest.
+    """
+    data: dict[str, Connection | str] = {}
+    for item in items:
+        if isinstance(item, Connection):
+            if item.conn_id is None:
+                raise InvalidConnection("override_connections needs connections with a conn_id")
+            data[item.conn_id] = item
+        elif isinstance(item, Mapping):
+            data.update(item)
+        else:
+            raise TypeError(
+                f"override_connections takes Connections or mappings, not {type(item).__name__}"
+            )
+    backend = InMemoryBackend(data)
+    previous = resolver.swap_default_resolver(SecretsChain([backend]))
+    try:
+        yield backend
+    finally:
+        resolver.swap_default_resolver(previous)

@@ -1,0 +1,439 @@
+"""AWS Secrets Manager and SSM Parameter Store backends against a real moto server.
+
+Each test writes under its own random prefix, so tests sharing the session server (also used by the
+S3 hook tests) never see each other's data and nothing needs a reset. Tests that stop the server or
+need IAM enforcement start their own with ``moto_factory``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from typer.testing import CliRunner
+
+import hookline
+from hookline import resolver
+from hookline.cache import CachedResolver
+from hookline.cli.app import app
+from hookline.config import CacheSettings
+from hookline.connection import Connection
+from hookline.exceptions import BackendPermissionDenied, BackendUnavailable, ConnectionNotFound
+from hookline.secrets.aws import AwsSecretsManagerBackend, AwsSsmBackend
+from hookline.secrets.chain import SecretsChain
+from hookline.secrets.env import EnvBackend
+from hookline.secrets.remote import RemoteBackend
+from tests.servers.moto import MotoServer
+from tests.servers.tcp_proxy import TcpProxy
+
+CANARY = "c4n4ry-S3cret!"
+ROLE_ARN = "arn:aws:iam::123456789012:role/hookline-reader"
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A fresh prefix per test (tests share the session server)."""
+    return f"t{uuid.uuid4().hex[:10]}/connections"
+
+
+@pytest.fixture
+def backends() -> Iterator[list[RemoteBackend]]:
+    """Collects backends built by a test and closes them afterwards."""
+    made: list[RemoteBackend] = []
+    yield made
+    for backend in made:
+        backend.close()
+
+
+def sm_client(server: MotoServer) -> Any:
+    return boto3.client("secretsmanager", **server.client_kwargs())
+
+
+def ssm_client(server: MotoServer) -> Any:
+    return boto3.client("ssm", **server.client_kwargs())
+
+
+def sm_backend(server: MotoServer, backends: list[RemoteBackend], **kwargs: Any) -> Any:
+    backend = AwsSecretsManagerBackend(**{**server.client_kwargs(), **kwargs})
+    backends.append(backend)
+    return backend
+
+
+def ssm_backend(server: MotoServer, backends: list[RemoteBackend], **kwargs: Any) -> Any:
+    backend = AwsSsmBackend(**{**server.client_kwargs(), **kwargs})
+    backends.append(backend)
+    return backend
+
+
+# -- Secrets Manager ------------------------------------------------------------------------------
+
+
+def test_secrets_manager_uri_json_aliases_and_missing(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """URI secrets pass through; JSON secrets get Airflow's key aliases; missing ids are None."""
+    sm = sm_client(moto_server)
+    sm.create_secret(Name=f"{prefix}/uri", SecretString=f"postgres://u:{CANARY}@db:5432/app")
+    sm.create_secret(
+        Name=f"{prefix}/json",
+        SecretString=json.dumps(
+            {
+                "engine": "mysql",
+                "user": "bob",
+                "pass": CANARY,
+                "server": "db.example",
+                "database": "sales",
+                "port": "3306",
+                "extra": {"charset": "utf8"},
+                "ignored": "x",
+            }
+        ),
+    )
+    sm.create_secret(Name=f"{prefix}/binary", SecretBinary=b"http://h.example")
+    b = sm_backend(moto_server, backends, connections_prefix=prefix)
+    uri = b.get_connection("uri")
+    assert (uri.conn_type, uri.host, uri.port, uri.password) == ("postgres", "db", 5432, CANARY)
+    js = b.get_connection("json")
+    assert (js.conn_type, js.login, js.password, js.host, js.schema, js.port) == (
+        "mysql",
+        "bob",
+        CANARY,
+        "db.example",
+        "sales",
+        3306,
+    )
+    assert js.extra_dejson == {"charset": "utf8"}
+    assert b.get_conn_value("binary") == "http://h.example"
+    assert b.get_conn_value("missing") is None
+    assert b.lookup_keys("uri") == [f"{prefix}/uri"]
+    assert b.stats()["errors"] == 0
+    assert CANARY not in repr(b)
+
+
+def test_secrets_manager_extra_conn_words_and_separator(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """extra_conn_words adds aliases; sep changes how prefix and id are joined."""
+    sm_client(moto_server).create_secret(
+        Name=f"{prefix}.db", SecretString=json.dumps({"conn_type": "http", "account": "svc"})
+    )
+    b = sm_backend(
+        moto_server,
+        backends,
+        connections_prefix=prefix,
+        sep=".",
+        extra_conn_words={"login": ["account"]},
+    )
+    conn = b.get_connection("db")
+    assert conn.login == "svc"
+
+
+def test_prefix_none_and_lookup_pattern_cost_no_calls(
+    moto_server: MotoServer, backends: list[RemoteBackend]
+) -> None:
+    """connections_prefix=None and a non-matching lookup pattern never call the API."""
+    off = sm_backend(moto_server, backends, connections_prefix=None)
+    assert off.get_conn_value("anything") is None
+    picky = sm_backend(moto_server, backends, connections_lookup_pattern=r"^aws_")
+    result = SecretsChain([picky]).lookup("postgres_default")
+    assert result.trace.steps[0].outcome == "skipped"
+    assert off.stats()["api_calls"] == 0
+    assert picky.stats()["api_calls"] == 0
+
+
+def test_role_assumption_logs_in_once_and_renews_near_expiry(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """role_arn assumes the role once for many lookups; credentials near expiry are renewed."""
+    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
+    b = sm_backend(moto_server, backends, connections_prefix=prefix, role_arn=ROLE_ARN)
+    for _ in range(20):
+        assert b.get_conn_value("db") == "sqlite://"
+    assert b.stats()["logins"] == 1
+    eager = sm_backend(
+        moto_server,
+        backends,
+        connections_prefix=prefix,
+        role_arn=ROLE_ARN,
+        assume_role_kwargs={"DurationSeconds": 900},
+        renew_before_s=3600,  # always "about to expire": renews before every call
+    )
+    for _ in range(3):
+        assert eager.get_conn_value("db") == "sqlite://"
+    assert eager.stats()["renewals"] == 3
+
+
+def test_secrets_manager_prefetch_batches_twenty_per_call(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """prefetch() reads 25 secrets with 2 BatchGetSecretValue calls, skipping other prefixes."""
+    sm = sm_client(moto_server)
+    for n in range(25):
+        sm.create_secret(Name=f"{prefix}/c{n:02d}", SecretString=f"http://h{n}")
+    sm.create_secret(Name=f"{prefix}x/other", SecretString="http://other")
+    b = sm_backend(moto_server, backends, connections_prefix=prefix)
+    found = b.prefetch()
+    assert found == {f"c{n:02d}": f"http://h{n}" for n in range(25)}
+    assert b.stats()["api_calls"] == 2
+    assert len(list(b.list_connections())) == 25
+
+
+def test_thousand_cached_lookups_cost_one_call(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """1,000 lookups of one id within the cache TTL make exactly one GetSecretValue call."""
+    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
+    b = sm_backend(moto_server, backends, connections_prefix=prefix)
+    resolver = CachedResolver(SecretsChain([b]), CacheSettings(ttl_seconds=300))
+    for _ in range(1000):
+        resolver.get_connection("db")
+    assert b.stats()["api_calls"] == 1
+
+
+# -- SSM Parameter Store --------------------------------------------------------------------------
+
+
+def test_ssm_secure_string_json_and_missing(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """SecureString parameters are decrypted; JSON aliases apply; missing ids are None."""
+    ssm = ssm_client(moto_server)
+    path = f"/{prefix}"
+    ssm.put_parameter(Name=f"{path}/db", Value=f"postgres://u:{CANARY}@h/db", Type="SecureString")
+    ssm.put_parameter(
+        Name=f"{path}/api",
+        Value=json.dumps({"conn_type": "http", "username": "svc", "host": "api"}),
+        Type="String",
+    )
+    b = ssm_backend(moto_server, backends, connections_prefix=path)
+    assert b.get_connection("db").password == CANARY
+    api = b.get_connection("api")
+    assert (api.conn_type, api.login, api.host) == ("http", "svc", "api")
+    assert b.get_conn_value("missing") is None
+    assert b.lookup_keys("db") == [f"{path}/db"]
+
+
+def test_ssm_default_prefix_and_prefetch_by_path(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """prefetch() uses GetParametersByPath: 12 parameters in 2 calls."""
+    ssm = ssm_client(moto_server)
+    path = f"/{prefix}"
+    for n in range(12):
+        ssm.put_parameter(Name=f"{path}/c{n:02d}", Value=f"http://h{n}", Type="SecureString")
+    b = ssm_backend(moto_server, backends, connections_prefix=path)
+    assert b.prefetch() == {f"c{n:02d}": f"http://h{n}" for n in range(12)}
+    assert b.stats()["api_calls"] == 2
+    default = AwsSsmBackend(region_name="us-east-1")
+    backends.append(default)
+    assert default.lookup_keys("x") == ["/airflow/connections/x"]
+    assert AwsSecretsManagerBackend(region_name="us-east-1").lookup_keys("x") == [
+        "airflow/connections/x"
+    ]
+
+
+# -- access denied ------------------------------------------------------------------------------
+
+
+def test_access_denied_stops_the_chain(
+    moto_factory: Callable[..., MotoServer],
+    backends: list[RemoteBackend],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With IAM enforced, a user without secretsmanager:GetSecretValue gets BackendPermissionDenied
+    and the chain does not fall through to the env backend holding the same id."""
+    server = moto_factory(env={"INITIAL_NO_AUTH_ACTION_COUNT": "4"})
+    iam = boto3.client("iam", **server.client_kwargs())
+    iam.create_user(UserName="reader")
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    iam.put_user_policy(
+        UserName="reader",
+        PolicyName="ssm-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"}],
+            }
+        ),
+    )
+    sm_client(server).create_secret(Name="airflow/connections/db", SecretString=CANARY)
+    b = AwsSecretsManagerBackend(
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    backends.append(b)
+    with pytest.raises(BackendPermissionDenied) as info:
+        b.get_conn_value("db")
+    assert "aws_secrets_manager backend refused access" in str(info.value)
+    assert CANARY not in str(info.value)
+    assert isinstance(info.value.__cause__, ClientError)
+    assert b.stats()["api_calls"] == 1  # not retried
+    monkeypatch.setenv("AIRFLOW_CONN_DB", "sqlite://")
+    chain = SecretsChain([b, EnvBackend()])
+    with pytest.raises(BackendPermissionDenied):
+        chain.lookup("db")
+
+
+# -- failures -------------------------------------------------------------------------------------
+
+
+def test_server_stopped_mid_run_stale_then_unavailable(
+    moto_factory: Callable[..., MotoServer],
+    backends: list[RemoteBackend],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the server stops, cached values are served within the stale window, then lookups fail
+    saying the backend could not answer; the backend itself raises BackendUnavailable."""
+    server = moto_factory()
+    sm_client(server).create_secret(
+        Name="airflow/connections/db", SecretString=f"postgres://u:{CANARY}@h/db"
+    )
+    b = sm_backend(server, backends, deadline_s=2, max_attempts=2)
+    clock = FakeClock()
+    resolver = CachedResolver(
+        SecretsChain([b]),
+        CacheSettings(
+            ttl_seconds=60, ttl_jitter_ratio=0, stale_if_error_seconds=120, error_retry_seconds=5
+        ),
+        clock=clock,
+    )
+    first = resolver.get_connection("db")
+    server.stop()
+    clock.now += 61
+    with caplog.at_level(logging.WARNING, logger="hookline.cache"):
+        assert resolver.get_connection("db") == first
+    assert "past its TTL" in caplog.text
+    assert CANARY not in caplog.text
+    clock.now += 200
+    with pytest.raises(ConnectionNotFound) as info:
+        resolver.get_connection("db")
+    assert "aws_secrets_manager could not answer" in str(info.value)
+    with pytest.raises(BackendUnavailable) as direct:
+        b.get_conn_value("db")
+    assert "EndpointConnectionError" in str(direct.value)
+    assert isinstance(direct.value.__cause__, EndpointConnectionError)
+    assert CANARY not in str(direct.value)
+
+
+def test_chain_falls_through_when_the_server_is_down(
+    moto_factory: Callable[..., MotoServer],
+    backends: list[RemoteBackend],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With moto stopped, the chain answers from the next backend holding the id."""
+    server = moto_factory()
+    ssm = ssm_backend(server, backends, deadline_s=1, max_attempts=2)
+    server.stop()
+    monkeypatch.setenv("AIRFLOW_CONN_FALLBACK", "sqlite://")
+    result = SecretsChain([ssm, EnvBackend()]).lookup("fallback")
+    assert result.connection == Connection.from_uri("sqlite://", conn_id="fallback")
+    assert [s.outcome for s in result.trace.steps] == ["unavailable", "hit"]
+
+
+def test_deadline_holds_when_the_server_does_not_answer(
+    moto_server: MotoServer,
+    backends: list[RemoteBackend],
+    tcp_proxy_factory: Callable[..., TcpProxy],
+) -> None:
+    """Behind a black-holing proxy, the lookup gives up at the deadline (botocore retries off)."""
+    proxy = tcp_proxy_factory(moto_server.port, mode="blackhole")
+    b = sm_backend(moto_server, backends, endpoint_url=proxy.url, deadline_s=0.5)
+    with pytest.raises(BackendUnavailable) as info:
+        b.get_conn_value("db")
+    assert "no answer before the deadline" in str(info.value)
+    ssm = ssm_backend(moto_server, backends, endpoint_url=proxy.url, deadline_s=0.5)
+    with pytest.raises(BackendUnavailable):
+        ssm.get_conn_value("db")
+
+
+def test_slow_server_within_the_deadline_still_answers(
+    moto_server: MotoServer,
+    backends: list[RemoteBackend],
+    tcp_proxy_factory: Callable[..., TcpProxy],
+    prefix: str,
+) -> None:
+    """Delayed responses still arrive when the deadline allows it."""
+    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
+    proxy = tcp_proxy_factory(moto_server.port, mode="delay", delay_s=0.2)
+    b = sm_backend(
+        moto_server, backends, endpoint_url=proxy.url, connections_prefix=prefix, deadline_s=10
+    )
+    assert b.get_conn_value("db") == "sqlite://"
+
+
+# -- the documented configurations, end to end ---------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
+
+
+def doc_snippet(name: str) -> str:
+    """The TOML block after ``<!-- snippet: name -->`` in docs/remote_backends.md."""
+    text = DOCS.read_text()
+    start = text.index("```toml\n", text.index(f"<!-- snippet: {name} -->")) + len("```toml\n")
+    return text[start : text.index("```", start)]
+
+
+@pytest.mark.parametrize("name", ["aws_secrets_manager", "aws_ssm"])
+def test_documented_configuration_end_to_end(
+    name: str,
+    moto_server: MotoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_hookline: Path,
+) -> None:
+    """The docs' hookline.toml (endpoint and credentials from the environment) resolves a
+    connection through hookline.get_connection and the CLI's connections get/list, redacted."""
+    conn_id = f"warehouse_{uuid.uuid4().hex[:8]}"
+    kwargs = {**moto_server.client_kwargs(), "region_name": "eu-west-1"}
+    if name == "aws_secrets_manager":
+        boto3.client("secretsmanager", **kwargs).create_secret(
+            Name=f"airflow/connections/{conn_id}",
+            SecretString=json.dumps({"engine": "postgres", "user": "u", "pass": CANARY}),
+        )
+    else:
+        boto3.client("ssm", **kwargs).put_parameter(
+            Name=f"/airflow/connections/{conn_id}",
+            Value=json.dumps({"conn_type": "postgres", "account": "u", "password": CANARY}),
+            Type="SecureString",
+        )
+    isolated_hookline.mkdir(parents=True, exist_ok=True)
+    (isolated_hookline / "hookline.toml").write_text(doc_snippet(name))
+    monkeypatch.setenv(
+        f"HOOKLINE_SECRETS__BACKEND__{name.upper()}__ENDPOINT_URL", moto_server.endpoint_url
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    try:
+        conn = hookline.get_connection(conn_id)
+        assert (conn.conn_type, conn.login, conn.password) == ("postgres", "u", CANARY)
+        got = CliRunner().invoke(app, ["connections", "get", conn_id])
+        assert got.exit_code == 0, got.output
+        assert conn_id in got.stdout
+        assert CANARY not in got.stdout
+        listed = CliRunner().invoke(app, ["connections", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert conn_id in listed.stdout
+        assert CANARY not in listed.stdout
+    finally:
+        previous = resolver.swap_default_resolver(None)
+        close = getattr(previous, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,180 @@
+"""The real ``hookline`` console script, run in subprocesses against the SQLite metastore.
+
+End to end: add, get, list, trace, export, delete, import, key rotation, in a tmp HOOKLINE_HOME,
+checking exit codes, stdout/stderr separation, that the canary password never reaches an output
+channel unless asked for, and that it is not stored in clear in the database file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CANARY = "c4n4ry-S3cret!"
+CANARY_FORMS = (CANARY, "c4n4ry-S3cret%21")
+URI = "postgres://alice:c4n4ry-S3cret%21@db.example:5432/app?sslmode=require"
+SCRIPT = Path(sys.executable).parent / "hookline"
+
+
+def hookline(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script with the test's environment (its own HOOKLINE_HOME)."""
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def no_canary(proc: subprocess.CompletedProcess[str]) -> bool:
+    return not any(form in proc.stdout or form in proc.stderr for form in CANARY_FORMS)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def home(isolated_hookline: Path) -> Path:
+    """The test's HOOKLINE_HOME (set in os.environ by the autouse conftest fixture)."""
+    assert os.environ["HOOKLINE_HOME"] == str(isolated_hookline)
+    assert SCRIPT.exists(), f"console script missing: {SCRIPT}"
+    return isolated_hookline
+
+
+def test_connection_lifecycle_through_the_console_script(home: Path, tmp_path: Path) -> None:
+    """add -> get -> list -> trace -> export -> delete -> import, each a separate process."""
+    added = hookline("connections", "add", "warehouse", "--uri", URI, "--description", "main")
+    assert added.returncode == 0, added.stderr
+    assert "Added connection 'warehouse'" in added.stdout
+    assert no_canary(added)
+    api = hookline(
+        "connections", "add", "api", "--conn-type", "http", "--host", "api.example",
+        "--login", "svc", "--password-stdin", "--extra", '{"timeout": 3}',
+        input=CANARY + "\n",
+    )  # fmt: skip
+    assert api.returncode == 0, api.stderr
+    assert (home / "hookline.db").is_file()
+    assert CANARY.encode() not in (home / "hookline.db").read_bytes()
+
+    got = hookline("connections", "get", "warehouse", "-o", "json")
+    assert got.returncode == 0, got.stderr
+    data = json.loads(got.stdout)
+    assert (data["host"], data["password"], data["source"]) == ("db.example", "***", "metastore")
+    assert no_canary(got)
+    for fmt in ("table", "yaml", "uri", "env"):
+        assert no_canary(hookline("connections", "get", "warehouse", "-o", fmt))
+    shown = hookline("connections", "get", "api", "-o", "json", "--show-secrets")
+    assert json.loads(shown.stdout)["password"] == CANARY
+
+    listed = hookline(
+        "connections", "list", "-o", "json", env={"HOOKLINE_CONN_ENVY": f"http://u:{CANARY}@e"}
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = [(row["conn_id"], row["source"]) for row in json.loads(listed.stdout)]
+    assert rows == [("api", "metastore"), ("envy", "env"), ("warehouse", "metastore")]
+    assert no_canary(listed)
+
+    traced = hookline("secrets", "trace", "warehouse")
+    assert traced.returncode == 0, traced.stderr
+    assert "HOOKLINE_CONN_WAREHOUSE" in traced.stdout
+    assert "resolved from metastore" in traced.stdout
+    assert no_canary(traced)
+    missing = hookline("secrets", "trace", "nope")
+    assert "'nope' not found" in one_error_line(missing)
+    assert "absent" in missing.stdout
+
+    export_path = tmp_path / "conns.yaml"
+    exported = hookline("connections", "export", str(export_path), "--show-secrets")
+    assert exported.returncode == 0, exported.stderr
+    assert export_path.stat().st_mode & 0o777 == 0o600
+    for conn_id in ("warehouse", "api"):
+        assert hookline("connections", "delete", conn_id).returncode == 0
+    gone = hookline("connections", "get", "warehouse")
+    assert "'warehouse' not found" in one_error_line(gone)
+
+    imported = hookline("connections", "import", str(export_path))
+    assert imported.returncode == 0, imported.stderr
+    assert "Imported 2 connections into metastore" in imported.stdout
+    back = json.loads(
+        hookline("connections", "get", "warehouse", "-o", "json", "--show-secrets").stdout
+    )
+    assert back["password"] == CANARY
+    assert back["description"] == "main"
+    assert back["extra"] == {"sslmode": "require"}
+
+
+def test_import_failure_writes_nothing(home: Path, tmp_path: Path) -> None:
+    """A file with a bad entry imports nothing and lists the entry with its line; exit 1."""
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "ok": "http://h",\n  "bad": {"conn_type": "x", "port": "nan"}\n}\n')
+    proc = hookline("connections", "import", str(path))
+    assert proc.returncode == 1
+    assert "nothing imported" in proc.stderr
+    assert "line 3: connection 'bad'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    listed = hookline("connections", "list", "-o", "json")
+    assert json.loads(listed.stdout) == []
+
+
+def test_key_rotation_through_the_console_script(home: Path) -> None:
+    """keys generate + rotate: with new,old the rows move to the new key; then the new key alone
+    reads them and the old key alone fails cleanly (exit 1, no traceback, no secret)."""
+    assert hookline("connections", "add", "warehouse", "--uri", URI).returncode == 0
+    old = (home / "fernet.key").read_text().strip()
+    generated = hookline("keys", "generate")
+    assert generated.returncode == 0, generated.stderr
+    new = generated.stdout.strip()
+    assert new != old
+
+    rotated = hookline("keys", "rotate", env={"HOOKLINE_FERNET_KEY": f"{new},{old}"})
+    assert rotated.returncode == 0, rotated.stderr
+    assert "Re-encrypted 1 connection in metastore" in rotated.stdout
+
+    with_new = hookline(
+        "connections", "get", "warehouse", "-o", "uri", "--show-secrets",
+        env={"HOOKLINE_FERNET_KEY": new},
+    )  # fmt: skip
+    assert with_new.returncode == 0, with_new.stderr
+    assert with_new.stdout.strip() == URI
+    with_old = hookline("connections", "get", "warehouse", env={"HOOKLINE_FERNET_KEY": old})
+    line = one_error_line(with_old)
+    assert "warehouse" in line
+    assert no_canary(with_old)
+
+
+def test_exit_codes_and_module_entry_point(home: Path) -> None:
+    """Usage errors exit 2; `python -m hookline.cli.app` is the same program; -v logs are masked."""
+    usage = hookline("connections", "add", "x", "--uri", URI, "--host", "h")
+    assert usage.returncode == 2
+    assert "--host" in usage.stderr
+    assert no_canary(usage)
+    module = subprocess.run(
+        [sys.executable, "-m", "hookline.cli.app", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert module.returncode == 0, module.stderr
+    assert module.stdout.startswith("hookline ")
+    assert hookline("connections", "add", "warehouse", "--uri", URI).returncode == 0
+    verbose = hookline("-v", "connections", "get", "warehouse")
+    assert verbose.returncode == 0, verbose.stderr
+    assert no_canary(verbose)
+    config = hookline("config", "show", "-o", "json")
+    assert json.loads(config.stdout)["home"] == str(home)

@@ -1,0 +1,511 @@
+"""VaultBackend against a real OpenBao dev server: layouts, auth, renewal, denial, failures, cost.
+
+The session server (``openbao_server``) is configured once per module: an AppRole role and a userpass
+user limited to ``secret/connections/*``, a KV v1 mount ``kv1``. Tests that stop a server start their
+own with ``openbao_factory``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hvac
+import pytest
+from typer.testing import CliRunner
+
+import hookline
+from hookline import resolver
+from hookline.cache import CachedResolver
+from hookline.cli.app import app
+from hookline.config import CacheSettings
+from hookline.connection import Connection
+from hookline.exceptions import (
+    BackendPermissionDenied,
+    BackendUnavailable,
+    ConfigurationError,
+    ConnectionNotFound,
+)
+from hookline.secrets.chain import SecretsChain
+from hookline.secrets.env import EnvBackend
+from hookline.secrets.vault import VaultBackend
+from tests.servers.openbao import OpenBaoServer
+from tests.servers.tcp_proxy import TcpProxy
+
+CANARY = "c4n4ry-S3cret!"
+
+READ_CONNECTIONS_POLICY = """
+path "secret/data/connections/*" { capabilities = ["read"] }
+path "secret/metadata/connections" { capabilities = ["list"] }
+path "secret/metadata/connections/*" { capabilities = ["list"] }
+"""
+
+
+@dataclass
+class VaultSetup:
+    server: OpenBaoServer
+    root: Any
+    role_id: str
+    secret_id: str
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="module")
+def vault(openbao_server: OpenBaoServer) -> VaultSetup:
+    """The session server with AppRole, userpass, a restricted policy and a KV v1 mount."""
+    root = openbao_server.client()
+    root.sys.create_or_update_policy("read-connections", READ_CONNECTIONS_POLICY)
+    auth = root.sys.list_auth_methods()
+    if "approle/" not in auth:
+        root.sys.enable_auth_method("approle")
+    if "userpass/" not in auth:
+        root.sys.enable_auth_method("userpass")
+    if "kv1/" not in root.sys.list_mounted_secrets_engines():
+        root.sys.enable_secrets_engine("kv", path="kv1", options={"version": "1"})
+    root.auth.approle.create_or_update_approle(
+        "hookline", token_policies=["read-connections"], token_ttl="1h"
+    )
+    role_id = root.auth.approle.read_role_id("hookline")["data"]["role_id"]
+    secret_id = root.auth.approle.generate_secret_id("hookline")["data"]["secret_id"]
+    root.auth.userpass.create_or_update_user(
+        "alice", password=CANARY, policies=["read-connections"]
+    )
+    return VaultSetup(openbao_server, root, role_id, secret_id, "alice", CANARY)
+
+
+@pytest.fixture
+def conn_id() -> str:
+    """A fresh id per test, so tests sharing the session server do not see each other's data."""
+    return f"c_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def backends() -> Iterator[list[VaultBackend]]:
+    """Collects backends built by a test and closes them afterwards."""
+    made: list[VaultBackend] = []
+    yield made
+    for backend in made:
+        backend.close()
+
+
+def put(root: Any, path: str, secret: dict[str, Any], mount: str = "secret") -> None:
+    root.secrets.kv.v2.create_or_update_secret(path=path, secret=secret, mount_point=mount)
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def approle_logins(root: Any) -> int:
+    """Server side: how many live tokens were created by an AppRole login."""
+    accessors = root.auth.token.list_accessors()["data"]["keys"]
+    paths = [root.auth.token.lookup_accessor(a)["data"]["path"] for a in accessors]
+    return sum(1 for p in paths if p == "auth/approle/login")
+
+
+# -- layouts ----------------------------------------------------------------------------------
+
+
+def test_kv2_conn_uri_and_fields(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """A KV v2 secret with conn_uri, or with connection fields, becomes a Connection (Airflow layout)."""
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": f"postgres://u:{CANARY}@db:5432/app"})
+    put(
+        vault.root,
+        f"connections/{conn_id}_f",
+        {
+            "conn_type": "mysql",
+            "host": "h",
+            "login": "bob",
+            "password": CANARY,
+            "port": 3306,
+            "extra": {"ssl": True},
+        },
+    )
+    b = VaultBackend(url=vault.server.url, token=vault.server.root_token)
+    backends.append(b)
+    conn = b.get_connection(conn_id)
+    assert conn is not None
+    assert (conn.conn_type, conn.host, conn.port, conn.password) == ("postgres", "db", 5432, CANARY)
+    fields = b.get_connection(f"{conn_id}_f")
+    assert fields is not None
+    assert (fields.conn_type, fields.login, fields.port) == ("mysql", "bob", 3306)
+    assert fields.extra_dejson == {"ssl": True}
+    assert b.get_conn_value(f"{conn_id}_missing") is None
+    assert b.lookup_keys(conn_id) == [f"connections/{conn_id}"]
+    assert CANARY not in repr(b)
+
+
+def test_kv1_mount(vault: VaultSetup, backends: list[VaultBackend], conn_id: str) -> None:
+    """kv_engine_version=1 reads a KV v1 mount."""
+    vault.root.secrets.kv.v1.create_or_update_secret(
+        path=f"conns/{conn_id}", secret={"conn_uri": "http://api.example/v1"}, mount_point="kv1"
+    )
+    b = VaultBackend(
+        url=vault.server.url,
+        token=vault.server.root_token,
+        mount_point="kv1",
+        connections_path="conns/",
+        kv_engine_version=1,
+    )
+    backends.append(b)
+    assert b.get_conn_value(conn_id) == "http://api.example/v1"
+    assert b.get_conn_value(f"{conn_id}_missing") is None
+
+
+def test_mount_point_none_takes_the_first_segment(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """With mount_point=None the first segment of connections_path is the mount (Airflow)."""
+    put(vault.root, f"other/{conn_id}", {"conn_uri": "sqlite://"})
+    b = VaultBackend(
+        url=vault.server.url,
+        token=vault.server.root_token,
+        mount_point=None,
+        connections_path="secret/other",
+    )
+    backends.append(b)
+    assert b.get_conn_value(conn_id) == "sqlite://"
+
+
+def test_lookup_pattern_skips_api_calls(vault: VaultSetup, backends: list[VaultBackend]) -> None:
+    """Ids outside connections_lookup_pattern never reach the server."""
+    b = VaultBackend(
+        url=vault.server.url,
+        token=vault.server.root_token,
+        connections_lookup_pattern=r"^vault_",
+    )
+    backends.append(b)
+    chain = SecretsChain([b])
+    result = chain.lookup("aws_default")
+    assert result.connection is None
+    assert result.trace.steps[0].outcome == "skipped"
+    assert b.stats()["api_calls"] == 0
+
+
+def test_bad_configuration_is_rejected() -> None:
+    """Unknown auth types and missing AppRole ids raise ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="auth_type"):
+        VaultBackend(url="http://127.0.0.1:1", auth_type="kerberos")
+    with pytest.raises(ConfigurationError, match="role_id"):
+        VaultBackend(url="http://127.0.0.1:1", auth_type="approle")
+    with pytest.raises(ConfigurationError, match="kv_engine_version"):
+        VaultBackend(url="http://127.0.0.1:1", kv_engine_version=3)
+
+
+# -- authentication -----------------------------------------------------------------------------
+
+
+def test_approle_logs_in_once_for_many_lookups(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """AppRole logs in once per backend, not per lookup (Airflow PR #71756), seen server-side too."""
+    for n in range(5):
+        put(vault.root, f"connections/{conn_id}_{n}", {"conn_uri": f"http://h{n}"})
+    before = approle_logins(vault.root)
+    b = VaultBackend(
+        url=vault.server.url,
+        auth_type="approle",
+        role_id=vault.role_id,
+        secret_id=vault.secret_id,
+    )
+    backends.append(b)
+    for _ in range(10):
+        for n in range(5):
+            assert b.get_conn_value(f"{conn_id}_{n}") == f"http://h{n}"
+    assert b.stats()["logins"] == 1
+    assert b.stats()["lookups"] == 50
+    assert approle_logins(vault.root) == before + 1
+
+
+def test_userpass_login(vault: VaultSetup, backends: list[VaultBackend], conn_id: str) -> None:
+    """userpass logs in with username and password; the password never shows in repr."""
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": "sqlite://"})
+    b = VaultBackend(
+        url=vault.server.url,
+        auth_type="userpass",
+        username=vault.username,
+        password=vault.password,
+    )
+    backends.append(b)
+    assert b.get_conn_value(conn_id) == "sqlite://"
+    assert b.stats()["logins"] == 1
+    assert CANARY not in repr(b)
+
+
+def test_token_is_renewed_before_it_expires(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """A renewable token close to expiry is renewed (renew-self) instead of failing."""
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": "sqlite://"})
+    token = vault.root.auth.token.create(policies=["read-connections"], ttl="4s", renewable=True)
+    b = VaultBackend(url=vault.server.url, token=token["auth"]["client_token"], renew_before_s=60)
+    backends.append(b)
+    assert b.get_conn_value(conn_id) == "sqlite://"
+    assert b.stats()["renewals"] == 0
+    time.sleep(2.5)  # past half the TTL: the next call renews first
+    assert b.get_conn_value(conn_id) == "sqlite://"
+    assert b.stats()["renewals"] == 1
+    assert b.stats()["errors"] == 0
+
+
+def test_approle_logs_in_again_when_the_token_cannot_be_renewed(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """A non-renewable AppRole token near expiry is replaced by one new login."""
+    vault.root.auth.approle.create_or_update_approle(
+        "short", token_policies=["read-connections"], token_ttl="3s", token_max_ttl="3s"
+    )
+    role_id = vault.root.auth.approle.read_role_id("short")["data"]["role_id"]
+    secret_id = vault.root.auth.approle.generate_secret_id("short")["data"]["secret_id"]
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": "sqlite://"})
+    b = VaultBackend(
+        url=vault.server.url, auth_type="approle", role_id=role_id, secret_id=secret_id
+    )
+    backends.append(b)
+    assert b.get_conn_value(conn_id) == "sqlite://"
+    time.sleep(2.0)
+    assert b.get_conn_value(conn_id) == "sqlite://"
+    assert b.stats()["logins"] == 2
+
+
+# -- access denied ------------------------------------------------------------------------------
+
+
+def test_restricted_token_is_denied_and_the_chain_stops(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token whose policy does not cover the path gets BackendPermissionDenied; the chain stops."""
+    put(vault.root, f"restricted/{conn_id}", {"conn_uri": f"postgres://u:{CANARY}@h/db"})
+    token = vault.root.auth.token.create(policies=["read-connections"], ttl="1h")
+    b = VaultBackend(
+        url=vault.server.url, token=token["auth"]["client_token"], connections_path="restricted"
+    )
+    backends.append(b)
+    with pytest.raises(BackendPermissionDenied) as info:
+        b.get_conn_value(conn_id)
+    assert "vault backend refused access" in str(info.value)
+    assert CANARY not in str(info.value)
+    assert isinstance(info.value.__cause__, hvac.exceptions.Forbidden)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", "sqlite://")
+    chain = SecretsChain([b, EnvBackend()])
+    with pytest.raises(BackendPermissionDenied):
+        chain.lookup(conn_id)
+
+
+def test_denied_approle_tries_one_new_login_then_stops(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """For AppRole a 403 may be an expired token: one new login, then BackendPermissionDenied."""
+    put(vault.root, f"restricted/{conn_id}", {"conn_uri": "sqlite://"})
+    b = VaultBackend(
+        url=vault.server.url,
+        auth_type="approle",
+        role_id=vault.role_id,
+        secret_id=vault.secret_id,
+        connections_path="restricted",
+    )
+    backends.append(b)
+    with pytest.raises(BackendPermissionDenied):
+        b.get_conn_value(conn_id)
+    assert b.stats()["logins"] == 2
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+
+def test_thousand_cached_lookups_cost_one_read(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """1,000 lookups of one id within the cache TTL make exactly one read API call."""
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": f"postgres://u:{CANARY}@h/db"})
+    b = VaultBackend(url=vault.server.url, token=vault.server.root_token)
+    backends.append(b)
+    resolver = CachedResolver(SecretsChain([b]), CacheSettings(ttl_seconds=300))
+    for _ in range(1000):
+        assert resolver.get_connection(conn_id).password == CANARY
+    stats = b.stats()
+    assert stats["lookups"] == 1
+    assert stats["api_calls"] == 2  # one token lookup-self at first use, one read
+
+
+def test_prefetch_lists_a_prefix_in_one_list_plus_reads(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """prefetch() returns every connection under the path: one LIST plus one read each."""
+    path = f"warm_{conn_id}"
+    for n in range(3):
+        put(vault.root, f"{path}/c{n}", {"conn_uri": f"http://h{n}"})
+    b = VaultBackend(url=vault.server.url, token=vault.server.root_token, connections_path=path)
+    backends.append(b)
+    b.get_conn_value("c0")  # builds the client first
+    b.reset_stats()
+    assert b.prefetch() == {"c0": "http://h0", "c1": "http://h1", "c2": "http://h2"}
+    assert b.stats()["api_calls"] == 4
+    assert [c.conn_id for c in b.list_connections()] == ["c0", "c1", "c2"]
+    empty = VaultBackend(
+        url=vault.server.url, token=vault.server.root_token, connections_path=f"none_{conn_id}"
+    )
+    backends.append(empty)
+    assert empty.prefetch() == {}
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+def test_server_stopped_mid_run_stale_then_unavailable(
+    openbao_factory: Callable[[], OpenBaoServer],
+    backends: list[VaultBackend],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the server stops: cached values are served within the stale window (with a warning),
+    then the lookup fails saying vault could not answer; the backend raises BackendUnavailable."""
+    server = openbao_factory()
+    put(server.client(), "connections/db", {"conn_uri": f"postgres://u:{CANARY}@h/db"})
+    b = VaultBackend(url=server.url, token=server.root_token, deadline_s=2, max_attempts=2)
+    backends.append(b)
+    clock = FakeClock()
+    resolver = CachedResolver(
+        SecretsChain([b]),
+        CacheSettings(
+            ttl_seconds=60, ttl_jitter_ratio=0, stale_if_error_seconds=120, error_retry_seconds=5
+        ),
+        clock=clock,
+    )
+    first = resolver.get_connection("db")
+    server.stop()
+    clock.now += 61  # expired, inside the stale window
+    with caplog.at_level(logging.WARNING, logger="hookline.cache"):
+        assert resolver.get_connection("db") == first
+    assert "past its TTL" in caplog.text
+    assert CANARY not in caplog.text
+    clock.now += 200  # past the stale window
+    with pytest.raises(ConnectionNotFound) as info:
+        resolver.get_connection("db")
+    assert "vault could not answer" in str(info.value)
+    assert CANARY not in str(info.value)
+    with pytest.raises(BackendUnavailable) as direct:
+        b.get_conn_value("db")
+    assert "vault backend unavailable" in str(direct.value)
+    assert "2 attempt(s)" in str(direct.value)
+    assert CANARY not in str(direct.value)
+
+
+def test_chain_falls_through_when_the_server_is_down(
+    openbao_factory: Callable[[], OpenBaoServer],
+    backends: list[VaultBackend],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the server stopped, the chain asks the next backend holding the id."""
+    server = openbao_factory()
+    b = VaultBackend(url=server.url, token=server.root_token, deadline_s=2, max_attempts=2)
+    backends.append(b)
+    server.stop()
+    monkeypatch.setenv("AIRFLOW_CONN_FALLBACK", "sqlite://")
+    result = SecretsChain([b, EnvBackend()]).lookup("fallback")
+    assert result.connection == Connection.from_uri("sqlite://", conn_id="fallback")
+    assert [s.outcome for s in result.trace.steps] == ["unavailable", "hit"]
+
+
+def test_deadline_holds_when_the_server_does_not_answer(
+    vault: VaultSetup,
+    backends: list[VaultBackend],
+    tcp_proxy_factory: Callable[..., TcpProxy],
+) -> None:
+    """Behind a black-holing proxy the lookup gives up at the deadline with BackendUnavailable."""
+    proxy = tcp_proxy_factory(vault.server.port, mode="blackhole")
+    b = VaultBackend(url=proxy.url, token=vault.server.root_token, deadline_s=0.5)
+    backends.append(b)
+    with pytest.raises(BackendUnavailable) as info:
+        b.get_conn_value("db")
+    assert "no answer before the deadline" in str(info.value)
+    assert "deadline_s=0.5" in str(info.value)
+
+
+def test_slow_server_within_the_deadline_still_answers(
+    vault: VaultSetup,
+    backends: list[VaultBackend],
+    tcp_proxy_factory: Callable[..., TcpProxy],
+    conn_id: str,
+) -> None:
+    """A slow link (delayed responses) still answers when the deadline allows it, and fails
+    with BackendUnavailable when it does not."""
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": "sqlite://"})
+    slow = tcp_proxy_factory(vault.server.port, mode="delay", delay_s=0.2)
+    patient = VaultBackend(url=slow.url, token=vault.server.root_token, deadline_s=10)
+    backends.append(patient)
+    assert patient.get_conn_value(conn_id) == "sqlite://"
+    hasty = VaultBackend(url=slow.url, token=vault.server.root_token, deadline_s=0.1)
+    backends.append(hasty)
+    with pytest.raises(BackendUnavailable):
+        hasty.get_conn_value(conn_id)
+
+
+def test_json_secret_roundtrip(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """A field-style secret is returned as Connection JSON text."""
+    put(vault.root, f"connections/{conn_id}", {"conn_type": "http", "host": "h"})
+    b = VaultBackend(url=vault.server.url, token=vault.server.root_token)
+    backends.append(b)
+    text = b.get_conn_value(conn_id)
+    assert text is not None
+    assert json.loads(text) == {"conn_type": "http", "host": "h"}
+
+
+# -- the documented configuration, end to end ----------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
+
+
+def doc_snippet(name: str) -> str:
+    """The TOML block after ``<!-- snippet: name -->`` in docs/remote_backends.md."""
+    text = DOCS.read_text()
+    start = text.index("```toml\n", text.index(f"<!-- snippet: {name} -->")) + len("```toml\n")
+    return text[start : text.index("```", start)]
+
+
+def test_documented_configuration_end_to_end(
+    vault: VaultSetup, monkeypatch: pytest.MonkeyPatch, isolated_hookline: Path
+) -> None:
+    """The docs' hookline.toml (plus env overrides for url and AppRole ids) resolves a connection
+    through hookline.get_connection and the CLI's connections get/list, redacted."""
+    conn_id = f"warehouse_{uuid.uuid4().hex[:8]}"
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": f"postgres://u:{CANARY}@db:5432/app"})
+    isolated_hookline.mkdir(parents=True, exist_ok=True)
+    (isolated_hookline / "hookline.toml").write_text(doc_snippet("vault"))
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__URL", vault.server.url)
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__ROLE_ID", vault.role_id)
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__SECRET_ID", vault.secret_id)
+    try:
+        assert hookline.get_connection(conn_id).password == CANARY
+        assert hookline.get_connection(conn_id).host == "db"
+        got = CliRunner().invoke(app, ["connections", "get", conn_id])
+        assert got.exit_code == 0, got.output
+        assert conn_id in got.stdout
+        assert CANARY not in got.stdout
+        listed = CliRunner().invoke(app, ["connections", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert conn_id in listed.stdout
+        assert "vault" in listed.stdout
+        assert CANARY not in listed.stdout
+    finally:
+        previous = resolver.swap_default_resolver(None)
+        close = getattr(previous, "close", None)
+        if callable(close):
+            close()

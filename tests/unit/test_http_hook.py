@@ -1,0 +1,256 @@
+"""Unit tests of HttpHook's settings: base URL, headers and auth from extras, timeouts, retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import socket
+import ssl
+import time
+from typing import Any
+
+import httpx
+import pytest
+import tenacity
+
+from hookline import Connection
+from hookline.exceptions import AuthenticationFailed, HookError
+from hookline.hooks._http_retry import shared_ssl_context
+from hookline.hooks.http import (
+    AsyncHttpHook,
+    HttpAsyncHook,
+    HttpAuthenticationFailed,
+    HttpHook,
+    HttpStatusError,
+    RetryPolicy,
+    is_http_method,
+    parse_retry_after,
+)
+
+CANARY = "c4n4ry-S3cret!"
+
+
+def make(**fields: Any) -> HttpHook:
+    fields.setdefault("conn_type", "http")
+    return HttpHook(Connection(conn_id="api", **fields))
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"host": "example.com"}, "http://example.com"),
+        ({"host": "example.com", "schema": "https"}, "https://example.com"),
+        ({"host": "example.com", "port": 8080}, "http://example.com:8080"),
+        ({"host": "https://api.example.com"}, "https://api.example.com"),
+        ({"host": "https://api.example.com", "port": 8443}, "https://api.example.com:8443"),
+        ({"host": "example.com", "conn_type": "https"}, "https://example.com"),
+        ({}, ""),
+    ],
+)
+def test_base_url_is_built_like_airflow(fields: dict[str, Any], expected: str) -> None:
+    """Host with ``://`` is used as is, else schema (default http) + host, then ``:port``."""
+    assert make(**fields).base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "endpoint", "expected"),
+    [
+        ("example.com", "v1/x", "http://example.com/v1/x"),
+        ("example.com", "/v1/x", "http://example.com/v1/x"),
+        ("https://example.com/", "v1", "https://example.com/v1"),
+        ("example.com", None, "http://example.com"),
+    ],
+)
+def test_url_for_joins_with_one_slash(host: str, endpoint: str | None, expected: str) -> None:
+    """Endpoint and base URL are joined with exactly one slash (Airflow's url_from_endpoint)."""
+    assert make(host=host).url_for(endpoint) == expected
+
+
+def test_extras_that_are_not_options_become_headers() -> None:
+    """Every extra key that is not an option is sent as a header; options are not."""
+    hook = make(host="h", extra={"X-Team": "data", "Retries": 2, "timeout": 3, "verify": False})
+    client = hook.get_conn()
+    try:
+        assert client.headers["X-Team"] == "data"
+        assert client.headers["Retries"] == "2"
+        assert "timeout" not in client.headers
+        assert "verify" not in client.headers
+    finally:
+        hook.close()
+
+
+def test_login_gives_basic_auth_and_token_gives_bearer() -> None:
+    """Login/password give basic auth; a ``token`` extra gives a bearer header and wins."""
+    basic = make(host="h", login="alice", password=CANARY)
+    assert isinstance(basic.get_conn().auth, httpx.BasicAuth)
+    basic.close()
+    for key in ("token", "bearer_token", "api_token"):
+        bearer = make(host="h", login="alice", password="pw", extra={key: CANARY})
+        client = bearer.get_conn()
+        assert client.headers["Authorization"] == f"Bearer {CANARY}"
+        assert key not in client.headers
+        bearer.close()
+
+
+def test_timeouts_hook_arguments_then_extras_then_defaults() -> None:
+    """connect/read timeouts come from the hook, then extras, then ``timeout``, then 10 s / 60 s."""
+    assert make(host="h").timeout == httpx.Timeout(60.0, connect=10.0)
+    assert make(host="h", extra={"timeout": 5}).timeout == httpx.Timeout(5.0, connect=5.0)
+    hook = make(host="h", extra={"timeout": 5, "connect_timeout_s": 1.5})
+    assert hook.timeout == httpx.Timeout(5.0, connect=1.5)
+    conn = Connection(conn_id="api", conn_type="http", host="h", extra={"read_timeout_s": 9})
+    explicit = HttpHook(conn, connect_timeout_s=0.5, read_timeout_s=2.0)
+    assert explicit.timeout == httpx.Timeout(2.0, connect=0.5)
+    assert HttpHook(conn).timeout == httpx.Timeout(9.0, connect=10.0)
+
+
+def test_retry_policy_from_arguments_and_extras() -> None:
+    """retry_limit and retry_delay_s come from the hook, then the extras, then 3 and 1 s."""
+    assert make(host="h").retry_policy.retry_limit == 3
+    assert make(host="h", extra={"retry_limit": 7}).retry_policy.retry_limit == 7
+    conn = Connection(conn_id="api", conn_type="http", host="h", extra={"retry_limit": 7})
+    policy = HttpHook(conn, retry_limit=1, retry_delay_s=0.25).retry_policy
+    assert (policy.retry_limit, policy.retry_delay_s) == (1, 0.25)
+
+
+def test_http_conn_id_keyword_is_accepted() -> None:
+    """Airflow's ``http_conn_id=`` names the connection; the default is ``http_default``."""
+    assert HttpHook(http_conn_id="billing").conn_id == "billing"
+    assert HttpHook().conn_id == "http_default"
+    assert HttpHook.conn_type == "http"
+    assert HttpHook.conn_name_attr == "http_conn_id"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), ("0", 0.0), ("2", 2.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None)],
+)
+def test_parse_retry_after_seconds(value: str | None, expected: float | None) -> None:
+    """Retry-After as delta seconds; junk gives None; negative values clamp to 0."""
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date() -> None:
+    """Retry-After as an HTTP date gives the seconds until then."""
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = parse_retry_after(when)
+    assert seconds is not None
+    assert 25 <= seconds <= 31
+
+
+def _state(attempt: int, response: httpx.Response | None = None) -> tenacity.RetryCallState:
+    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    if response is not None:
+        state.set_result(response)
+    return state
+
+
+def test_wait_honours_retry_after_with_a_cap_else_backs_off() -> None:
+    """The wait is Retry-After (capped at retry_after_cap_s), else exponential and capped."""
+    policy = RetryPolicy(retry_delay_s=0.5, retry_max_delay_s=3.0, retry_after_cap_s=10.0)
+    assert policy.wait_s(_state(1, httpx.Response(429, headers={"Retry-After": "4"}))) == 4.0
+    assert policy.wait_s(_state(1, httpx.Response(429, headers={"Retry-After": "999"}))) == 10.0
+    assert policy.wait_s(_state(1, httpx.Response(503))) == 0.5
+    assert policy.wait_s(_state(2, httpx.Response(503))) == 1.0
+    assert policy.wait_s(_state(6, httpx.Response(503))) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [(200, False), (404, False), (401, False), (429, True), (500, True), (501, False), (503, True)],
+)
+def test_retryable_statuses(status: int, retried: bool) -> None:
+    """429 and 5xx (not 501) are retried; other statuses are final."""
+    assert RetryPolicy.is_retryable_status(status) is retried
+
+
+def test_auth_failure_is_both_authentication_failed_and_status_error() -> None:
+    """401/403 errors are AuthenticationFailed (refresh once) and HttpStatusError (status kept)."""
+    exc = HttpAuthenticationFailed("GET x returned HTTP 401", conn_id="api", status_code=401)
+    assert isinstance(exc, AuthenticationFailed)
+    assert isinstance(exc, HttpStatusError)
+    assert isinstance(exc, HookError)
+    assert exc.status_code == 401
+
+
+def test_repr_and_headers_never_show_secrets() -> None:
+    """repr of a hook with a password and a bearer token shows neither."""
+    hook = make(host="h", login="alice", password=CANARY, extra={"token": CANARY + "2"})
+    text = repr(hook) + str(hook)
+    assert CANARY not in text
+    assert text == "HttpHook(conn_id='api')" * 2
+
+
+def test_async_hook_shares_the_settings() -> None:
+    """AsyncHttpHook builds the same base URL, headers and timeouts."""
+    conn = Connection(
+        conn_id="api", conn_type="http", host="h", port=81, extra={"X-A": "1", "timeout": 2}
+    )
+    hook = AsyncHttpHook(conn)
+    assert hook.base_url == "http://h:81"
+    assert hook.timeout == httpx.Timeout(2.0, connect=2.0)
+    client = hook.get_conn()
+    assert client.headers["X-A"] == "1"
+    hook.reset_client()
+    assert hook._client is None
+    asyncio.run(hook.aclose())
+    assert client.is_closed
+
+
+def test_auth_type_builds_the_auth_from_login_and_password() -> None:
+    """Airflow's ``auth_type``: a callable of (login, password) giving the auth."""
+    seen: list[tuple[str, str]] = []
+
+    def digest(login: str, password: str) -> httpx.Auth:
+        seen.append((login, password))
+        return httpx.DigestAuth(login, password)
+
+    conn = Connection(conn_id="api", conn_type="http", host="h", login="u", password="pw")
+    hook = HttpHook(conn, auth_type=digest)
+    assert isinstance(hook.get_conn().auth, httpx.DigestAuth)
+    assert seen == [("u", "pw")]
+    hook.close()
+
+
+def test_clients_share_one_tls_context() -> None:
+    """Every client with default verification reuses one TLS context (CA bundle loaded once)."""
+    first = make(host="h")._client_kwargs()
+    second = make(host="other", extra={"verify": True})._client_kwargs()
+    assert first["verify"] is second["verify"] is shared_ssl_context()
+    unverified = make(host="h", extra={"verify": "false"})._client_kwargs()["verify"]
+    assert unverified is shared_ssl_context(verify=False)
+    assert unverified.verify_mode == ssl.CERT_NONE
+
+
+def test_tcp_keep_alive_socket_options() -> None:
+    """tcp_keep_alive (on by default) sets SO_KEEPALIVE and the idle/count/interval options."""
+    on = HttpHook(Connection(conn_id="api", conn_type="http", host="h"), tcp_keep_alive_idle=77)
+    assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in on._socket_options
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77) in on._socket_options
+    off = HttpHook(Connection(conn_id="api", conn_type="http", host="h"), tcp_keep_alive=False)
+    assert off._socket_options == []
+    assert HttpAsyncHook is AsyncHttpHook
+
+
+@pytest.mark.parametrize("conn_type", ["http", "https"])
+def test_registered_for_http_and_https(conn_type: str) -> None:
+    """Connection.get_hook() builds an HttpHook for http and https connections."""
+    from hookline.registry import hook_class_for
+
+    assert hook_class_for(conn_type) is HttpHook
+    conn = Connection.from_uri(f"{conn_type}://api.example.com", conn_id="api")
+    hook = conn.get_hook()
+    assert isinstance(hook, HttpHook)
+    assert hook.base_url == f"{conn_type}://api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("GET", True), ("get", True), ("Patch", True), ("PROPFIND", True), ("/x", False),
+     ("status", False), ("v1/items", False)],
+)  # fmt: skip
+def test_is_http_method(value: str, expected: bool) -> None:
+    """Standard methods in any case and all-capitals tokens are methods; paths are not."""
+    assert is_http_method(value) is expected
