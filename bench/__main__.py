@@ -31,11 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny iteration counts (smoke test)")
     parser.add_argument("--no-airflow", action="store_true", help="measure hookline only")
-    parser.add_argument("--out", type=Path, help="results file (default bench/results.md; none with --quick)")
+    parser.add_argument(
+        "--out", type=Path, help="results file (default bench/results.md; none with --quick)"
+    )
     parser.add_argument("--rounds", type=int, help="worker processes per side (default 5)")
     args = parser.parse_args(argv)
 
-    settings = Settings.quick(not args.no_airflow) if args.quick else Settings(airflow=not args.no_airflow)
+    settings = (
+        Settings.quick(not args.no_airflow) if args.quick else Settings(airflow=not args.no_airflow)
+    )
     if args.rounds:
         settings = Settings(**{**settings.__dict__, "rounds": args.rounds})
     started = time.perf_counter()

@@ -98,7 +98,7 @@ def ensure_venv(venv_dir: Path = VENV_DIR) -> Path:
 
 
 def _run_quiet(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         noise = "is neither a file nor a directory"
         lines = [ln for ln in proc.stderr.splitlines() if noise not in ln]
@@ -107,7 +107,7 @@ def _run_quiet(cmd: list[str]) -> None:
 
 def _installed_version(python: Path) -> str | None:
     code = "import importlib.metadata as m; print(m.version('apache-airflow'))"
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -128,7 +128,7 @@ def prepare_home(python: Path, home: Path, fernet_key: str) -> AirflowEnv:
         [str(airflow), "db", "migrate"],
         [str(airflow), "connections", "add", META_CONN_ID, "--conn-uri", INPUT_URI],
     ):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=home)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=home, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[1:3])} failed: {proc.stderr[-2000:]}")
     version = _installed_version(python) or AIRFLOW_VERSION

@@ -166,7 +166,7 @@ def _hl_memory(params: dict[str, Any], samples: int) -> list[float]:
 
 
 def _af_uri_parse(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.sdk import Connection
+    from airflow.sdk import Connection  # type: ignore[import-not-found, unused-ignore]
 
     def op() -> object:
         return Connection(conn_id="bench", uri=INPUT_URI)
@@ -175,7 +175,7 @@ def _af_uri_parse(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _af_uri_parse_orm(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.models.connection import Connection
+    from airflow.models.connection import Connection  # type: ignore[import-not-found, unused-ignore]
 
     def op() -> object:
         return Connection(conn_id="bench", uri=INPUT_URI)
@@ -184,13 +184,18 @@ def _af_uri_parse_orm(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _af_uri_render(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.sdk import Connection
+    from airflow.sdk import Connection  # type: ignore[import-not-found, unused-ignore]
 
-    return Connection(conn_id="bench", uri=INPUT_URI).get_uri
+    conn = Connection(conn_id="bench", uri=INPUT_URI)
+
+    def op() -> object:
+        return conn.get_uri()
+
+    return op
 
 
 def _af_json_parse(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.sdk import Connection
+    from airflow.sdk import Connection  # type: ignore[import-not-found, unused-ignore]
 
     def op() -> object:
         return Connection.from_json(INPUT_JSON, conn_id="bench")
@@ -199,7 +204,7 @@ def _af_json_parse(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _af_get_env(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.sdk import BaseHook
+    from airflow.sdk import BaseHook  # type: ignore[import-not-found, unused-ignore]
 
     get = BaseHook.get_connection
 
@@ -210,8 +215,8 @@ def _af_get_env(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _af_not_found(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook  # type: ignore[import-not-found, unused-ignore]
+    from airflow.sdk.exceptions import AirflowNotFoundException  # type: ignore[import-not-found, unused-ignore]
 
     get = BaseHook.get_connection
 
@@ -226,7 +231,7 @@ def _af_not_found(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _af_metastore(params: dict[str, Any]) -> Callable[[], object]:
-    from airflow.models.connection import Connection
+    from airflow.models.connection import Connection  # type: ignore[import-not-found, unused-ignore]
 
     get = Connection.get_connection_from_secrets
 
@@ -237,7 +242,7 @@ def _af_metastore(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _af_memory(params: dict[str, Any], samples: int) -> list[float]:
-    from airflow.sdk import Connection
+    from airflow.sdk import Connection  # type: ignore[import-not-found, unused-ignore]
 
     uris = memory_uris()
     Connection(conn_id="warm", uri=INPUT_URI)

@@ -140,7 +140,7 @@ def _af_pg_hook(params: dict[str, Any]) -> Callable[[], object]:
             "schema": pg["schema"],
         }
     )
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.providers.postgres.hooks.postgres import PostgresHook  # type: ignore[import-not-found, unused-ignore]
 
     def op() -> object:
         return PostgresHook(postgres_conn_id="bench_pg").get_first("select 1")
@@ -220,30 +220,58 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
 
     with tempfile.TemporaryDirectory(prefix="hookline-bench-sql-") as tmp:
         path = str(Path(tmp) / "bench.db")
-        res = _pair(hl, ["sql_pooled", "sql_new_connection"], {"dialect": "sqlite", "path": path}, s)
-    add("SQLite: pooled checkout + select 1", res, "sql_pooled", "sql_new_connection",
+        res = _pair(
+            hl, ["sql_pooled", "sql_new_connection"], {"dialect": "sqlite", "path": path}, s
+        )
+    add(
+        "SQLite: pooled checkout + select 1",
+        res,
+        "sql_pooled",
+        "sql_new_connection",
         "new connection each time",
-        note="`SqlHook(conn).get_first('select 1')` on the hook's pool vs `sqlite3.connect(path)` + `select 1` + close per call (what Airflow's `DbApiHook.get_first` does), same database file.")
+        note="`SqlHook(conn).get_first('select 1')` on the hook's pool vs `sqlite3.connect(path)` + `select 1` + close per call (what Airflow's `DbApiHook.get_first` does), same database file.",
+    )
     pg = _pg_params()
-    pg_target = Target("≥ 20×", min_ratio=20)
+    pg_target = Target("≥ 20x", min_ratio=20)
     if pg is None:
-        row = Row(group=g, name="PostgreSQL: pooled checkout + select 1", target=pg_target,
-                  hookline_status="n/a (no server: PGHOST not set)",
-                  note="runs when PGHOST/PGPORT point at a reachable server; the benchmark starts none.")
+        row = Row(
+            group=g,
+            name="PostgreSQL: pooled checkout + select 1",
+            target=pg_target,
+            hookline_status="n/a (no server: PGHOST not set)",
+            note="runs when PGHOST/PGPORT point at a reachable server; the benchmark starts none.",
+        )
         out.append(row)
     else:
         ops = ["sql_pooled", "sql_new_connection", "pg_airflow_hook"]
         res = _pair(hl, ops, {"dialect": "postgres", "pg": pg}, s, af)
-        add("PostgreSQL: pooled checkout + select 1", res, "sql_pooled", "sql_new_connection",
-            "new connection each time", target=pg_target,
-            note=f"`PostgresHook(conn).get_first('select 1')` on the pool vs `psycopg.connect()` + `select 1` + close per call; server {pg['host']}:{pg['port']} from PGHOST/PGPORT (not started by the benchmark).")
+        add(
+            "PostgreSQL: pooled checkout + select 1",
+            res,
+            "sql_pooled",
+            "sql_new_connection",
+            "new connection each time",
+            target=pg_target,
+            note=f"`PostgresHook(conn).get_first('select 1')` on the pool vs `psycopg.connect()` + `select 1` + close per call; server {pg['host']}:{pg['port']} from PGHOST/PGPORT (not started by the benchmark).",
+        )
         if af is not None:
-            add("PostgreSQL: hookline pooled vs Airflow PostgresHook", res, "sql_pooled",
-                "pg_airflow_hook", AIRFLOW, target=pg_target,
-                note="same hookline samples, against Airflow 3.3.2's `PostgresHook(postgres_conn_id=...).get_first('select 1')` (connection from an `AIRFLOW_CONN_` JSON env var; a new DB connection per call).")
+            add(
+                "PostgreSQL: hookline pooled vs Airflow PostgresHook",
+                res,
+                "sql_pooled",
+                "pg_airflow_hook",
+                AIRFLOW,
+                target=pg_target,
+                note="same hookline samples, against Airflow 3.3.2's `PostgresHook(postgres_conn_id=...).get_first('select 1')` (connection from an `AIRFLOW_CONN_` JSON env var; a new DB connection per call).",
+            )
     with local_http_server() as port:
         res = _pair(hl, ["http_pooled", "http_new_client"], {"port": port}, s)
-    add("HTTP GET: keep-alive client", res, "http_pooled", "http_new_client",
+    add(
+        "HTTP GET: keep-alive client",
+        res,
+        "http_pooled",
+        "http_new_client",
         "new client per request",
-        note="`HttpHook(conn).run('GET', '/ping')` on one keep-alive client vs a new `HttpHook` (new httpx client, new TCP connection) per request; local `http.server` on 127.0.0.1 (HTTP/1.1) in the parent process.")
+        note="`HttpHook(conn).run('GET', '/ping')` on one keep-alive client vs a new `HttpHook` (new httpx client, new TCP connection) per request; local `http.server` on 127.0.0.1 (HTTP/1.1) in the parent process.",
+    )
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ def run_worker(
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
+        check=False,
         timeout=WORKER_TIMEOUT_S,
     )
     for line in proc.stdout.splitlines():
@@ -58,15 +59,20 @@ def run_worker(
     return {op.get("key", op["op"]): {"error": f"worker failed: {tail}"} for op in ops}
 
 
-def time_process(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def time_process(
+    cmd: Sequence[str], env: dict[str, str]
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Wall time in seconds of running ``cmd`` to completion, and its result."""
     start = time.perf_counter()
-    proc = subprocess.run(list(cmd), env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        list(cmd), env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
     return time.perf_counter() - start, proc
 
 
 def _alternate(
-    commands: dict[str, tuple[Sequence[str], Sequence[str] | None, dict[str, str]]], iterations: int
+    commands: Mapping[str, tuple[Sequence[str], Sequence[str] | None, dict[str, str]]],
+    iterations: int,
 ) -> dict[str, list[float] | str]:
     """Run each side's command ``iterations + 1`` times, alternating sides; drop the first run.
 
@@ -76,7 +82,7 @@ def _alternate(
     """
     out: dict[str, list[float] | str] = {name: [] for name in commands}
     for i in range(iterations + 1):
-        order = list(commands) if i % 2 == 0 else list(reversed(commands))
+        order = list(commands) if i % 2 == 0 else list(commands)[::-1]
         for name in order:
             samples = out[name]
             if isinstance(samples, str):
@@ -107,7 +113,11 @@ def measure_cli(sides: Sequence[Side], iterations: int) -> dict[str, list[float]
     """Whole-process ``connections get`` of the env connection, in seconds, per side."""
     scripts = {"hookline": "hookline", "airflow": "airflow"}
     commands: dict[str, tuple[Sequence[str], Sequence[str] | None, dict[str, str]]] = {
-        s.name: ([str(s.python.parent / scripts[s.name]), "connections", "get", ENV_CONN_ID], None, s.env)
+        s.name: (
+            [str(s.python.parent / scripts[s.name]), "connections", "get", ENV_CONN_ID],
+            None,
+            s.env,
+        )
         for s in sides
     }
     return _alternate(commands, iterations)
@@ -145,4 +155,6 @@ def prewarm(side: Side) -> None:
         "        pass\n"
     )
     time_process([str(side.python), "-c", code], side.env)
-    time_process([str(side.python.parent / "hookline"), "connections", "get", ENV_CONN_ID], side.env)
+    time_process(
+        [str(side.python.parent / "hookline"), "connections", "get", ENV_CONN_ID], side.env
+    )

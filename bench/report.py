@@ -142,7 +142,7 @@ def _cells(row: Row) -> list[str]:
         row.other_label if (row.other or row.other_status) else "",
         ot_med,
         ot_p99,
-        f"{ratio:.1f}×" if ratio is not None else "",
+        f"{ratio:.1f}x" if ratio is not None else "",
         row.target.text if row.target else "",
         result,
         n,

@@ -165,7 +165,7 @@ def _thread_scaling(threads: int) -> Callable[[dict[str, Any], int], list[float]
         for _ in range(5 if samples >= 50 else 2):
             barrier = threading.Barrier(threads + 1)
 
-            def worker() -> None:
+            def worker(barrier: threading.Barrier = barrier) -> None:
                 barrier.wait()
                 for _ in range(per_thread):
                     get(ENV_CONN_ID)
@@ -242,24 +242,52 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         row.set_side("other", other)
         out.append(row)
 
-    add("cached get_connection", res["cached_get"], target=Target("≤ 2 µs", max_value=2e-6),
-        note="`hookline.get_connection(id)` on a cache hit (default resolver: cache over env -> metastore).")
-    add("negative-cached miss", res["negative_get"], target=Target("≤ 2 µs", max_value=2e-6),
-        note="`get_connection` of an id nobody holds, after the first miss; exception caught.")
-    add("cold lookup env -> SQLite metastore", res["cold_chain"],
+    add(
+        "cached get_connection",
+        res["cached_get"],
+        target=Target("≤ 2 µs", max_value=2e-6),
+        note="`hookline.get_connection(id)` on a cache hit (default resolver: cache over env -> metastore).",
+    )
+    add(
+        "negative-cached miss",
+        res["negative_get"],
+        target=Target("≤ 2 µs", max_value=2e-6),
+        note="`get_connection` of an id nobody holds, after the first miss; exception caught.",
+    )
+    add(
+        "cold lookup env -> SQLite metastore",
+        res["cold_chain"],
         target=Target("≤ 100 µs", max_value=100e-6),
-        note="first lookup of distinct ids stored only in the SQLite metastore (Fernet-encrypted), through the default cached resolver: env asked (absent), then the metastore; every call timed on its own, first 10 discarded.")
-    add("single-flight: backend calls for 8 concurrent misses", res["single_flight"],
-        res["no_single_flight"], "chain without cache", unit="calls",
+        note="first lookup of distinct ids stored only in the SQLite metastore (Fernet-encrypted), through the default cached resolver: env asked (absent), then the metastore; every call timed on its own, first 10 discarded.",
+    )
+    add(
+        "single-flight: backend calls for 8 concurrent misses",
+        res["single_flight"],
+        res["no_single_flight"],
+        "chain without cache",
+        unit="calls",
         target=Target("1 call", max_value=1),
-        note=f"8 threads released by a barrier look up the same new id; the backend takes {SLOW_BACKEND_S * 1000:.0f} ms and counts its calls. Compared with the bare chain (no cache) under the same load.")
-    add("10,000 cached connections, resident memory", res["cache_memory"], unit="MB",
+        note=f"8 threads released by a barrier look up the same new id; the backend takes {SLOW_BACKEND_S * 1000:.0f} ms and counts its calls. Compared with the bare chain (no cache) under the same load.",
+    )
+    add(
+        "10,000 cached connections, resident memory",
+        res["cache_memory"],
+        unit="MB",
         target=Target("≤ 20 MB", max_value=20),
-        note="RSS delta of a fresh process after 10,000 distinct ids were resolved into a `CachedResolver` (values parsed from URIs on demand, so only the cache holds them).")
+        note="RSS delta of a fresh process after 10,000 distinct ids were resolved into a `CachedResolver` (values parsed from URIs on demand, so only the cache holds them).",
+    )
     for n in THREAD_COUNTS:
         target = Target("≥ 1 thread's", min_ratio=1.0) if n == 8 else None
-        add(f"cached lookups, {n} thread{'s' if n > 1 else ''} (total throughput)",
-            res[f"threads_{n}"], res["threads_1"] if n > 1 else None, "1 thread",
-            unit="ops/s", higher_is_better=True, target=target,
-            note="" if n < 8 else "N threads each do the same number of cached `get_connection` calls; throughput = all calls / wall time, median of repeats.")
+        add(
+            f"cached lookups, {n} thread{'s' if n > 1 else ''} (total throughput)",
+            res[f"threads_{n}"],
+            res["threads_1"] if n > 1 else None,
+            "1 thread",
+            unit="ops/s",
+            higher_is_better=True,
+            target=target,
+            note=""
+            if n < 8
+            else "N threads each do the same number of cached `get_connection` calls; throughput = all calls / wall time, median of repeats.",
+        )
     return out

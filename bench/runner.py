@@ -99,7 +99,9 @@ def _side_by_side(
     """Alternate worker processes: hookline, Airflow (cache off), Airflow (cache on)."""
     res: dict[str, Results] = {}
     mod = "bench.connection_ops"
-    jobs: list[tuple[str, Side, list[dict[str, Any]]]] = [("hookline", hl, _ops(mod, HL_OPS, params))]
+    jobs: list[tuple[str, Side, list[dict[str, Any]]]] = [
+        ("hookline", hl, _ops(mod, HL_OPS, params))
+    ]
     if af is not None and af_cached is not None:
         jobs.append(("airflow", af, _ops(mod, AF_OPS, params)))
         jobs.append(("airflow_cached", af_cached, _ops(mod, AF_CACHED_OPS, params)))
@@ -132,48 +134,133 @@ def comparison_rows(res: dict[str, Results], imports: Results, cli: Results) -> 
     """Rows of the side-by-side group."""
     g = "Side by side with Apache Airflow 3.3.2"
     hl, af, afc = res.get("hookline", {}), res.get("airflow", {}), res.get("airflow_cached", {})
-    get_target = Target("≤ 2 µs and ≥ 50×", max_value=2e-6, min_ratio=50)
-    uri_target = Target("≤ 10 µs and ≥ 10×", max_value=10e-6, min_ratio=10)
+    get_target = Target("≤ 2 µs and ≥ 50x", max_value=2e-6, min_ratio=50)
+    uri_target = Target("≤ 10 µs and ≥ 10x", max_value=10e-6, min_ratio=10)
     return [
-        _row(g, "import (whole process, over bare python)", imports.get("hookline"),
-             imports.get("airflow"), AIRFLOW, target=Target("≤ 100 ms", max_value=0.1),
-             note="`python -c 'import hookline'` vs `python -c 'from airflow.sdk import BaseHook'`, "
-             "each minus a `python -c pass` run just before it; fresh processes, sides alternating."),
-        _row(g, "URI parse: from_uri vs sdk Connection(uri=)", hl.get("uri_parse"),
-             af.get("uri_parse"), AIRFLOW, target=uri_target,
-             note="`Connection.from_uri(uri)` vs `airflow.sdk.Connection(conn_id=..., uri=uri)`; uri = `" + INPUT_URI.replace("s3cr3t-pw", "***") + "` (a 9-character password)."),
-        _row(g, "URI parse: from_uri vs models Connection(uri=) (ORM)", hl.get("uri_parse"),
-             af.get("uri_parse_orm"), AIRFLOW, target=uri_target,
-             note="same hookline samples, against the SQLAlchemy model `airflow.models.Connection(conn_id=..., uri=...)`."),
-        _row(g, "URI render: get_uri()", hl.get("uri_render"), af.get("uri_render"), AIRFLOW,
-             target=uri_target, note="`get_uri()` rendered from scratch on a connection parsed from the same URI (sdk Connection on the Airflow side); hookline's per-object memo is cleared before each call, inside the timing."),
-        _row(g, "URI render: get_uri() again on the same object", hl.get("uri_render_repeat"),
-             af.get("uri_render"), AIRFLOW,
-             note="hookline memoizes the rendered URI on the (immutable) object; Airflow renders every time (same Airflow samples as the row above)."),
-        _row(g, "JSON parse: from_json", hl.get("json_parse"), af.get("json_parse"), AIRFLOW,
-             note="`Connection.from_json(text, conn_id=...)` on both sides, same JSON text."),
-        _row(g, "get_connection from env, cold (first call)", hl.get("get_env_cold"),
-             af.get("get_env_cold"), AIRFLOW,
-             note=f"first `get_connection('{ENV_CONN_ID}')` in a fresh process after the import (`AIRFLOW_CONN_{ENV_CONN_ID.upper()}` set for both); one sample per worker process."),
-        _row(g, "get_connection from env, warm (Airflow cache off)", hl.get("get_env_warm"),
-             af.get("get_env_warm"), AIRFLOW, target=get_target,
-             note="repeated `hookline.get_connection(id)` vs `airflow.sdk.BaseHook.get_connection(id)`, `AIRFLOW__SECRETS__USE_CACHE=False`."),
-        _row(g, "get_connection from env, warm (Airflow cache on)", hl.get("get_env_warm"),
-             afc.get("get_env_warm"), AIRFLOW, target=get_target,
-             note="same hookline samples; Airflow with `AIRFLOW__SECRETS__USE_CACHE=True`."),
-        _row(g, "get_connection not found", hl.get("not_found"), af.get("not_found"), AIRFLOW,
-             target=Target("≤ 2 µs (negative-cached)", max_value=2e-6),
-             note="repeated lookup of an id nobody holds, exception caught (`ConnectionNotFound` / `AirflowNotFoundException`)."),
-        _row(g, "metastore lookup, SQLite (Airflow cache off)", hl.get("metastore"),
-             af.get("metastore"), AIRFLOW,
-             note="hookline `MetastoreBackend(home=tmp).get_connection(id)` (Fernet-encrypted row) vs `airflow.models.Connection.get_connection_from_secrets(id)` after `airflow db migrate` + `airflow connections add` (same Fernet key)."),
-        _row(g, "metastore lookup, SQLite (Airflow cache on)", hl.get("metastore"),
-             afc.get("metastore"), AIRFLOW, note="same, Airflow with `AIRFLOW__SECRETS__USE_CACHE=True`."),
-        _row(g, "10,000 connections, resident memory", hl.get("memory_10k"),
-             af.get("memory_10k"), AIRFLOW, unit="MB", target=Target("≤ 20 MB", max_value=20),
-             note="RSS delta of a fresh process after parsing 10,000 distinct URIs into connection objects held in a dict (sdk Connection on the Airflow side)."),
-        _row(g, "CLI `connections get` (whole process)", cli.get("hookline"), cli.get("airflow"),
-             AIRFLOW, note=f"`hookline connections get {ENV_CONN_ID}` vs `airflow connections get {ENV_CONN_ID}`, connection from the env var, wall time of the whole process."),
+        _row(
+            g,
+            "import (whole process, over bare python)",
+            imports.get("hookline"),
+            imports.get("airflow"),
+            AIRFLOW,
+            target=Target("≤ 100 ms", max_value=0.1),
+            note="`python -c 'import hookline'` vs `python -c 'from airflow.sdk import BaseHook'`, "
+            "each minus a `python -c pass` run just before it; fresh processes, sides alternating.",
+        ),
+        _row(
+            g,
+            "URI parse: from_uri vs sdk Connection(uri=)",
+            hl.get("uri_parse"),
+            af.get("uri_parse"),
+            AIRFLOW,
+            target=uri_target,
+            note="`Connection.from_uri(uri)` vs `airflow.sdk.Connection(conn_id=..., uri=uri)`; uri = `"
+            + INPUT_URI.replace("s3cr3t-pw", "***")
+            + "` (a 9-character password).",
+        ),
+        _row(
+            g,
+            "URI parse: from_uri vs models Connection(uri=) (ORM)",
+            hl.get("uri_parse"),
+            af.get("uri_parse_orm"),
+            AIRFLOW,
+            target=uri_target,
+            note="same hookline samples, against the SQLAlchemy model `airflow.models.Connection(conn_id=..., uri=...)`.",
+        ),
+        _row(
+            g,
+            "URI render: get_uri()",
+            hl.get("uri_render"),
+            af.get("uri_render"),
+            AIRFLOW,
+            target=uri_target,
+            note="`get_uri()` rendered from scratch on a connection parsed from the same URI (sdk Connection on the Airflow side); hookline's per-object memo is cleared before each call, inside the timing.",
+        ),
+        _row(
+            g,
+            "URI render: get_uri() again on the same object",
+            hl.get("uri_render_repeat"),
+            af.get("uri_render"),
+            AIRFLOW,
+            note="hookline memoizes the rendered URI on the (immutable) object; Airflow renders every time (same Airflow samples as the row above).",
+        ),
+        _row(
+            g,
+            "JSON parse: from_json",
+            hl.get("json_parse"),
+            af.get("json_parse"),
+            AIRFLOW,
+            note="`Connection.from_json(text, conn_id=...)` on both sides, same JSON text.",
+        ),
+        _row(
+            g,
+            "get_connection from env, cold (first call)",
+            hl.get("get_env_cold"),
+            af.get("get_env_cold"),
+            AIRFLOW,
+            note=f"first `get_connection('{ENV_CONN_ID}')` in a fresh process after the import (`AIRFLOW_CONN_{ENV_CONN_ID.upper()}` set for both); one sample per worker process.",
+        ),
+        _row(
+            g,
+            "get_connection from env, warm (Airflow cache off)",
+            hl.get("get_env_warm"),
+            af.get("get_env_warm"),
+            AIRFLOW,
+            target=get_target,
+            note="repeated `hookline.get_connection(id)` vs `airflow.sdk.BaseHook.get_connection(id)`, `AIRFLOW__SECRETS__USE_CACHE=False`.",
+        ),
+        _row(
+            g,
+            "get_connection from env, warm (Airflow cache on)",
+            hl.get("get_env_warm"),
+            afc.get("get_env_warm"),
+            AIRFLOW,
+            target=get_target,
+            note="same hookline samples; Airflow with `AIRFLOW__SECRETS__USE_CACHE=True`.",
+        ),
+        _row(
+            g,
+            "get_connection not found",
+            hl.get("not_found"),
+            af.get("not_found"),
+            AIRFLOW,
+            target=Target("≤ 2 µs (negative-cached)", max_value=2e-6),
+            note="repeated lookup of an id nobody holds, exception caught (`ConnectionNotFound` / `AirflowNotFoundException`).",
+        ),
+        _row(
+            g,
+            "metastore lookup, SQLite (Airflow cache off)",
+            hl.get("metastore"),
+            af.get("metastore"),
+            AIRFLOW,
+            note="hookline `MetastoreBackend(home=tmp).get_connection(id)` (Fernet-encrypted row) vs `airflow.models.Connection.get_connection_from_secrets(id)` after `airflow db migrate` + `airflow connections add` (same Fernet key).",
+        ),
+        _row(
+            g,
+            "metastore lookup, SQLite (Airflow cache on)",
+            hl.get("metastore"),
+            afc.get("metastore"),
+            AIRFLOW,
+            note="same, Airflow with `AIRFLOW__SECRETS__USE_CACHE=True`.",
+        ),
+        _row(
+            g,
+            "10,000 connections, resident memory",
+            hl.get("memory_10k"),
+            af.get("memory_10k"),
+            AIRFLOW,
+            unit="MB",
+            target=Target("≤ 20 MB", max_value=20),
+            note="RSS delta of a fresh process after parsing 10,000 distinct URIs into connection objects held in a dict (sdk Connection on the Airflow side).",
+        ),
+        _row(
+            g,
+            "CLI `connections get` (whole process)",
+            cli.get("hookline"),
+            cli.get("airflow"),
+            AIRFLOW,
+            note=f"`hookline connections get {ENV_CONN_ID}` vs `airflow connections get {ENV_CONN_ID}`, connection from the env var, wall time of the whole process.",
+        ),
     ]
 
 

@@ -49,7 +49,9 @@ def run_op(side: str, item: dict[str, Any], samples: int, warmup: int) -> dict[s
             return {"samples": list(factory(params, samples))}
         return {"error": f"unknown kind {kind!r}"}
     except ImportError as exc:
-        if side == "hookline" and (str(exc).startswith("not built") or "hookline" in f"{exc.name} {exc}"):
+        if side == "hookline" and (
+            str(exc).startswith("not built") or "hookline" in f"{exc.name} {exc}"
+        ):
             return {"error": f"not built: {exc}"}
         return {"error": f"ImportError: {exc}"}
     except Exception as exc:  # report and continue with the next op

@@ -11,9 +11,9 @@ Two mechanisms work together:
   characters are not registered, so a password of ``a`` does not blank every ``a`` in a log; they stay
   hidden where they appear as structured fields.
 
-Registered values are matched by one regular expression built from a trie of the values, longest
-match first, so a whole URI is replaced before the password inside it and the cost per message stays
-small with thousands of secrets (a plain alternation is ~500x slower at 30,000 values).
+Registered values are matched by regular expressions built from tries of the values, longest match
+first, so a whole URI is replaced before the password inside it and the cost per message stays small
+with thousands of secrets (a plain alternation is ~500x slower at 30,000 values).
 
 :func:`install` attaches :class:`MaskingFilter` to the root logger and its handlers; the CLI always does.
 Redaction fails closed: if it raises, the output is ``"<redaction failed>"``, never the raw value.
@@ -134,35 +134,60 @@ def _trie_pattern(values: Iterable[str]) -> str:
 
 
 class _Registry:
-    """The set of registered secret values and a lazily rebuilt regex that finds them in text."""
+    """The registered secret values and the regexes that find them in text.
+
+    Values live in tiers, newest first, each with its own regex; tiers merge like a binary counter
+    (a new tier of one value merges with the next while it is at least as large), so registering a
+    secret recompiles O(log n) values on average instead of all of them, and a message is scanned by
+    O(log n) regexes. Newer tiers run first; a new value that is part of an existing one would then
+    hide only part of it, so that case merges everything into one tier, where longest match wins.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._seen: set[str] = set()  # secrets registered with their variants
-        self._pattern: re.Pattern[str] | None = None
+        self._tiers: list[list[str]] = []
+        self._compiled: list[re.Pattern[str] | None] = []
+        self._patterns: tuple[re.Pattern[str], ...] = ()
 
     def add(self, values: Iterable[str], secret: str | None = None) -> None:
-        new = [v for v in values if len(v) >= MIN_MASKED_LENGTH and v not in self._values]
         with self._lock:
             if secret is not None:
                 self._seen.add(secret)
-            if new:
-                self._values.update(new)
-                self._pattern = None
+            for value in values:
+                if len(value) < MIN_MASKED_LENGTH or value in self._values:
+                    continue
+                self._values.add(value)
+                if any(value in old for old in self._values if old is not value):
+                    merged = [value, *(v for tier in self._tiers for v in tier)]
+                    self._tiers, self._compiled = [merged], [None]
+                    continue
+                self._tiers.insert(0, [value])
+                self._compiled.insert(0, None)
+                while len(self._tiers) > 1 and len(self._tiers[0]) >= len(self._tiers[1]):
+                    self._tiers[0:2] = [self._tiers[0] + self._tiers[1]]
+                    self._compiled[0:2] = [None]
+            self._patterns = ()
 
     def seen(self, secret: str) -> bool:
         return secret in self._seen
 
-    def pattern(self) -> re.Pattern[str] | None:
-        pattern = self._pattern
-        if pattern is None and self._values:
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        patterns = self._patterns
+        if not patterns and self._values:
             with self._lock:
-                pattern = self._pattern
-                if pattern is None:
-                    pattern = re.compile(_trie_pattern(self._values))
-                    self._pattern = pattern
-        return pattern
+                compiled = self._compiled
+                for i, pattern in enumerate(compiled):
+                    if pattern is None:
+                        compiled[i] = re.compile(_trie_pattern(self._tiers[i]))
+                patterns = self._patterns = tuple(p for p in compiled if p is not None)
+        return patterns
+
+    def sub(self, text: str) -> str:
+        for pattern in self.patterns():
+            text = pattern.sub(REDACTED, text)
+        return text
 
     def __len__(self) -> int:
         return len(self._values)
@@ -171,7 +196,9 @@ class _Registry:
         with self._lock:
             self._values.clear()
             self._seen.clear()
-            self._pattern = None
+            self._tiers = []
+            self._compiled = []
+            self._patterns = ()
 
 
 _registry = _Registry()
@@ -230,8 +257,7 @@ def redact(value: Any, name: str | None = None) -> Any:
 
 def _redact(value: Any, depth: int) -> Any:
     if isinstance(value, str):
-        pattern = _registry.pattern()
-        return pattern.sub(REDACTED, value) if pattern is not None else value
+        return _registry.sub(value) if _registry._values else value
     if depth > _MAX_DEPTH:
         return REDACTED  # fail closed on absurdly deep (or cyclic) data
     if isinstance(value, Mapping):

@@ -17,8 +17,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
 
+import hookline
+from hookline import resolver
 from hookline.cache import CachedResolver
+from hookline.cli.app import app
 from hookline.config import CacheSettings
 from hookline.connection import Connection
 from hookline.exceptions import BackendUnavailable, ConfigurationError, ConnectionNotFound
@@ -203,6 +207,31 @@ def test_thousand_cached_lookups_cost_one_call(
 # -- service-account key file -----------------------------------------------------------------------
 
 
+def write_service_account_key(directory: Path, project_id: str) -> Path:
+    """A service-account JSON key with a fresh RSA key (the client signs its own JWTs with it)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    key_file = directory / "sa.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": project_id,
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "hookline@hookline-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": "http://127.0.0.1:9/token",
+            }
+        )
+    )
+    return key_file
+
+
 def test_key_file_credentials_load_once(
     gcp_fake_server: GcpFakeServer,
     backends: list[GcpSecretManagerBackend],
@@ -213,26 +242,7 @@ def test_key_file_credentials_load_once(
 
     The client signs its own JWTs with the key (no token exchange), so this runs offline.
     """
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    key_file = tmp_path / "sa.json"
-    key_file.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": gcp_fake_server.project_id,
-                "private_key_id": "k1",
-                "private_key": pem,
-                "client_email": "hookline@hookline-test.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": "http://127.0.0.1:9/token",
-            }
-        )
-    )
+    key_file = write_service_account_key(tmp_path, gcp_fake_server.project_id)
     add_secret(gcp_fake_server, f"{prefix}-db", "sqlite://")
     b = make(
         gcp_fake_server,
@@ -312,3 +322,51 @@ def test_deadline_holds_when_the_server_does_not_answer(
     with pytest.raises(BackendUnavailable) as info:
         b.get_conn_value("db")
     assert "no answer before the deadline" in str(info.value)
+
+
+# -- the documented configuration, end to end ----------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
+
+
+def doc_snippet(name: str) -> str:
+    """The TOML block after ``<!-- snippet: name -->`` in docs/remote_backends.md."""
+    text = DOCS.read_text()
+    start = text.index("```toml\n", text.index(f"<!-- snippet: {name} -->")) + len("```toml\n")
+    return text[start : text.index("```", start)]
+
+
+def test_documented_configuration_end_to_end(
+    gcp_fake_server: GcpFakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_hookline: Path,
+    tmp_path: Path,
+) -> None:
+    """The docs' hookline.toml (project, key file and endpoint from the environment) resolves a
+    connection through hookline.get_connection and the CLI's connections get/list, redacted."""
+    conn_id = f"warehouse_{uuid.uuid4().hex[:8]}"
+    add_secret(
+        gcp_fake_server, f"airflow-connections-{conn_id}", f"postgres://u:{CANARY}@db:5432/app"
+    )
+    isolated_hookline.mkdir(parents=True, exist_ok=True)
+    (isolated_hookline / "hookline.toml").write_text(doc_snippet("gcp_secret_manager"))
+    key_file = write_service_account_key(tmp_path, gcp_fake_server.project_id)
+    env = "HOOKLINE_SECRETS__BACKEND__GCP_SECRET_MANAGER__"
+    monkeypatch.setenv(f"{env}PROJECT_ID", gcp_fake_server.project_id)
+    monkeypatch.setenv(f"{env}KEY_PATH", str(key_file))
+    monkeypatch.setenv(f"{env}API_ENDPOINT", gcp_fake_server.endpoint)
+    try:
+        assert hookline.get_connection(conn_id).password == CANARY
+        got = CliRunner().invoke(app, ["connections", "get", conn_id])
+        assert got.exit_code == 0, got.output
+        assert conn_id in got.stdout
+        assert CANARY not in got.stdout
+        listed = CliRunner().invoke(app, ["connections", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert conn_id in listed.stdout
+        assert CANARY not in listed.stdout
+    finally:
+        previous = resolver.swap_default_resolver(None)
+        close = getattr(previous, "close", None)
+        if callable(close):
+            close()

@@ -400,3 +400,35 @@ def test_airflow_positional_order_is_understood(http_echo: EchoServer) -> None:
     assert (first.method, first.path, first.query) == ("GET", "/v1/items", {"page": ["3"]})
     assert first.headers["x-call"] == "airflow"
     assert (second.method, second.path, second.body) == ("POST", "/status", b"a=1")
+
+
+def test_https_with_a_ca_bundle_from_the_verify_extra(https_echo_server: EchoServer) -> None:
+    """schema https + ``verify`` naming a CA bundle: the TLS request succeeds."""
+    https_echo_server.reset()
+    conn = Connection(
+        conn_id="tls",
+        conn_type="http",
+        schema="https",
+        host="127.0.0.1",
+        port=https_echo_server.port,
+        extra={"verify": str(https_echo_server.cafile)},
+    )
+    with HttpHook(conn, retry_limit=0) as hook:
+        assert hook.base_url.startswith("https://")
+        assert hook.run("GET", "/secure").status_code == 200
+    assert https_echo_server.requests[0].path == "/secure"
+
+
+def test_https_untrusted_certificate_is_connection_error(https_echo_server: EchoServer) -> None:
+    """Default verification against a self-signed certificate fails: HookConnectionError."""
+    conn = Connection(
+        conn_id="tls",
+        conn_type="https",
+        host="127.0.0.1",
+        port=https_echo_server.port,
+        password=CANARY,
+        login="u",
+    )
+    with HttpHook(conn, retry_limit=0) as hook, pytest.raises(HookConnectionError) as info:
+        hook.run("GET", "/secure")
+    assert_no_secret(info.value)

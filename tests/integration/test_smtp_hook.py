@@ -220,3 +220,70 @@ def test_registered_for_smtp(smtp_server: SmtpServer) -> None:
     assert isinstance(hook, SmtpHook)
     with hook:
         assert hook.test_connection() == (True, "Connection successfully tested")
+
+
+def tls_hook(server: SmtpServer, **extra: Any) -> SmtpHook:
+    server.reset()
+    conn = Connection(
+        conn_id="mail",
+        conn_type="smtp",
+        host=server.host,
+        port=server.port,
+        login=SMTP_USER,
+        password=CANARY,
+        extra={"from_email": "pipeline@example.com", **extra},
+    )
+    return SmtpHook(conn, retry_limit=0)
+
+
+def test_starttls_upgrades_before_login(smtp_starttls_server: SmtpServer) -> None:
+    """STARTTLS with the server's CA trusted: the server (AUTH only over TLS) accepts the login."""
+    server = smtp_starttls_server
+    with tls_hook(server, use_starttls=True, ssl_cafile=str(server.cafile)) as hook:
+        hook.send_email("a@example.com", "over tls", text="x")
+    (received,) = server.messages
+    assert received.login == SMTP_USER
+    assert received.message["Subject"] == "over tls"
+
+
+def test_starttls_with_untrusted_certificate_fails_before_login(
+    smtp_starttls_server: SmtpServer,
+) -> None:
+    """An untrusted certificate stops the session before AUTH: HookConnectionError, no secret."""
+    server = smtp_starttls_server
+    with (
+        tls_hook(server, use_starttls=True) as hook,
+        pytest.raises(HookConnectionError, match="SSLCertVerificationError") as info,
+    ):
+        hook.send_email("a@example.com", "x", text="x")
+    assert server.auth_attempts == 0
+    assert CANARY not in str(info.value)
+    assert server.messages == []
+
+
+def test_implicit_ssl_with_trusted_ca(smtp_ssl_server: SmtpServer) -> None:
+    """use_ssl with the server's CA trusted: SMTPS session, login and delivery."""
+    server = smtp_ssl_server
+    with tls_hook(server, use_ssl=True, ssl_cafile=str(server.cafile)) as hook:
+        assert hook.test_connection() == (True, "Connection successfully tested")
+        hook.send_email("a@example.com", "over ssl", text="x")
+    assert server.messages[0].login == SMTP_USER
+
+
+def test_implicit_ssl_untrusted_is_a_clear_tls_error(smtp_ssl_server: SmtpServer) -> None:
+    """An untrusted SMTPS certificate: HookConnectionError naming the TLS failure, not retried."""
+    with (
+        tls_hook(smtp_ssl_server, use_ssl=True) as hook,
+        pytest.raises(HookConnectionError, match="TLS handshake failed") as info,
+    ):
+        hook.send_email("a@example.com", "x", text="x")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert CANARY not in str(info.value)
+
+
+def test_ssl_verify_false_skips_certificate_checks(smtp_ssl_server: SmtpServer) -> None:
+    """ssl_verify false (or Airflow's ssl_context "none") accepts the self-signed certificate."""
+    for extra in ({"ssl_verify": False}, {"ssl_context": "none"}):
+        with tls_hook(smtp_ssl_server, use_ssl=True, **extra) as hook:
+            hook.send_email("a@example.com", "unverified", text="x")
+        assert len(smtp_ssl_server.messages) == 1

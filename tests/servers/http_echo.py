@@ -5,16 +5,19 @@ By default it answers ``200`` with a JSON echo of the request (method, path, que
 failures with :meth:`EchoServer.fail_next` ("answer 503 twice, then normally"), and read what was
 received from :attr:`EchoServer.requests`. The server speaks HTTP/1.1 with keep-alive.
 
-Fixtures: ``http_echo_server`` (session scope) and ``http_echo`` (the same server, reset per test).
+Fixtures: ``http_echo_server`` (session scope), ``http_echo`` (the same server, reset per test) and
+``https_echo_server`` (over TLS with a self-signed certificate, session scope).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -48,10 +51,11 @@ class _Scripted:
 class EchoServer:
     """A threaded HTTP server on a free loopback port that records requests and scripts failures."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls_cert: tuple[Path, Path] | None = None) -> None:
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.connections = 0
+        self.cafile: Path | None = None
         self._script: list[_Scripted] = []
         server = self
 
@@ -91,8 +95,14 @@ class EchoServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        scheme = "http"
+        if tls_cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls_cert)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            scheme = "https"
         self.port: int = int(self._httpd.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def _answer(self, record: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
@@ -155,6 +165,21 @@ class EchoServer:
 def http_echo_server() -> Iterator[EchoServer]:
     """One recording HTTP server for the whole session."""
     server = EchoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def https_echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
+    """The recording server over TLS with a self-signed certificate (``cafile`` attribute)."""
+    from tests.servers.smtp import make_self_signed_cert
+
+    certfile, keyfile = make_self_signed_cert(tmp_path_factory.mktemp("https-echo"))
+    server = EchoServer(tls_cert=(certfile, keyfile))
+    server.cafile = certfile
     server.start()
     try:
         yield server

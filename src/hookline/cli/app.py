@@ -19,6 +19,7 @@ from hookline import __version__, masking
 from hookline.cli import admin, common, connections, render
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import ConnectionNotFound, HooklineError
+from hookline.secrets.chain import LookupTrace
 
 __all__ = ["app", "main"]
 
@@ -35,16 +36,9 @@ def _report(message: str, details: tuple[str, ...] = ()) -> None:
 
 def _not_found_message(exc: ConnectionNotFound) -> str:
     """One line: which backends were asked, which could not answer, where to see the whole trace."""
-    asked: list[str] = []
-    down: list[str] = []
-    to_dict = getattr(exc.trace, "to_dict", None)
-    data = to_dict() if callable(to_dict) else None
-    steps = data.get("steps") if isinstance(data, dict) else None
-    for step in steps if isinstance(steps, list) else []:
-        if isinstance(step, dict):
-            asked.append(str(step.get("backend")))
-            if step.get("outcome") == "unavailable":
-                down.append(str(step.get("backend")))
+    trace = exc.trace
+    asked = [step.backend for step in trace.steps] if isinstance(trace, LookupTrace) else []
+    down = trace.unavailable if isinstance(trace, LookupTrace) else []
     message = f"connection {exc.conn_id!r} not found"
     if asked:
         message += f" (asked: {', '.join(asked)})"

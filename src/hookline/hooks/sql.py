@@ -354,9 +354,12 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         return self.get_conn().cursor()
 
     def _checkout(self) -> PoolProxiedConnection:
+        engine = self.get_sqlalchemy_engine()
+        # raw_connection() raises the driver's own errors, not SQLAlchemy's wrappers.
+        driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         try:
-            return self.get_sqlalchemy_engine().raw_connection()
-        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            return engine.raw_connection()
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError, driver_error) as exc:
             raise self._translate(exc, connecting=True) from exc
 
     def close_conn(self) -> None:

@@ -19,6 +19,7 @@ without it, building one raises :class:`~hookline.exceptions.MissingDependency` 
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -37,7 +38,7 @@ _DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 def _import_secretmanager() -> ModuleType:
     try:
-        from google.cloud import secretmanager
+        secretmanager = importlib.import_module("google.cloud.secretmanager")
     except ImportError as exc:
         raise MissingDependency(
             "google-cloud-secret-manager", "gcp", purpose="the GCP Secret Manager backend"

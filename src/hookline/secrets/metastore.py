@@ -339,6 +339,7 @@ class MetastoreBackend(SecretsBackend):
                 return
             if self._default_db:
                 self._make_home()
+            self._release(self._acquire())  # connection errors surface here, as "connect"
             if self.is_sqlite:
                 self._read("PRAGMA journal_mode=WAL", None)
             try:
