@@ -199,6 +199,17 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, str]) -> str:
             out.append("| " + " | ".join(HEADERS) + " |")
             out.append("|" + "|".join("---" for _ in HEADERS) + "|")
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(row)) + " |")
+    behind = [r for r in rows if r.passed is False or (r.ratio is not None and r.ratio < 1)]
+    if behind:
+        out += ["", "## Rows where hookline misses its target or is behind", ""]
+        for r in behind:
+            why = "misses its target" if r.passed is False else "is behind"
+            ratio = f" (ratio {r.ratio:.2f}x)" if r.ratio is not None else ""
+            out.append(f"- **{r.name}**: {why}{ratio}; profile with `python -m bench.profile`.")
+    not_built = [r for r in rows if NOT_BUILT in (r.hookline_status, r.other_status)]
+    if not_built:
+        out += ["", "## Not built yet", ""]
+        out += [f"- {r.name}" for r in not_built]
     failed = [r for r in rows if r.errors]
     if failed:
         out += ["", "## Errors", ""]

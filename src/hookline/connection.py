@@ -281,7 +281,7 @@ class Connection:
             parsed = _uri.parse_uri(uri, conn_id)
             self._init(
                 conn_id, parsed.conn_type, description, parsed.host, parsed.login,
-                parsed.password, parsed.schema, parsed.port, parsed.extra, parsed.extra_text,
+                parsed.password, parsed.schema, parsed.port, parsed.extra, parsed.extra_text, True,
             )  # fmt: skip
             return
         if conn_type is not None and (
@@ -320,6 +320,7 @@ class Connection:
         port: int | None,
         extra: dict[str, Any] | None,
         extra_text: str | None,
+        flat: bool = False,
     ) -> None:
         # Trusted path: fields already validated (by __init__ or by the URI parser).
         setter = object.__setattr__
@@ -332,9 +333,15 @@ class Connection:
         setter(self, "schema", schema)
         setter(self, "port", port)
         if extra:
-            setter(self, "_extra", _freeze(extra))
+            if extra_text is None and flat:  # flat query parameters: str keys and values
+                setter(self, "_extra", MappingProxyType(extra))
+                for key, value in extra.items():
+                    if is_sensitive_key(key):
+                        masking.register(value)
+            else:
+                setter(self, "_extra", _freeze(extra))
+                _register_sensitive(extra, False)
             setter(self, "_extra_text", extra_text)
-            _register_sensitive(extra, False)
         else:
             setter(self, "_extra", _EMPTY)
             setter(self, "_extra_text", None)
@@ -495,7 +502,7 @@ class Connection:
         conn = object.__new__(cls)
         conn._init(
             conn_id, parsed.conn_type, None, parsed.host, parsed.login, parsed.password,
-            parsed.schema, parsed.port, parsed.extra, parsed.extra_text,
+            parsed.schema, parsed.port, parsed.extra, parsed.extra_text, True,
         )  # fmt: skip
         return conn
 

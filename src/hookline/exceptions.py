@@ -32,7 +32,23 @@ __all__ = [
 
 
 class HooklineError(Exception):
-    """Base class of every error hookline raises on purpose."""
+    """Base class of every error hookline raises on purpose.
+
+    Errors pickle with their attributes (``conn_id``, ``uri``, ``step``, ...) whatever their
+    constructor's signature, so they cross process boundaries (multiprocessing, Celery) intact.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(
+    cls: type[HooklineError], args: tuple[Any, ...], state: dict[str, Any]
+) -> HooklineError:
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(HooklineError, ValueError):

@@ -133,61 +133,81 @@ def _trie_pattern(values: Iterable[str]) -> str:
     return build(trie)
 
 
+class _Tier:
+    """A batch of registered values and its two regexes (compiled on first use)."""
+
+    __slots__ = ("_overlapping", "_plain", "values")
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = values
+        self._plain: re.Pattern[str] | None = None
+        self._overlapping: re.Pattern[str] | None = None
+
+    def plain(self) -> re.Pattern[str]:
+        """Finds whether any value occurs (fast: the regex engine's prefix scan applies)."""
+        if self._plain is None:
+            self._plain = re.compile(_trie_pattern(self.values))
+        return self._plain
+
+    def overlapping(self) -> re.Pattern[str]:
+        """Finds the longest value starting at every position, overlaps included."""
+        if self._overlapping is None:
+            self._overlapping = re.compile(f"(?=({_trie_pattern(self.values)}))")
+        return self._overlapping
+
+
 class _Registry:
     """The registered secret values and the regexes that find them in text.
 
-    Values live in tiers, newest first, each with its own regex; tiers merge like a binary counter
+    Values live in tiers, newest first, each with its own regexes; tiers merge like a binary counter
     (a new tier of one value merges with the next while it is at least as large), so registering a
     secret recompiles O(log n) values on average instead of all of them, and a message is scanned by
-    O(log n) regexes. Newer tiers run first; a new value that is part of an existing one would then
-    hide only part of it, so that case merges everything into one tier, where longest match wins.
+    O(log n) regexes. Text with no secret costs one fast search per tier. Text with secrets has every
+    occurrence of every value located, overlaps included, and the union of those spans replaced: a
+    secret inside a longer one, or two overlapping secrets, never leave a part visible.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._seen: set[str] = set()  # secrets registered with their variants
-        self._tiers: list[list[str]] = []
-        self._compiled: list[re.Pattern[str] | None] = []
-        self._patterns: tuple[re.Pattern[str], ...] = ()
+        self._tiers: list[_Tier] = []
 
     def add(self, values: Iterable[str], secret: str | None = None) -> None:
         with self._lock:
             if secret is not None:
                 self._seen.add(secret)
+            tiers = list(self._tiers)
             for value in values:
                 if len(value) < MIN_MASKED_LENGTH or value in self._values:
                     continue
                 self._values.add(value)
-                if any(value in old for old in self._values if old is not value):
-                    merged = [value, *(v for tier in self._tiers for v in tier)]
-                    self._tiers, self._compiled = [merged], [None]
-                    continue
-                self._tiers.insert(0, [value])
-                self._compiled.insert(0, None)
-                while len(self._tiers) > 1 and len(self._tiers[0]) >= len(self._tiers[1]):
-                    self._tiers[0:2] = [self._tiers[0] + self._tiers[1]]
-                    self._compiled[0:2] = [None]
-            self._patterns = ()
+                tiers.insert(0, _Tier([value]))
+                while len(tiers) > 1 and len(tiers[0].values) >= len(tiers[1].values):
+                    tiers[0:2] = [_Tier(tiers[0].values + tiers[1].values)]
+            self._tiers = tiers  # readers see the old list or the new one, never a mix
 
     def seen(self, secret: str) -> bool:
         return secret in self._seen
 
-    def patterns(self) -> tuple[re.Pattern[str], ...]:
-        patterns = self._patterns
-        if not patterns and self._values:
-            with self._lock:
-                compiled = self._compiled
-                for i, pattern in enumerate(compiled):
-                    if pattern is None:
-                        compiled[i] = re.compile(_trie_pattern(self._tiers[i]))
-                patterns = self._patterns = tuple(p for p in compiled if p is not None)
-        return patterns
-
     def sub(self, text: str) -> str:
-        for pattern in self.patterns():
-            text = pattern.sub(REDACTED, text)
-        return text
+        tiers = self._tiers
+        if not any(tier.plain().search(text) for tier in tiers):
+            return text
+        spans = sorted(
+            match.span(1) for tier in tiers for match in tier.overlapping().finditer(text)
+        )
+        parts: list[str] = []
+        position = 0
+        start, end = spans[0]
+        for span_start, span_end in spans[1:]:
+            if span_start < end:  # overlapping: one span
+                end = max(end, span_end)
+                continue
+            parts += (text[position:start], REDACTED)
+            position, start, end = end, span_start, span_end
+        parts += (text[position:start], REDACTED, text[end:])
+        return "".join(parts)
 
     def __len__(self) -> int:
         return len(self._values)
@@ -197,8 +217,6 @@ class _Registry:
             self._values.clear()
             self._seen.clear()
             self._tiers = []
-            self._compiled = []
-            self._patterns = ()
 
 
 _registry = _Registry()

@@ -175,8 +175,16 @@ def pool_timeout_error(options: PoolOptions, conn_id: str) -> PoolTimeout:
 
 def credential_fingerprint(url: URL) -> str:
     """A short SHA-256 hex digest of the URL including its password (the password is not recoverable)."""
-    rendered = url.render_as_string(hide_password=False)
-    return hashlib.sha256(rendered.encode()).hexdigest()[:32]
+    fields = (
+        url.drivername,
+        url.username,
+        url.password,
+        url.host,
+        url.port,
+        url.database,
+        sorted(url.query.items()),
+    )
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:32]
 
 
 _EngineKey = tuple[str, str, PoolOptions, str]

@@ -432,3 +432,42 @@ def test_https_untrusted_certificate_is_connection_error(https_echo_server: Echo
     with HttpHook(conn, retry_limit=0) as hook, pytest.raises(HookConnectionError) as info:
         hook.run("GET", "/secure")
     assert_no_secret(info.value)
+
+
+def test_logs_of_retries_hold_no_secret(
+    http_echo: EchoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retry logs (hookline's and httpx's) never show the password, the token or a secret path."""
+    import logging
+
+    http_echo.fail_next(503, times=2, body=CANARY.encode())
+    with caplog.at_level(logging.DEBUG), hook_for(http_echo, extra={"token": TOKEN}) as hook:
+        hook.get_conn()
+        hook.run("GET", f"/keys/{TOKEN}")
+    assert "retrying" in caplog.text
+    assert "HTTP Request: GET" in caplog.text
+    assert TOKEN not in caplog.text
+    assert CANARY not in caplog.text
+
+
+def test_download_cut_short_leaves_no_file(http_echo: EchoServer, tmp_path: Path) -> None:
+    """The server promises 1 MB and hangs up after 1 KB: HookConnectionError, no file left."""
+    http_echo.fail_next(200, body=b"x" * 1024, headers={"Content-Length": "1000000"})
+    target = tmp_path / "cut.bin"
+    with hook_for(http_echo) as hook, pytest.raises(HookConnectionError) as info:
+        hook.download("/bytes/1000000", target)
+    assert "RemoteProtocolError" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_never_saves_an_error_page(http_echo: EchoServer, tmp_path: Path) -> None:
+    """Even with check_response off, a 404 download raises instead of saving the error body."""
+    http_echo.fail_next(404, body=b"not here")
+    target = tmp_path / "missing.bin"
+    with (
+        hook_for(http_echo, extra={"check_response": False}) as hook,
+        pytest.raises(HttpStatusError) as info,
+    ):
+        hook.download("/nothing", target)
+    assert info.value.status_code == 404
+    assert not target.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -150,3 +151,16 @@ def test_test_connection_posts_an_empty_payload(http_echo: EchoServer) -> None:
     assert "invalid_token" in message
     assert TOKEN not in message
     assert http_echo.requests[0].json() == {}
+
+
+def test_httpx_request_logs_do_not_show_the_token(
+    http_echo: EchoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx logs each request URL at INFO; the webhook token in it is masked."""
+    http_echo.fail_next(429, retry_after="0")
+    with caplog.at_level(logging.DEBUG), hook_for(http_echo.port) as hook:
+        hook.send(text="x")
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("HTTP Request: POST" in m for m in messages)
+    assert all("c4n4ryS3cretT0ken" not in m for m in messages)
+    assert "c4n4ryS3cretT0ken" not in caplog.text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -207,6 +206,40 @@ def test_bad_configuration_is_rejected() -> None:
         VaultBackend(url="http://127.0.0.1:1", kv_engine_version=3)
 
 
+def test_tls_with_a_ca_bundle(
+    openbao_factory: Callable[..., OpenBaoServer], backends: list[VaultBackend]
+) -> None:
+    """verify=<CA file> talks to an https server; without the CA the handshake fails at once
+    (not retried) with BackendUnavailable naming the TLS problem."""
+    server = openbao_factory(tls=True)
+    put(server.client(), "connections/db", {"conn_uri": "sqlite://"})
+    trusted = VaultBackend(url=server.url, token=server.root_token, verify=str(server.ca_path))
+    backends.append(trusted)
+    assert trusted.get_conn_value("db") == "sqlite://"
+    untrusted = VaultBackend(url=server.url, token=server.root_token)
+    backends.append(untrusted)
+    with pytest.raises(BackendUnavailable, match="TLS handshake failed") as info:
+        untrusted.get_conn_value("db")
+    assert "1 attempt(s)" in str(info.value)
+
+
+def test_namespace(
+    openbao_factory: Callable[..., OpenBaoServer], backends: list[VaultBackend]
+) -> None:
+    """namespace= reads the KV mount inside that namespace; outside it the secret is absent."""
+    server = openbao_factory()
+    server.client().sys.create_namespace("team-a")
+    inner = hvac.Client(url=server.url, token=server.root_token, namespace="team-a")
+    inner.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+    put(inner, "connections/db", {"conn_uri": "sqlite://"})
+    scoped = VaultBackend(url=server.url, token=server.root_token, namespace="team-a")
+    backends.append(scoped)
+    assert scoped.get_conn_value("db") == "sqlite://"
+    root = VaultBackend(url=server.url, token=server.root_token)
+    backends.append(root)
+    assert root.get_conn_value("db") is None
+
+
 # -- authentication -----------------------------------------------------------------------------
 
 
@@ -250,15 +283,21 @@ def test_userpass_login(vault: VaultSetup, backends: list[VaultBackend], conn_id
 def test_token_is_renewed_before_it_expires(
     vault: VaultSetup, backends: list[VaultBackend], conn_id: str
 ) -> None:
-    """A renewable token close to expiry is renewed (renew-self) instead of failing."""
+    """A renewable token close to expiry is renewed (renew-self) once, not per lookup."""
     put(vault.root, f"connections/{conn_id}", {"conn_uri": "sqlite://"})
-    token = vault.root.auth.token.create(policies=["read-connections"], ttl="4s", renewable=True)
-    b = VaultBackend(url=vault.server.url, token=token["auth"]["client_token"], renew_before_s=60)
+    token = vault.root.auth.token.create(policies=["read-connections"], ttl="1h", renewable=True)
+    clock = FakeClock()
+    b = VaultBackend(
+        url=vault.server.url, token=token["auth"]["client_token"], renew_before_s=60, clock=clock
+    )
     backends.append(b)
     assert b.get_conn_value(conn_id) == "sqlite://"
-    assert b.stats()["renewals"] == 0
-    time.sleep(2.5)  # past half the TTL: the next call renews first
+    clock.now += 1800
     assert b.get_conn_value(conn_id) == "sqlite://"
+    assert b.stats()["renewals"] == 0
+    clock.now += 1750  # less than renew_before_s left: the next call renews first
+    for _ in range(5):
+        assert b.get_conn_value(conn_id) == "sqlite://"
     assert b.stats()["renewals"] == 1
     assert b.stats()["errors"] == 0
 
@@ -266,21 +305,29 @@ def test_token_is_renewed_before_it_expires(
 def test_approle_logs_in_again_when_the_token_cannot_be_renewed(
     vault: VaultSetup, backends: list[VaultBackend], conn_id: str
 ) -> None:
-    """A non-renewable AppRole token near expiry is replaced by one new login."""
+    """A non-renewable (batch) AppRole token near expiry is replaced by exactly one new login."""
     vault.root.auth.approle.create_or_update_approle(
-        "short", token_policies=["read-connections"], token_ttl="3s", token_max_ttl="3s"
+        "batch", token_policies=["read-connections"], token_ttl="1h", token_type="batch"
     )
-    role_id = vault.root.auth.approle.read_role_id("short")["data"]["role_id"]
-    secret_id = vault.root.auth.approle.generate_secret_id("short")["data"]["secret_id"]
+    role_id = vault.root.auth.approle.read_role_id("batch")["data"]["role_id"]
+    secret_id = vault.root.auth.approle.generate_secret_id("batch")["data"]["secret_id"]
     put(vault.root, f"connections/{conn_id}", {"conn_uri": "sqlite://"})
+    clock = FakeClock()
     b = VaultBackend(
-        url=vault.server.url, auth_type="approle", role_id=role_id, secret_id=secret_id
+        url=vault.server.url,
+        auth_type="approle",
+        role_id=role_id,
+        secret_id=secret_id,
+        clock=clock,
     )
     backends.append(b)
     assert b.get_conn_value(conn_id) == "sqlite://"
-    time.sleep(2.0)
-    assert b.get_conn_value(conn_id) == "sqlite://"
+    assert b.stats()["logins"] == 1
+    clock.now += 3590
+    for _ in range(5):
+        assert b.get_conn_value(conn_id) == "sqlite://"
     assert b.stats()["logins"] == 2
+    assert b.stats()["renewals"] == 0
 
 
 # -- access denied ------------------------------------------------------------------------------
@@ -368,7 +415,7 @@ def test_prefetch_lists_a_prefix_in_one_list_plus_reads(
 
 
 def test_server_stopped_mid_run_stale_then_unavailable(
-    openbao_factory: Callable[[], OpenBaoServer],
+    openbao_factory: Callable[..., OpenBaoServer],
     backends: list[VaultBackend],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -407,7 +454,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
 
 
 def test_chain_falls_through_when_the_server_is_down(
-    openbao_factory: Callable[[], OpenBaoServer],
+    openbao_factory: Callable[..., OpenBaoServer],
     backends: list[VaultBackend],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -86,10 +86,14 @@ class EchoServer:
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
+                truncated = "Content-Length" in headers  # a scripted lie: send less, then hang up
+                if not truncated:
+                    self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(payload)
+                if truncated:
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
@@ -136,7 +140,11 @@ class EchoServer:
         body: bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (queued after earlier scripts)."""
+        """Answer the next ``times`` requests with ``status`` (queued after earlier scripts).
+
+        A ``Content-Length`` in ``headers`` is sent as given and the connection is closed after
+        ``body``: a body cut short.
+        """
         extra = dict(headers or {})
         if retry_after is not None:
             extra["Retry-After"] = retry_after

@@ -12,6 +12,7 @@ venv's ``bao``). Dev mode also binds port+1 (cluster listener), so both ports ar
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -75,18 +76,21 @@ class OpenBaoServer:
     pid: int
     log: Path
     root_token: str = ROOT_TOKEN
+    ca_path: Path | None = None
     _proc: Any = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        """The server address for hvac / VaultBackend ``url``."""
-        return f"http://127.0.0.1:{self.port}"
+        """The server address for hvac / VaultBackend ``url`` (https when started with TLS)."""
+        scheme = "https" if self.ca_path is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def client(self, token: str | None = None) -> Any:
         """An hvac client (root token unless ``token`` is given)."""
         import hvac
 
-        return hvac.Client(url=self.url, token=token or self.root_token, timeout=10)
+        verify: str | bool = str(self.ca_path) if self.ca_path is not None else True
+        return hvac.Client(url=self.url, token=token or self.root_token, timeout=10, verify=verify)
 
     def stop(self) -> None:
         """Stop the server (by PID) and reap it."""
@@ -95,34 +99,48 @@ class OpenBaoServer:
             self._proc.wait(timeout=10)
 
 
-def _healthy(url: str) -> bool:
+def _healthy(server: OpenBaoServer) -> bool:
+    context = None
+    if server.ca_path is not None:
+        if not server.ca_path.exists():
+            return False
+        context = ssl.create_default_context(cafile=str(server.ca_path))
     try:
-        with urllib.request.urlopen(f"{url}/v1/sys/health", timeout=1) as response:
+        with urllib.request.urlopen(
+            f"{server.url}/v1/sys/health", timeout=1, context=context
+        ) as response:
             return bool(response.status == 200)
     except OSError:
         return False
 
 
-def start_openbao(directory: Path) -> OpenBaoServer:
-    """Start a dev server with its log in ``directory``; fail loudly when it does not come up."""
+def start_openbao(directory: Path, *, tls: bool = False) -> OpenBaoServer:
+    """Start a dev server with its log in ``directory``; fail loudly when it does not come up.
+
+    With ``tls=True`` the server generates a CA and certificate (``-dev-tls``) and serves https;
+    ``server.ca_path`` is the CA file clients verify against.
+    """
     port = _two_free_ports()
     log = directory / f"bao-{port}.log"
-    proc = start_process(
-        [
-            _binary(),
-            "server",
-            "-dev",
-            f"-dev-listen-address=127.0.0.1:{port}",
-            f"-dev-root-token-id={ROOT_TOKEN}",
-            "-dev-no-store-token",
-        ],
-        log,
-        env={"HOME": str(directory)},
-    )
-    server = OpenBaoServer(port=port, pid=proc.pid, log=log, _proc=proc)
+    argv = [
+        _binary(),
+        "server",
+        "-dev",
+        f"-dev-listen-address=127.0.0.1:{port}",
+        f"-dev-root-token-id={ROOT_TOKEN}",
+        "-dev-no-store-token",
+    ]
+    ca_path = None
+    if tls:
+        cert_dir = directory / f"tls-{port}"
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        argv += ["-dev-tls", f"-dev-tls-cert-dir={cert_dir}"]
+        ca_path = cert_dir / "vault-ca.pem"
+    proc = start_process(argv, log, env={"HOME": str(directory)})
+    server = OpenBaoServer(port=port, pid=proc.pid, log=log, ca_path=ca_path, _proc=proc)
     try:
         wait_until(
-            lambda: proc.poll() is None and _healthy(server.url),
+            lambda: proc.poll() is None and _healthy(server),
             30.0,
             f"OpenBao dev server on port {port}",
             log,
@@ -144,12 +162,13 @@ def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao
 
 
 @pytest.fixture
-def openbao_factory(tmp_path: Path) -> Iterator[Callable[[], OpenBaoServer]]:
-    """Start extra dev servers (``openbao_factory()``) that the test may stop; all stop at the end."""
+def openbao_factory(tmp_path: Path) -> Iterator[Callable[..., OpenBaoServer]]:
+    """Start extra dev servers (``openbao_factory(tls=False)``) that the test may stop; all stop at
+    the end of the test."""
     started: list[OpenBaoServer] = []
 
-    def start() -> OpenBaoServer:
-        server = start_openbao(tmp_path)
+    def start(*, tls: bool = False) -> OpenBaoServer:
+        server = start_openbao(tmp_path, tls=tls)
         started.append(server)
         return server
 

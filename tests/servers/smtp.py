@@ -26,12 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.servers._proc import free_port
 
@@ -69,6 +63,11 @@ class _Handler:
 
 def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """Write a self-signed certificate for 127.0.0.1/localhost and its key; return both paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
@@ -117,6 +116,8 @@ class SmtpServer:
         self.auth_attempts = 0
         self.host = "127.0.0.1"
         self.port = free_port()
+        from aiosmtpd.controller import Controller  # imported here: plugin loading stays cheap
+
         self.cafile: Path | None = None
         options: dict[str, Any] = {}
         if tls != "none":
@@ -145,7 +146,9 @@ class SmtpServer:
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-    ) -> AuthResult:
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
         with self._lock:
             self.auth_attempts += 1
         if not isinstance(auth_data, LoginPassword):

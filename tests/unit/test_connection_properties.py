@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline import Connection, InvalidConnection
+from hookline import Connection, InvalidConnection, _uri
 from hookline._uri import normalize_conn_type
 
 SETTINGS = settings(max_examples=300, deadline=None, database=None)
@@ -190,3 +190,17 @@ def test_constructor_extra_accepts_objects_and_refuses_the_rest(value: Any) -> N
     else:
         with pytest.raises(InvalidConnection, match="dictionary"):
             Connection(extra=json.dumps(value))
+
+
+def _parse_or_error(text: str, *, fast: bool) -> object:
+    try:
+        return _uri.parse_uri(text, fast=fast)
+    except InvalidConnection as exc:
+        return (type(exc), str(exc))
+
+
+@SETTINGS
+@given(uri_like | connections().map(Connection.get_uri) | st.text())
+def test_fast_path_parses_like_the_general_path(text: str) -> None:
+    """The one-regex path for common URIs gives exactly what the general algorithm gives."""
+    assert _parse_or_error(text, fast=True) == _parse_or_error(text, fast=False)

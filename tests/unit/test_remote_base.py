@@ -404,3 +404,88 @@ def test_documented_configuration_builds_the_chain(
         assert backend.stats()["api_calls"] == 0  # nothing was called while building
     finally:
         chain.close()
+
+
+# -- each SDK's errors, classified ----------------------------------------------------------------
+
+
+def test_aws_error_classification() -> None:
+    """botocore errors: not found is absent, AccessDenied denied, throttling/5xx/network retried."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
+
+    from hookline.secrets.aws import AwsSecretsManagerBackend, AwsSsmBackend
+
+    sm = AwsSecretsManagerBackend(region_name="us-east-1")
+    ssm = AwsSsmBackend(region_name="us-east-1")
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": CANARY},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+            "GetSecretValue",
+        )
+
+    cases = [
+        (sm, client_error("ResourceNotFoundException", 400), ErrorKind.ABSENT),
+        (ssm, client_error("ParameterNotFound", 400), ErrorKind.ABSENT),
+        (sm, client_error("AccessDeniedException", 400), ErrorKind.DENIED),
+        (sm, client_error("ExpiredTokenException", 400), ErrorKind.REAUTH),
+        (sm, client_error("ThrottlingException", 400), ErrorKind.RETRY),
+        (sm, client_error("InternalServiceError", 500), ErrorKind.RETRY),
+        (sm, client_error("SomethingElse", 400), ErrorKind.FAIL),
+        (sm, EndpointConnectionError(endpoint_url="http://x"), ErrorKind.RETRY),
+        (sm, SSLError(endpoint_url="https://x", error="bad cert"), ErrorKind.FAIL),
+    ]
+    for backend, exc, kind in cases:
+        verdict = backend._classify(exc)
+        assert verdict.kind is kind, (exc, verdict)
+        assert CANARY not in verdict.reason
+
+
+def test_gcp_error_classification() -> None:
+    """google.api_core errors: NotFound absent, PermissionDenied denied, 5xx/429 retried."""
+    from google.api_core import exceptions
+
+    from hookline.secrets.gcp import GcpSecretManagerBackend
+
+    gexc: Any = exceptions  # its constructors are untyped
+
+    b = GcpSecretManagerBackend(project_id="p", anonymous=True, transport="rest")
+    cases = [
+        (gexc.NotFound(CANARY), ErrorKind.ABSENT),
+        (gexc.PermissionDenied(CANARY), ErrorKind.DENIED),
+        (gexc.Unauthenticated(CANARY), ErrorKind.REAUTH),
+        (gexc.TooManyRequests(CANARY), ErrorKind.RETRY),
+        (gexc.ServiceUnavailable(CANARY), ErrorKind.RETRY),
+        (gexc.InternalServerError(CANARY), ErrorKind.RETRY),
+        (gexc.FailedPrecondition(CANARY), ErrorKind.FAIL),
+    ]
+    for exc, kind in cases:
+        verdict = b._classify(exc)
+        assert verdict.kind is kind, (exc, verdict)
+        assert CANARY not in verdict.reason
+
+
+def test_vault_error_classification() -> None:
+    """hvac errors: InvalidPath absent; Forbidden denied for a static token, re-login for AppRole."""
+    import hvac.exceptions as hexc
+    import requests
+
+    from hookline.secrets.vault import VaultBackend
+
+    token = VaultBackend(url="http://127.0.0.1:1", token=CANARY)
+    approle = VaultBackend(
+        url="http://127.0.0.1:1", auth_type="approle", role_id="r", secret_id=CANARY
+    )
+    assert token._classify(hexc.InvalidPath(CANARY)).kind is ErrorKind.ABSENT
+    assert token._classify(hexc.Forbidden(CANARY)).kind is ErrorKind.DENIED
+    assert approle._classify(hexc.Forbidden(CANARY)).kind is ErrorKind.REAUTH
+    assert token._classify(hexc.RateLimitExceeded(CANARY)).kind is ErrorKind.RETRY
+    assert token._classify(hexc.VaultDown(CANARY)).kind is ErrorKind.RETRY
+    assert token._classify(requests.exceptions.ConnectionError(CANARY)).kind is ErrorKind.RETRY
+    assert token._classify(requests.exceptions.SSLError(CANARY)).kind is ErrorKind.FAIL
+    assert token._classify(hexc.InvalidRequest(CANARY)).kind is ErrorKind.FAIL
+    assert CANARY not in repr(token)
+    assert CANARY not in repr(approle)

@@ -5,7 +5,9 @@ transport errors (connect errors, timeouts), on 429 and on 5xx other than 501; w
 ``Retry-After`` (capped) when it sent one, else back off exponentially (capped); when attempts run
 out, hand back the last response (the caller turns it into an error) or re-raise the last exception.
 
-:func:`shared_ssl_context` gives the process-wide TLS contexts the HTTP clients share.
+:func:`shared_ssl_context` gives the process-wide TLS contexts the HTTP clients share, and
+:func:`mask_httpx_logs` makes httpx's own request log lines (which hold full URLs, such as a Slack
+webhook URL with its token) pass through hookline's masking filter.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Any, Final
 import httpx
 import tenacity
 
+from hookline import masking
+
 __all__ = [
     "NOT_RETRIED_ERRORS",
     "RETRYABLE_ERRORS",
     "RetryPolicy",
+    "mask_httpx_logs",
     "parse_retry_after",
     "shared_ssl_context",
 ]
@@ -139,3 +144,14 @@ def shared_ssl_context(*, verify: bool = True) -> ssl.SSLContext:
     ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are read when the context is first built.
     """
     return httpx.create_ssl_context(verify=verify)
+
+
+@functools.cache
+def mask_httpx_logs() -> None:
+    """Attach a masking filter to the ``httpx`` and ``httpcore`` loggers (once per process).
+
+    httpx logs every request line with its full URL at INFO; a filter on those loggers masks the
+    registered secrets in those records before any handler sees them.
+    """
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).addFilter(masking.MaskingFilter())

@@ -192,6 +192,8 @@ class _AwsBackend(RemoteBackend):
             if code in _THROTTLING_CODES or status == 429 or status >= 500:
                 return Verdict(ErrorKind.RETRY, reason)
             return Verdict(ErrorKind.FAIL, reason)
+        if isinstance(exc, bce.SSLError):
+            return Verdict(ErrorKind.FAIL, "SSLError: TLS handshake failed")
         if isinstance(exc, bce.HTTPClientError | bce.ConnectionError):
             return Verdict(ErrorKind.RETRY, type(exc).__name__)
         if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):

@@ -286,6 +286,8 @@ class GcpSecretManagerBackend(RemoteBackend):
             return Verdict(ErrorKind.RETRY, type(exc).__name__)
         if isinstance(exc, auth_exc.RefreshError):
             return Verdict(ErrorKind.REAUTH, type(exc).__name__)
+        if isinstance(exc, requests.exceptions.SSLError):
+            return Verdict(ErrorKind.FAIL, "SSLError: TLS handshake failed")
         if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
             return Verdict(ErrorKind.RETRY, type(exc).__name__)
         return super()._classify(exc)

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -75,6 +75,7 @@ class VaultBackend(RemoteBackend):
         backoff_initial_s: First backoff wait (doubles per attempt, plus jitter).
         backoff_max_s: Longest single backoff wait.
         max_workers: Concurrent API calls at most.
+        clock: Monotonic clock in seconds for token expiry (tests inject a fake one).
 
     Raises:
         ConfigurationError: an unknown auth type, missing credentials for it, or a bad KV version.
@@ -109,6 +110,7 @@ class VaultBackend(RemoteBackend):
         backoff_initial_s: float = 0.05,
         backoff_max_s: float = 1.0,
         max_workers: int = 4,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if connections_path is not None:
             connections_path = connections_path.rstrip("/")
@@ -155,6 +157,7 @@ class VaultBackend(RemoteBackend):
         self._secret_id = secret_id
         self._username = username
         self._password = password
+        self._clock = clock
         self._renew_lock = threading.Lock()
         self._token_expires_at: float | None = None
         self._token_ttl_s: float = 0.0
@@ -214,18 +217,18 @@ class VaultBackend(RemoteBackend):
         if not renewed:  # the threshold follows the TTL granted at login, not a shrinking renewal
             self._token_ttl_s = ttl_s
         self._token_renewable = bool(auth.get("renewable"))
-        self._token_expires_at = time.monotonic() + ttl_s if ttl_s > 0 else None
+        self._token_expires_at = self._clock() + ttl_s if ttl_s > 0 else None
 
     def _renew_threshold_s(self) -> float:
         return min(self.renew_before_s, self._token_ttl_s / 2)
 
     def _before_call(self, client: Any) -> Any:
         expires_at = self._token_expires_at
-        if expires_at is None or expires_at - time.monotonic() > self._renew_threshold_s():
+        if expires_at is None or expires_at - self._clock() > self._renew_threshold_s():
             return client
         with self._renew_lock:
             expires_at = self._token_expires_at
-            if expires_at is None or expires_at - time.monotonic() > self._renew_threshold_s():
+            if expires_at is None or expires_at - self._clock() > self._renew_threshold_s():
                 return client  # another thread renewed it
             if self._token_renewable:
                 try:
@@ -329,6 +332,8 @@ class VaultBackend(RemoteBackend):
             | errors.VaultNotInitialized,
         ):
             return Verdict(ErrorKind.RETRY, reason)
+        if isinstance(exc, requests.exceptions.SSLError):
+            return Verdict(ErrorKind.FAIL, f"{reason}: TLS handshake failed; check verify and cert")
         if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
             return Verdict(ErrorKind.RETRY, reason)
         if isinstance(exc, OSError) and self.token_path is not None:

@@ -1,0 +1,349 @@
+"""Secret masking: registration, text and structured redaction, the logging filter, failing closed."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections import namedtuple
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from hookline import Connection, masking
+
+CANARY = "c4n4ry-S3cret!"
+
+
+def test_register_and_redact_text() -> None:
+    """A registered secret is replaced by *** wherever it appears in text."""
+    masking.register(CANARY)
+    assert masking.redact(f"password={CANARY}; again {CANARY}") == "password=***; again ***"
+    assert masking.redact("nothing here") == "nothing here"
+
+
+ODD_SECRET = CANARY + " /@é'\"\\"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        quote(ODD_SECRET, safe=""),
+        quote_plus(ODD_SECRET, safe=""),
+        json.dumps(ODD_SECRET)[1:-1],
+        json.dumps(ODD_SECRET, ensure_ascii=False)[1:-1],
+        repr(ODD_SECRET)[1:-1],
+    ],
+    ids=["quote", "quote_plus", "json-ascii", "json-utf8", "repr"],
+)
+def test_register_covers_quoted_forms(form: str) -> None:
+    """The URL-quoted, JSON-escaped and repr forms of a secret are masked too."""
+    assert form != ODD_SECRET
+    masking.register(ODD_SECRET)
+    assert masking.redact(f"<{form}>") == "<***>"
+
+
+def test_longest_match_wins_whatever_the_registration_order() -> None:
+    """A URI holding a password is replaced whole, and a secret inside a longer one never leaves
+    part of the longer one visible."""
+    masking.register("alice-password")
+    uri = "postgres://alice:alice-password@db/app"
+    masking.register(uri, variants=False)
+    assert masking.redact(f"uri {uri} pw alice-password") == "uri *** pw ***"
+    masking.register("longer-secret-XYZ123")
+    masking.register("secret-XYZ")  # part of an earlier, longer secret
+    assert masking.redact("a longer-secret-XYZ123 b secret-XYZ c") == "a *** b *** c"
+
+
+def test_overlapping_secrets_are_hidden_entirely() -> None:
+    """Two secrets that overlap in the text are hidden as one span, leaving no part visible."""
+    masking.register("12345-abc")
+    masking.register("abc-67890")
+    assert masking.redact("x 12345-abc-67890 y") == "x *** y"
+    assert masking.redact("12345-abc abc-67890") == "*** ***"
+
+
+def test_many_secrets_registered_between_redactions_are_all_masked() -> None:
+    """Registering hundreds of secrets while redacting in between masks every one of them."""
+    secrets = [f"secret-{i:04d}-value" for i in range(300)]
+    for i, secret in enumerate(secrets):
+        masking.register(secret)
+        assert masking.redact(f"[{secrets[i // 2]}]") == "[***]"
+    text = " ".join(secrets)
+    assert masking.redact(text) == " ".join(["***"] * len(secrets))
+
+
+@pytest.mark.parametrize("value", [None, "", "a", "abcd", 12345678, b"bytes-secret"])
+def test_short_empty_and_non_text_values_are_not_registered(value: Any) -> None:
+    """Values shorter than 5 characters (and non-strings) are not registered: a password "a" must
+    not blank every "a" in the logs."""
+    masking.register(value)
+    assert masking.registered_count() == 0
+    assert masking.redact("abcd a") == "abcd a"
+
+
+def test_short_secrets_are_still_hidden_as_structured_fields() -> None:
+    """A short password is hidden where it is a field: redacted mappings, repr of a connection."""
+    assert masking.redact_mapping({"password": "abc", "user": "abc"}) == {
+        "password": "***",
+        "user": "abc",
+    }
+    conn = Connection(conn_type="x", login="bob", password="abc", extra={"api_key": "k"})
+    assert "abc" not in repr(conn)
+    assert conn.to_dict(redact=True)["extra"] == {"api_key": "***"}
+
+
+def test_reset_forgets_everything() -> None:
+    """reset() empties the registry (tests use it for isolation)."""
+    masking.register(CANARY)
+    assert masking.registered_count() > 0
+    masking.reset()
+    assert masking.registered_count() == 0
+    assert masking.redact(CANARY) == CANARY
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "password",
+        "PASSWORD",
+        "db_password",
+        "passwd",
+        "passphrase",
+        "x-api-key",
+        "apiKey",
+        "api_key",
+        "apikey",
+        "privateKey",
+        "private_key",
+        "private_key_id",
+        "access_token",
+        "accessKey",
+        "aws_secret_access_key",
+        "client_secret",
+        "credentials",
+        "keyfile_dict",
+        "key",
+        "sas_key",
+        "Authorization",
+        "bearer_token",
+        "proxy",
+        "proxies",
+        "db_pwd",
+        "pass",
+        "connection_string",
+        "service_account_json",
+        "webhook_url",
+        "session-cookie",
+        "dsn",
+    ],
+)
+def test_is_sensitive_key_true(name: str) -> None:
+    """Names that hold secrets, in snake, kebab and camel case."""
+    assert masking.is_sensitive_key(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "host",
+        "login",
+        "schema",
+        "port",
+        "timeout",
+        "keepalive",
+        "keyspace",
+        "monkey",
+        "passive",
+        "region_name",
+        "sslmode",
+        "description",
+        "extra",
+        "",
+    ],
+)
+def test_is_sensitive_key_false(name: str) -> None:
+    """Ordinary names, including ones that merely contain the letters of `key` or `pass`."""
+    assert not masking.is_sensitive_key(name)
+
+
+def test_redact_walks_structures() -> None:
+    """Mappings by key (nested too), lists, tuples, sets and namedtuples; other objects pass."""
+    masking.register(CANARY)
+    pair = namedtuple("pair", "a b")
+    value = {
+        "password": "short",
+        "token": None,
+        "nested": {"api_key": 123, "note": f"pw {CANARY}"},
+        "items": [CANARY, ("x", CANARY), {CANARY}],
+        "pair": pair(CANARY, 1),
+        "number": 5,
+    }
+    assert masking.redact(value) == {
+        "password": "***",
+        "token": None,
+        "nested": {"api_key": "***", "note": "pw ***"},
+        "items": ["***", ("x", "***"), {"***"}],
+        "pair": pair("***", 1),
+        "number": 5,
+    }
+    assert masking.redact({"a": 1}, name="password") == "***"
+    assert masking.redact(None, name="password") is None
+
+
+def test_redact_fails_closed() -> None:
+    """If redaction itself fails, the result is a placeholder, never the raw value."""
+
+    class Exploding(Mapping[str, str]):
+        def __getitem__(self, key: str) -> str:
+            raise RuntimeError(CANARY)
+
+        def __iter__(self) -> Iterator[str]:
+            yield "password"
+
+        def __len__(self) -> int:
+            return 1
+
+    assert masking.redact(Exploding()) == masking.REDACTION_FAILED
+
+
+def test_redact_survives_cyclic_data() -> None:
+    """Cyclic structures are cut at a depth limit with ***, not a RecursionError."""
+    loop: list[Any] = [CANARY]
+    loop.append(loop)
+    masking.register(CANARY)
+    result = masking.redact(loop)
+    assert CANARY not in repr(result)
+
+
+# -- the logging filter -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger whose handler carries the masking filter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s|%(api_token)s", defaults={"api_token": ""}))
+    log = logging.getLogger("hookline.test.masking")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+    masking.install(log)
+    yield log, stream
+    log.removeHandler(handler)
+    log.propagate = True
+
+
+def test_filter_masks_message_and_args(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """Registered secrets in the message and in %-args are masked; mapping args by key."""
+    log, stream = logged
+    masking.register(CANARY)
+    log.info(f"inline {CANARY}")
+    log.info("args %s %r", CANARY, [CANARY])
+    log.info("dict %s", {"password": "tiny", "user": "bob"})
+    log.info("named %(password)s %(user)s", {"password": "tiny", "user": "bob"})
+    log.info({"token": "tiny", "k": "v"})
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "inline ***|",
+        "args *** ['***']|",
+        "dict {'password': '***', 'user': 'bob'}|",
+        "named *** bob|",
+        "{'token': '***', 'k': 'v'}|",
+    ]
+
+
+def test_filter_masks_extra_fields(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """`extra=` fields under sensitive names are hidden; others are masked as text."""
+    log, stream = logged
+    log.info("call", extra={"api_token": "tiny"})
+    assert stream.getvalue() == "call|***\n"
+
+
+def test_filter_masks_exceptions_and_their_causes(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """log.exception: the traceback text, including the chained cause, is masked."""
+    log, stream = logged
+    masking.register(CANARY)
+    try:
+        try:
+            raise ValueError(f"inner {CANARY}")
+        except ValueError as exc:
+            raise RuntimeError(f"outer {quote(CANARY, safe='')}") from exc
+    except RuntimeError:
+        log.exception("failed")
+    output = stream.getvalue()
+    assert "ValueError: inner ***" in output
+    assert "RuntimeError: outer ***" in output
+    assert "c4n4ry" not in output
+
+
+def test_filter_masks_exc_info_given_as_tuple(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """exc_info passed explicitly (as from sys.exc_info()) is masked too."""
+    log, stream = logged
+    masking.register(CANARY)
+    try:
+        raise KeyError(CANARY)
+    except KeyError:
+        info = sys.exc_info()
+    log.error("lookup", exc_info=info)
+    assert "c4n4ry" not in stream.getvalue()
+    assert "KeyError: '***'" in stream.getvalue()
+
+
+def test_filter_masks_stack_info(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """stack_info text is masked."""
+    log, stream = logged
+    masking.register(CANARY)
+    log.info("here %s", CANARY, stack_info=True)
+    assert "c4n4ry" not in stream.getvalue()
+
+
+def test_filter_never_prints_raw_args_on_format_errors(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """A bad format string does not make logging dump the raw arguments."""
+    log, stream = logged
+    masking.register(CANARY)
+    log.info("two %s %s", CANARY)  # noqa: PLE1206 - the format error is the point
+    output = stream.getvalue()
+    assert "c4n4ry" not in output
+    assert "arguments did not match" in output
+
+
+def test_filter_processes_a_record_once() -> None:
+    """Running the filter twice leaves the record as the first run did."""
+    masking.register(CANARY)
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "pw %s", (CANARY,), None)
+    masking_filter = masking.MaskingFilter()
+    assert masking_filter.filter(record)
+    assert masking_filter.filter(record)
+    assert record.getMessage() == "pw ***"
+
+
+def test_install_is_idempotent_and_uninstall_removes() -> None:
+    """install() twice adds one filter per logger/handler; handlers added later join on the next
+    install(); uninstall() removes them all."""
+    log = logging.getLogger("hookline.test.install")
+    first, second = logging.NullHandler(), logging.NullHandler()
+    log.addHandler(first)
+    try:
+        installed = masking.install(log)
+        assert masking.install(log) is installed
+        assert log.filters.count(installed) == 1
+        assert first.filters.count(installed) == 1
+        log.addHandler(second)
+        masking.install(log)
+        assert second.filters.count(installed) == 1
+        masking.uninstall()
+        assert installed not in log.filters
+        assert installed not in first.filters
+        assert installed not in second.filters
+    finally:
+        log.removeHandler(first)
+        log.removeHandler(second)
