@@ -77,15 +77,6 @@ def validate_conn_id(conn_id: str) -> str:
     return conn_id
 
 
-def _freeze(value: Any) -> Any:
-    """Deep read-only view of JSON data: dicts become mappingproxies, lists tuples."""
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 def _thaw(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
@@ -183,17 +174,20 @@ def _load_extra(extra: Any, conn_id: str | None) -> tuple[dict[str, Any], str | 
     )
 
 
-def _register_sensitive(value: Any, sensitive: bool) -> None:
-    """Register string values that sit under a sensitive key (at any depth) for masking."""
-    if isinstance(value, str):
+def _freeze_and_register(value: Any, sensitive: bool) -> Any:
+    """Deep read-only view of JSON data (dicts become mappingproxies, lists tuples); on the way,
+    register for masking every string that sits under a sensitive key, at any depth."""
+    if type(value) is str:
         if sensitive:
             masking.register(value)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _register_sensitive(item, sensitive or is_sensitive_key(key))
-    elif isinstance(value, tuple | list):
-        for item in value:
-            _register_sensitive(item, sensitive)
+        return value
+    if type(value) is dict:
+        return MappingProxyType(
+            {k: _freeze_and_register(v, sensitive or is_sensitive_key(k)) for k, v in value.items()}
+        )
+    if type(value) is list:
+        return tuple(_freeze_and_register(v, sensitive) for v in value)
+    return value
 
 
 @final
@@ -339,8 +333,7 @@ class Connection:
                     if is_sensitive_key(key):
                         masking.register(value)
             else:
-                setter(self, "_extra", _freeze(extra))
-                _register_sensitive(extra, False)
+                setter(self, "_extra", _freeze_and_register(extra, False))
             setter(self, "_extra_text", extra_text)
         else:
             setter(self, "_extra", _EMPTY)
@@ -511,7 +504,8 @@ class Connection:
 
         Lossless with :meth:`from_uri` up to these normalizations: conn_type is lower-cased and
         normalized as on parse (``_`` is written ``-``); a None host, schema or conn_type reads back
-        as ``""``; ``description`` and ``conn_id`` are not part of a URI. Port 0 is written, a port
+        as ``""``; a password without a login reads back with login ``""`` (``type://:pw@host``);
+        ``description`` and ``conn_id`` are not part of a URI. Port 0 is written, a port
         without host or login is written ``type://:port``, a protocol equal to the conn type is
         quoted into the host (``http://http%3A%2F%2Fhost``), and extras whose values are not all
         strings are written as ``__extra__`` JSON.
@@ -688,6 +682,35 @@ class Connection:
 
         hook_class = hook_class_for(self.conn_type or "")
         return hook_class(self, **{**(hook_params or {}), **kwargs})
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's ``Connection.test_connection``: build the hook for ``conn_type`` and run its
+        ``test_connection()``. Never raises; the message is masked.
+
+        Returns:
+            ``(True, message)`` on success, else ``(False, reason)``: the unknown hook type, a hook
+            without ``test_connection``, or the error text.
+        """
+        try:
+            hook = self.get_hook()
+        except Exception as exc:
+            return False, str(masking.redact(str(exc)))
+        try:
+            tester = getattr(hook, "test_connection", None)
+            if not callable(tester):
+                return (
+                    False,
+                    f"Hook {type(hook).__name__} doesn't implement or inherit test_connection method",
+                )
+            ok, message = tester()
+            return bool(ok), str(masking.redact(str(message)))
+        except Exception as exc:
+            return False, str(masking.redact(f"{type(exc).__name__}: {exc}"))
+        finally:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
 
 
 def _rebuild(conn_id: str | None, fields: dict[str, Any]) -> Connection:

@@ -189,3 +189,35 @@ def test_sql_error_is_hook_error_with_conn_id(
     assert info.value.conn_id == "my_err"
     assert "ProgrammingError" in str(info.value)
     assert hook.pool_status()["checked_out"] == 0
+
+
+def test_password_rotated_mid_run_needs_one_refresh(
+    mariadb_server: MariaDbServer, app_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ALTER USER + KILL of the pooled sessions + new env value: the next call succeeds after exactly
+    one refresh (error 1045 with the old password is what triggers it)."""
+    name, password = app_db
+    base = f"mysql://{name}:{{}}@127.0.0.1:{mariadb_server.port}/{name}"
+    monkeypatch.setenv("HOOKLINE_CONN_MY_ROT", base.format(quote(password, safe="")))
+    hook = MySqlHook("my_rot")
+    assert hook.get_first("select current_user()") == (f"{name}@%",)
+
+    new_password = "rotated-" + CANARY[::-1]
+    mariadb_server.execute(f"ALTER USER '{name}'@'%' IDENTIFIED BY '{new_password}'")
+    import pymysql
+
+    admin = pymysql.connect(
+        host="127.0.0.1", port=mariadb_server.port, user="root",
+        password=mariadb_server.root_password, ssl_disabled=True, autocommit=True,
+    )  # fmt: skip
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("select id from information_schema.processlist where user = %s", (name,))
+            for (session_id,) in cursor.fetchall():
+                cursor.execute(f"KILL {int(session_id)}")
+    finally:
+        admin.close()
+    monkeypatch.setenv("HOOKLINE_CONN_MY_ROT", base.format(quote(new_password, safe="")))
+
+    assert hook.get_records("select 1") == [(1,)]
+    assert hook.refresh_count == 1

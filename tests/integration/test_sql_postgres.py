@@ -64,6 +64,10 @@ def test_round_trip_and_parameter_styles(
         assert hook.get_first("select '100%'") == ("100%",)
         assert hook.test_connection() == (True, "Connection successfully tested")
         assert hook.dialect_name == "postgresql"
+        hook.run("insert into users values (%s, %s)", (4, "dan"))
+        other = PostgresHook(_conn(postgres_server, name, password, conn_id="pg_other"))
+        assert other.get_first("select name from users where id = 4") == ("dan",)
+        assert hook.get_first("select 1") == (1,)
         assert hook.last_description is not None
         assert hook.last_description[0].name == "?column?"
 
@@ -279,3 +283,26 @@ def test_no_leaked_connections_after_errors(
     status = PostgresHook(conn).pool_status()
     assert status["checked_out"] == 0
     assert status["checked_in"] <= 3
+
+
+def test_terminated_session_without_pre_ping_is_a_lost_connection(
+    postgres_server: PostgresServer, app_db: tuple[str, str]
+) -> None:
+    """With pool_pre_ping off, a pooled session killed by the server fails the next statement with
+    HookConnectionError ("lost the connection"); the pool drops it and the call after that works.
+    With pre-ping on (the default), the dead session is replaced at checkout and nothing fails."""
+    name, password = app_db
+    conn = _conn(postgres_server, name, password, conn_id="pg_lost")
+    optimistic = PostgresHook(conn, pool_pre_ping=False, pool_size=1)
+    assert optimistic.get_first("select 1") == (1,)
+    kill = f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{name}'"
+    postgres_server.execute(kill)
+    with pytest.raises(HookConnectionError, match="lost the connection") as info:
+        optimistic.get_first("select 1")
+    assert CANARY not in str(info.value)
+    assert optimistic.get_first("select 1") == (1,)
+
+    careful = PostgresHook(conn.replace(conn_id="pg_lost_ping"), pool_size=1)
+    assert careful.get_first("select 1") == (1,)
+    postgres_server.execute(kill)
+    assert careful.get_first("select 2") == (2,)

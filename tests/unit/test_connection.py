@@ -550,3 +550,74 @@ def test_canary_absent_from_logs_when_connection_came_from_a_uri(log_stream: io.
     conn = Connection.from_uri("postgres://alice:c4n4ry-S3cret%21@db/app", conn_id="wh")
     logging.getLogger("hookline.test").warning("raw %s and %s", conn.password, conn.get_uri())
     assert_no_canary(log_stream.getvalue())
+
+
+# -- hooks --------------------------------------------------------------------------------------------
+
+
+class _FakeHook:
+    """A hook stand-in that records how it was built and answers test_connection."""
+
+    def __init__(self, conn: Connection, **params: Any) -> None:
+        self.conn = conn
+        self.params = params
+        self.closed = False
+
+    def test_connection(self) -> tuple[bool, str]:
+        if self.params.get("fail"):
+            raise RuntimeError(f"login rejected for {self.conn.password}")
+        return True, "Connection successfully tested"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _NoTestHook:
+    def __init__(self, conn: Connection, **params: Any) -> None:
+        self.conn = conn
+
+
+def test_get_hook_passes_the_connection_and_params() -> None:
+    """get_hook builds the registered class with the connection and Airflow's hook_params."""
+    from hookline.registry import register_hook
+
+    register_hook("fakehookconn", _FakeHook)
+    conn = Connection(conn_id="c", conn_type="fakehookconn")
+    hook = conn.get_hook(hook_params={"param1": "value1"}, other=2)
+    assert isinstance(hook, _FakeHook)
+    assert hook.conn is conn
+    assert hook.params == {"param1": "value1", "other": 2}
+
+
+def test_test_connection_reports_without_raising() -> None:
+    """test_connection returns (bool, message) and never raises; errors are masked."""
+    from hookline.registry import register_hook
+
+    register_hook("fakehookconn", _FakeHook)
+    register_hook("notesthookconn", _NoTestHook)
+    assert Connection(conn_type="fakehookconn").test_connection() == (
+        True,
+        "Connection successfully tested",
+    )
+    ok, message = Connection(conn_type="notesthookconn").test_connection()
+    assert (ok, message) == (
+        False,
+        "Hook _NoTestHook doesn't implement or inherit test_connection method",
+    )
+    ok, message = Connection(conn_type="unknownhookconn").test_connection()
+    assert not ok
+    assert "Unknown hook type" in message
+
+
+def test_test_connection_masks_the_error() -> None:
+    """A failing hook's error text comes back with the password masked."""
+    from hookline.registry import register_hook
+
+    class FailingHook(_FakeHook):
+        def __init__(self, conn: Connection, **params: Any) -> None:
+            super().__init__(conn, fail=True)
+
+    register_hook("failinghookconn", FailingHook)
+    ok, message = Connection(conn_type="failinghookconn", password=CANARY).test_connection()
+    assert not ok
+    assert message == "RuntimeError: login rejected for ***"

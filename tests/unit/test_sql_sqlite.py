@@ -275,7 +275,8 @@ def test_get_df_pandas(hook: SqliteHook) -> None:
 def test_get_df_missing_libraries_name_the_extra(
     hook: SqliteHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """polars (not installed) and a missing pandas raise MissingDependency naming the extra."""
+    """A missing polars or pandas raises MissingDependency naming the extra to install."""
+    monkeypatch.setitem(sys.modules, "polars", None)
     with pytest.raises(MissingDependency, match=r"hookline\[polars\]"):
         hook.get_df("select 1", df_type="polars")
     monkeypatch.setitem(sys.modules, "pandas", None)

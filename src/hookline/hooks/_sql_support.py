@@ -35,14 +35,18 @@ class ResultCursor:
         rowcount: Rows affected, as the driver reports it.
     """
 
-    def __init__(self, result: CursorResult[Any]) -> None:
+    def __init__(self, result: CursorResult[Any], *, conn_id: str | None = None) -> None:
+        self._conn_id = conn_id
         self._result = result
         self.description: Any = result.cursor.description if result.returns_rows else None
         self.rowcount: int = result.rowcount
 
     def _rows(self) -> CursorResult[Any]:
         if self.description is None:
-            raise HookError("the statement returned no rows to fetch")
+            raise HookError(
+                f"connection {self._conn_id!r}: the statement returned no rows to fetch",
+                conn_id=self._conn_id,
+            )
         return self._result
 
     def fetchall(self) -> list[tuple[Any, ...]]:

@@ -63,7 +63,7 @@ class BaseHook(ABC, Generic[ClientT]):
             raise TypeError(f"{type(self).__name__} got unexpected arguments: {', '.join(kwargs)}")
         if isinstance(conn, Connection):
             self._connection: Connection | None = conn
-            self.conn_id: str = conn.conn_id or self.default_conn_name
+            self.conn_id: str = conn.conn_id or self.default_conn_name or "<anonymous>"
             # A Connection object with an id can be refreshed by that id; an anonymous one cannot.
             self._resolvable = conn.conn_id is not None
             self._register_secrets(conn)

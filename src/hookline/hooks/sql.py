@@ -22,7 +22,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine
@@ -64,7 +64,6 @@ __all__ = [
     "split_sql_string",
 ]
 
-T = TypeVar("T")
 Parameters = Mapping[str, Any] | Sequence[Any]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
@@ -280,12 +279,16 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
                 f"{detail}",
                 conn_id=self.conn_id,
             )
-        invalidated = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-        if kind == "connect" or connecting or invalidated:
+        if connecting:
             limit = self.pool_options.connect_timeout_s
             return HookConnectionError(
                 f"{name} {self.conn_id!r}: cannot connect to {where} "
                 f"(connect_timeout_s={limit:g}): {detail}",
+                conn_id=self.conn_id,
+            )
+        if kind == "connect" or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+            return HookConnectionError(
+                f"{name} {self.conn_id!r}: lost the connection to {where}: {detail}",
                 conn_id=self.conn_id,
             )
         return HookError(
@@ -375,7 +378,7 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
                     else conn.exec_driver_sql(statement, bound)
                 )
                 try:
-                    cursor = ResultCursor(result)
+                    cursor = ResultCursor(result, conn_id=self.conn_id)
                     descriptions.append(cursor.description)
                     if handler is not None:
                         results.append(handler(cursor))
@@ -489,17 +492,27 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         *,
         df_type: Literal["pandas", "polars"] = "pandas",
         **kwargs: Any,
-    ) -> pandas.DataFrame:
-        """The result of ``sql`` as a DataFrame (``kwargs`` go to ``pandas.read_sql``).
+    ) -> Any:
+        """The result of ``sql`` as a DataFrame.
+
+        With ``df_type="pandas"`` (default), ``kwargs`` go to ``pandas.read_sql`` (``index_col``,
+        ``parse_dates``, ...). With ``"polars"``, the rows are fetched through :meth:`get_records`
+        and ``kwargs`` go to ``polars.DataFrame``.
 
         Raises:
             MissingDependency: pandas (extra ``pandas``) or polars (extra ``polars``) is missing.
             ValueError: an unknown ``df_type``.
         """
         if df_type == "polars":
-            if importlib.util.find_spec("polars") is None:
-                raise MissingDependency("polars", "polars", purpose="get_df(df_type='polars')")
-            raise NotImplementedError("get_df(df_type='polars') is not implemented yet")
+            try:
+                import polars  # type: ignore[import-not-found, unused-ignore]
+            except ImportError as exc:
+                raise MissingDependency(
+                    "polars", "polars", purpose="get_df(df_type='polars')"
+                ) from exc
+            rows = self.get_records(sql, parameters) or []
+            columns = [column[0] for column in self.last_description or ()]
+            return polars.DataFrame(rows, schema=columns, orient="row", **kwargs)
         if df_type != "pandas":
             raise ValueError(f"df_type must be 'pandas' or 'polars', not {df_type!r}")
         try:
