@@ -153,32 +153,53 @@ def _single_flight(cached: bool) -> Callable[[dict[str, Any], int], list[float]]
     return factory
 
 
-def _thread_scaling(threads: int) -> Callable[[dict[str, Any], int], list[float]]:
+def _throughput(
+    fn: Callable[[str], object], threads: int, per_thread: int, repeats: int
+) -> list[float]:
+    """Total calls per second of ``threads`` threads each calling ``fn`` ``per_thread`` times."""
+    out: list[float] = []
+    for _ in range(repeats):
+        barrier = threading.Barrier(threads + 1)
+
+        def worker(barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            for _ in range(per_thread):
+                fn(ENV_CONN_ID)
+
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for t in pool:
+            t.join()
+        out.append(threads * per_thread / (time.perf_counter() - start))
+    return out
+
+
+def _thread_scaling(
+    threads: int, control: bool = False
+) -> Callable[[dict[str, Any], int], list[float]]:
+    """Cached ``get_connection`` from ``threads`` threads; with ``control``, a plain dict lookup
+    behind a function call instead (what the interpreter itself does under the GIL)."""
+
     def factory(params: dict[str, Any], samples: int) -> list[float]:
         import hookline
 
-        _cached_resolver()
-        get = hookline.get_connection
-        get(ENV_CONN_ID)
-        per_thread = max(2_000, samples * 100)
-        out: list[float] = []
-        for _ in range(5 if samples >= 50 else 2):
-            barrier = threading.Barrier(threads + 1)
+        fn: Callable[[str], object]
+        if control:
+            table = {ENV_CONN_ID: object()}
 
-            def worker(barrier: threading.Barrier = barrier) -> None:
-                barrier.wait()
-                for _ in range(per_thread):
-                    get(ENV_CONN_ID)
+            def lookup(conn_id: str) -> object:
+                return table.get(conn_id)
 
-            pool = [threading.Thread(target=worker) for _ in range(threads)]
-            for t in pool:
-                t.start()
-            barrier.wait()
-            start = time.perf_counter()
-            for t in pool:
-                t.join()
-            out.append(threads * per_thread / (time.perf_counter() - start))
-        return out
+            fn = lookup
+        else:
+            _cached_resolver()
+            fn = hookline.get_connection
+        fn(ENV_CONN_ID)
+        per_thread = max(2_000, samples * 250)
+        return _throughput(fn, threads, per_thread, 7 if samples >= 50 else 2)
 
     return factory
 
@@ -218,6 +239,8 @@ OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "no_single_flight": ("value", {"hookline": _single_flight(False)}),
     "cache_memory": ("value", {"hookline": _cache_memory}),
     **{f"threads_{n}": ("value", {"hookline": _thread_scaling(n)}) for n in THREAD_COUNTS},
+    "control_threads_1": ("value", {"hookline": _thread_scaling(1, control=True)}),
+    "control_threads_8": ("value", {"hookline": _thread_scaling(8, control=True)}),
 }
 
 
@@ -290,4 +313,13 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
             if n < 8
             else "N threads each do the same number of cached `get_connection` calls; throughput = all calls / wall time, median of repeats.",
         )
+    add(
+        "control: dict lookup in a function, 8 threads (total throughput)",
+        res["control_threads_8"],
+        res["control_threads_1"],
+        "1 thread",
+        unit="ops/s",
+        higher_is_better=True,
+        note="the same harness around `dict.get` in a Python function, without hookline: how total throughput moves from 1 to 8 threads under the GIL on this machine.",
+    )
     return out

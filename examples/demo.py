@@ -136,7 +136,9 @@ def main() -> None:
     except hookline.ConnectionNotFound as exc:
         print(f"   {type(exc).__name__}: {exc}")
     server.shutdown()
-    print(f"\nDone: 2 connections stored encrypted in {home / 'hookline.db'}, {len(rows)} rows queried.")
+    print(
+        f"\nDone: 2 connections stored encrypted in {home / 'hookline.db'}, {len(rows)} rows queried."
+    )
 
 
 if __name__ == "__main__":

@@ -37,12 +37,16 @@ _SCHEME_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.\-_]*)://")
 _PROTOCOL = re.compile(r"[a-z][a-z0-9+.\-]*")
 _IPV_FUTURE = re.compile(r"v[a-fA-F0-9]+\..+")
 _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
-# The common shape, read in one regex call: type://[login[:password]@]host[:port][/path][?query][#frag]
-# with no brackets, inner protocol, tab or non-ASCII character. Whenever it matches, its groups are
+# What a host[:port] shown in an error message may look like; anything else is hidden.
+_PLAIN_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%]*\]|[A-Za-z0-9.\-_~%]*)(?::[0-9]{0,5})?")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9.\-_~%]*")
+# The common shape, read in one regex call:
+#   <type>://[protocol://][login[:password]@]host[:port][/path][?query][#fragment]
+# with no brackets, tab or non-ASCII character. Whenever it matches, its groups are
 # exactly what the general path below computes (login holds no ':' or '@', so the '@' it stops at is
 # the last one); anything else falls back to the general path.
 _FAST = re.compile(
-    r"([A-Za-z][A-Za-z0-9+.\-_]*)://"
+    r"([A-Za-z][A-Za-z0-9+.\-_]*)://(?:([^/?#:@\[\]]+)://)?"
     r"(?:([^/?#:@\[\]]*)(?::([^/?#\[\]]*))?@)?"
     r"([^/?#:@\[\]]*)(?::([0-9]{1,5}))?"
     r"(?:/([^?#]*))?(?:\?([^#]*))?(?:#.*)?",
@@ -120,8 +124,11 @@ def redact_uri(uri: str) -> str:
 
     Works on malformed URIs too, and errs on the side of hiding: everything between the login and the
     *last* ``@`` counts as password (an unencoded ``/``, ``#`` or ``@`` in a password is the commonest
-    cause of a bad URI); the query is replaced entirely (extras may hold secrets); without ``@``,
-    whatever follows the first ``:`` of the authority is hidden unless it is a valid port.
+    cause of a bad URI), and when that stretch holds a character that ends or splits the authority
+    (``@ / ? # [ ]``) what follows the ``@`` is hidden too, since the ``@`` may belong to the password;
+    a host or path that is not plain text is hidden; the query is replaced entirely (extras may hold
+    secrets); without ``@``, whatever follows the first ``:`` of the authority is hidden unless it is
+    a valid port.
     """
     head_end = 0
     while (match := _SCHEME_PREFIX.match(uri, head_end)) is not None:
@@ -133,22 +140,35 @@ def redact_uri(uri: str) -> str:
     if has_at:
         login, has_colon, _ = userinfo.partition(":")
         if any(ch in login for ch in "/?#"):
-            shown = REDACTED  # the '@' may sit in a path or query: hide all of it
-        else:
-            shown = f"{login}:{REDACTED}" if has_colon else login
-        cut = min((i for i in (after.find("?"), after.find("#")) if i != -1), default=-1)
-        if cut != -1:
-            after = after[:cut] + "?" + REDACTED
-        return f"{head}{shown}@{after}"
-    cut = min((i for i in (body.find("?"), body.find("#")) if i != -1), default=-1)
+            return head + REDACTED  # the '@' may sit in a path or query: hide all of it
+        shown = f"{login}:{REDACTED}@" if has_colon else f"{login}@"
+        if any(ch in userinfo for ch in "@/?#[]"):
+            # The password holds a character that ends or splits the authority: the '@' may be
+            # part of it, and so may what follows.
+            return f"{head}{shown}{REDACTED}"
+        protocol = _SCHEME_PREFIX.match(after)  # credentials before an inner protocol
+        if protocol is not None:
+            shown += protocol.group()
+            after = after[protocol.end() :]
+        return head + shown + _redact_host_and_path(after, check_port=False)
+    return head + _redact_host_and_path(body, check_port=True)
+
+
+def _redact_host_and_path(text: str, *, check_port: bool) -> str:
+    """``host[:port][/path]`` shown only where plain; the query is always hidden."""
+    query = ""
+    cut = min((i for i in (text.find("?"), text.find("#")) if i != -1), default=-1)
     if cut != -1:
-        body = body[:cut] + "?" + REDACTED
-    slash = body.find("/")
-    authority = body if slash == -1 else body[:slash]
-    host, has_colon, port = authority.partition(":")
-    if has_colon and not (port.isascii() and port.isdigit() and len(port) <= 5):
-        return f"{head}{host}:{REDACTED}"
-    return head + body
+        text, query = text[:cut], "?" + REDACTED
+    authority, slash, path = text.partition("/")
+    if _PLAIN_HOST.fullmatch(authority) is None:
+        host, has_colon, _ = authority.partition(":")
+        if not check_port or not has_colon:
+            return REDACTED  # not a host: likely the rest of a password that an '@' cut short
+        return f"{host}:{REDACTED}"  # no '@': what follows ':' may be a password
+    if slash and _PLAIN_PATH.fullmatch(path) is None:
+        path = REDACTED
+    return authority + slash + path + query
 
 
 def _invalid(message: str, uri: str, conn_id: str | None) -> InvalidConnectionURI:
@@ -186,7 +206,7 @@ def parse_uri(uri: str, conn_id: str | None = None, *, fast: bool = True) -> Par
     if (
         fast
         and is_ascii
-        and separators == 1
+        and 0 < separators < 3
         and "\t" not in uri
         and "\n" not in uri
         and "\r" not in uri
@@ -249,8 +269,8 @@ def parse_uri(uri: str, conn_id: str | None = None, *, fast: bool = True) -> Par
     if raw_port:
         if not (raw_port.isdigit() and raw_port.isascii()):
             raise _invalid(
-                "the port (after the last ':' of the host part) is not a number; a '/', '?', '#' "
-                "or '@' in the password must be percent-encoded (%2F, %3F, %23, %40)",
+                "the port (after the ':' that follows the host) is not a number; a '/', '?', "
+                "'#' or '@' in the password must be percent-encoded (%2F, %3F, %23, %40)",
                 uri,
                 conn_id,
             )
@@ -266,7 +286,7 @@ def parse_uri(uri: str, conn_id: str | None = None, *, fast: bool = True) -> Par
 
 
 def _from_fast_match(match: re.Match[str], uri: str, conn_id: str | None) -> ParsedURI:
-    scheme, raw_login, raw_password, raw_host, raw_port, raw_path, query = match.groups()
+    scheme, protocol, raw_login, raw_password, raw_host, raw_port, raw_path, query = match.groups()
     port: int | None = None
     if raw_port is not None:
         port = int(raw_port)
@@ -276,9 +296,12 @@ def _from_fast_match(match: re.Match[str], uri: str, conn_id: str | None) -> Par
         extra, extra_text = _parse_query(query, uri, conn_id)
     else:
         extra, extra_text = None, None
+    host = unquote(raw_host) if "%" in raw_host else raw_host
+    if protocol is not None and host:
+        host = f"{protocol}://{host}"
     return ParsedURI(
         _scheme_to_conn_type(scheme),
-        unquote(raw_host) if "%" in raw_host else raw_host,
+        host,
         None if raw_login is None else unquote(raw_login),
         unquote(raw_password) if raw_password else None,
         unquote(raw_path) if raw_path else "",

@@ -691,10 +691,14 @@ class Connection:
             ``(True, message)`` on success, else ``(False, reason)``: the unknown hook type, a hook
             without ``test_connection``, or the error text.
         """
+        from hookline.registry import hook_types
+
+        if (self.conn_type or "") not in hook_types():
+            return False, f'Unknown hook type "{self.conn_type or ""}"'
         try:
             hook = self.get_hook()
         except Exception as exc:
-            return False, str(masking.redact(str(exc)))
+            return False, str(masking.redact(f"{type(exc).__name__}: {exc}"))
         try:
             tester = getattr(hook, "test_connection", None)
             if not callable(tester):

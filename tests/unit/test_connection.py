@@ -473,6 +473,39 @@ def test_canary_absent_from_every_rendering() -> None:
     assert repr(conn).startswith("Connection('warehouse', postgres://alice:***@db.example.com:5432")
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"token": CANARY},
+        {"api_key": CANARY},
+        {"private_key": CANARY},
+        {"credentials": [CANARY]},
+        {"auth": {"client_secret": CANARY}},
+        {"Authorization": CANARY},
+        {"apiKey": CANARY},
+        {"keyfile_dict": {"type": "service_account", "private_key": CANARY}},
+    ],
+    ids=lambda extra: next(iter(extra)),
+)
+def test_canary_in_a_sensitive_extra_alone(extra: dict[str, Any], log_stream: io.StringIO) -> None:
+    """Without any password, a secret under a sensitive extra key is hidden everywhere."""
+    conn = Connection(conn_id="api", conn_type="http", host="api.example.com", extra=extra)
+    for text in (
+        repr(conn),
+        str(conn),
+        f"{conn}",
+        conn.get_redacted_uri(),
+        conn.to_json(redact=True),
+        json.dumps(conn.to_dict(redact=True)),
+    ):
+        assert_no_canary(text)
+    log = logging.getLogger("hookline.test.canary")
+    log.info("extras %s uri %s", conn.extra_dejson, conn.get_uri())
+    log.info("json %s", conn.to_json())
+    assert_no_canary(log_stream.getvalue())
+    assert CANARY in conn.get_uri().replace("%21", "!")
+
+
 def test_explicit_accessors_still_give_the_secret() -> None:
     """get_uri(), .password and extras are the ways out; they are lossless."""
     conn = secret_conn()
@@ -604,9 +637,10 @@ def test_test_connection_reports_without_raising() -> None:
         False,
         "Hook _NoTestHook doesn't implement or inherit test_connection method",
     )
-    ok, message = Connection(conn_type="unknownhookconn").test_connection()
-    assert not ok
-    assert "Unknown hook type" in message
+    assert Connection(conn_type="unknownhookconn").test_connection() == (
+        False,
+        'Unknown hook type "unknownhookconn"',
+    )
 
 
 def test_test_connection_masks_the_error() -> None:
@@ -621,3 +655,26 @@ def test_test_connection_masks_the_error() -> None:
     ok, message = Connection(conn_type="failinghookconn", password=CANARY).test_connection()
     assert not ok
     assert message == "RuntimeError: login rejected for ***"
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("postgres://alice:pw@db:99999/app?token=x", "postgres://alice:***@db:99999/app?***"),
+        ("x://u:p@[::1]:5/db", "x://u:***@[::1]:5/db"),
+        ("x://u:p@h?token=1", "x://u:***@h?***"),
+        ("postgres://alice:pw@db:5432/my db", "postgres://alice:***@db:5432/***"),
+        ("x://u:pa/ss@h:1/db", "x://u:***@***"),
+        ("x://u:pa@ss@h:1/db", "x://u:***@***"),
+        ("x://h:abc", "x://h:***"),
+        ("x://user:secret-value/x", "x://user:***"),
+        ("type://user:pass@protocol://host:port?p=v", "type://user:***@protocol://***"),
+        ("spark://k8s://u:p@h:99999", "spark://k8s://u:***@h:99999"),
+        ("//u:p@h:1x", "//u:***@***"),
+    ],
+)
+def test_redacted_uri_in_errors(uri: str, shown: str) -> None:
+    """The URI quoted by errors hides the password, the query, and any part after a suspicious '@'."""
+    from hookline._uri import redact_uri
+
+    assert redact_uri(uri) == shown

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote
 
 import pytest
 from hypothesis import given, settings
@@ -204,3 +206,47 @@ def _parse_or_error(text: str, *, fast: bool) -> object:
 def test_fast_path_parses_like_the_general_path(text: str) -> None:
     """The one-regex path for common URIs gives exactly what the general algorithm gives."""
     assert _parse_or_error(text, fast=True) == _parse_or_error(text, fast=False)
+
+
+@SETTINGS
+@given(st.text() | st.text(alphabet="abc /?#@:%+&=[]é\t", max_size=12))
+def test_fast_quoting_matches_urllib(text: str) -> None:
+    """hookline's quote/quote_plus/unquote give exactly urllib's results."""
+    for safe in ("", "*"):
+        assert _uri._quote(text, safe) == quote(text, safe=safe)
+        assert _uri._quote_plus(text, safe) == quote_plus(text, safe=safe)
+    assert _uri.unquote(text) == unquote(text)
+    assert _uri.unquote(quote(text, safe="")) == text
+
+
+raw_passwords = st.text(alphabet="abcXYZ019-_.!~*'()$,;/?#@:%+&=[] é", min_size=4, max_size=16).map(
+    lambda tail: "Qz" + tail
+)
+
+
+@SETTINGS
+@given(
+    raw_passwords,
+    st.sampled_from(
+        [
+            "postgres://user:{pw}@host:5432/db?x=1",
+            "postgres://user:{pw}host:5432/db",
+            "spark://k8s://user:{pw}@host:443",
+            "spark://user:{pw}@k8s://host",
+            "x://user:{pw}@[::1:5/db",
+            "x://user:{pw}@host?__extra__={pw}",
+        ]
+    ),
+)
+def test_errors_never_quote_an_unencoded_password(password: str, template: str) -> None:
+    """A URI with an unencoded password either parses or fails with a message that does not
+    contain the password, nor any 4-character piece of it between delimiters."""
+    uri = template.format(pw=password)
+    try:
+        Connection.from_uri(uri)
+    except InvalidConnection as exc:
+        shown = str(exc) + repr(exc) + getattr(exc, "uri", "")
+        assert password not in shown
+        for piece in re.split(r"[/?#@:%+&=\[\] ]", password):
+            if len(piece) >= 4:
+                assert piece not in shown, piece

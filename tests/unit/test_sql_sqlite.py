@@ -272,6 +272,14 @@ def test_get_df_pandas(hook: SqliteHook) -> None:
     assert df["name"].tolist() == ["a", "b"]
 
 
+def test_get_df_polars(hook: SqliteHook) -> None:
+    """get_df(df_type="polars") returns a polars DataFrame with the column names."""
+    hook.insert_rows("users", [(1, "a"), (2, "b")])
+    df = hook.get_df("select id, name from users where id >= ? order by id", (1,), df_type="polars")
+    assert df.columns == ["id", "name"]
+    assert df["name"].to_list() == ["a", "b"]
+
+
 def test_get_df_missing_libraries_name_the_extra(
     hook: SqliteHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:

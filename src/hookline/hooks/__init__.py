@@ -10,6 +10,7 @@ from typing import Any
 from hookline.hooks.base import BaseHook
 
 __all__ = [
+    "AsyncHttpHook",
     "BaseHook",
     "HttpHook",
     "MySqlHook",
@@ -27,6 +28,7 @@ _LAZY = {
     "PostgresHook": "hookline.hooks.sql",
     "MySqlHook": "hookline.hooks.sql",
     "HttpHook": "hookline.hooks.http",
+    "AsyncHttpHook": "hookline.hooks.http",
     "S3Hook": "hookline.hooks.s3",
     "SlackWebhookHook": "hookline.hooks.slack",
     "SmtpHook": "hookline.hooks.smtp",
