@@ -39,7 +39,7 @@ from typing import Any
 
 from hookline.config import CacheSettings
 from hookline.connection import Connection
-from hookline.exceptions import BackendUnavailable, ConnectionNotFound
+from hookline.exceptions import BackendUnavailable, ConnectionNotFound, ConnectionUnresolved
 from hookline.secrets.chain import LookupResult, LookupTrace, SecretsChain, not_found_error
 
 __all__ = ["CacheStats", "CachedResolver"]
@@ -198,6 +198,8 @@ class CachedResolver:
         """Like :meth:`get_connection`, but None when no backend holds ``conn_id``."""
         try:
             return self.get_connection(conn_id)
+        except ConnectionUnresolved:
+            raise
         except ConnectionNotFound:
             return None
 
@@ -222,8 +224,12 @@ class CachedResolver:
         if not leader:
             flight.done.wait()
             if flight.error is not None:
-                if isinstance(flight.error, ConnectionNotFound):
-                    error = flight.error
+                error = flight.error
+                if isinstance(error, ConnectionUnresolved):
+                    raise ConnectionUnresolved(
+                        conn_id, error.trace, message=error.message, backend=error.backend
+                    )
+                if isinstance(error, ConnectionNotFound):
                     raise ConnectionNotFound(conn_id, error.trace, message=error.message)
                 raise flight.error
             assert flight.conn is not None
@@ -288,6 +294,9 @@ class CachedResolver:
             if stale is not None:
                 return stale
         error = not_found_error(result.trace)
+        if isinstance(error, ConnectionUnresolved):
+            self._drop(conn_id, flight)  # unknown is not absent: never negative-cache it
+            raise error
         expires = now + settings.negative_ttl_seconds
         self._store(conn_id, flight, (expires, None, result.trace, error.message, expires, ""))
         raise error

@@ -455,7 +455,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             message names the file and line or the variable.
     """
     env = os.environ if environ is None else environ
-    home = Path(env.get("HOOKLINE_HOME") or DEFAULT_HOME).expanduser()
+    home = Path(env.get("HOOKLINE_HOME") or DEFAULT_HOME).expanduser()  # as crypto.hookline_home
     config_path: Path | None
     explicit = env.get("HOOKLINE_CONFIG")
     if explicit:

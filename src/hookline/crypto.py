@@ -25,6 +25,7 @@ from typing import Final
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from hookline.config import DEFAULT_HOME
 from hookline.exceptions import ConfigurationError, DecryptionError
 
 __all__ = [
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 FERNET_KEY_ENV: Final = "HOOKLINE_FERNET_KEY"
 KEY_FILE_NAME: Final = "fernet.key"
-DEFAULT_HOME: Final = "~/.hookline"
 _KEY_SPLIT = re.compile(r"[,\s]+")
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigurationError",
     "ConnectionNotFound",
+    "ConnectionUnresolved",
     "DecryptionError",
     "HookConnectionError",
     "HookError",
@@ -119,6 +120,25 @@ class BackendUnavailable(BackendError):
     """A retryable backend failure: network, timeout, 5xx or throttling. The chain falls through."""
 
 
+class ConnectionUnresolved(ConnectionNotFound, BackendUnavailable):
+    """Nobody that answered holds the connection, but some backend could not answer.
+
+    The connection may be defined in a backend that was down, so this is both a
+    :class:`ConnectionNotFound` (a ``KeyError``) and a :class:`BackendUnavailable`: absent and
+    failed stay distinct, and code that retries on unavailability retries here too. It is never
+    negative-cached.
+
+    Attributes:
+        backend: The names of the backends that could not answer, comma-separated.
+    """
+
+    def __init__(
+        self, conn_id: str, trace: Any = None, *, message: str | None = None, backend: str = ""
+    ) -> None:
+        super().__init__(conn_id, trace, message=message)
+        self.backend = backend
+
+
 class BackendPermissionDenied(BackendError, PermissionError):
     """The backend refused access. Authoritative: the chain stops here."""
 
@@ -160,7 +180,15 @@ class AuthenticationFailed(HookError):
 
 
 class PoolTimeout(HooklineError):
-    """No pooled connection became free in time; the message states size, overflow and timeout."""
+    """No pooled connection became free in time; the message states size, overflow and timeout.
+
+    Attributes:
+        conn_id: The connection whose pool is exhausted, when known.
+    """
+
+    def __init__(self, message: str, *, conn_id: str | None = None) -> None:
+        super().__init__(message)
+        self.conn_id = conn_id
 
 
 class RotationError(HooklineError):

@@ -169,7 +169,8 @@ def pool_timeout_error(options: PoolOptions, conn_id: str) -> PoolTimeout:
     return PoolTimeout(
         f"connection pool of {conn_id!r} is exhausted: all connections stayed checked out for "
         f"pool_timeout_s={options.pool_timeout_s:g} s ({options.describe()}); return connections "
-        "sooner (use the hook as a context manager) or raise pool_size/max_overflow"
+        "sooner (use the hook as a context manager) or raise pool_size/max_overflow",
+        conn_id=conn_id,
     )
 
 

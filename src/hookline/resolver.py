@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Protocol
 
 from hookline.connection import Connection
-from hookline.exceptions import ConnectionNotFound
+from hookline.exceptions import ConnectionNotFound, ConnectionUnresolved
 
 if TYPE_CHECKING:
     from hookline.secrets.chain import SecretsChain
@@ -118,8 +118,14 @@ def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
 
 
 def find_connection(conn_id: str) -> Connection | None:
-    """Like :func:`get_connection`, but None when no backend holds ``conn_id``."""
+    """Like :func:`get_connection`, but None when no backend holds ``conn_id``.
+
+    Raises:
+        ConnectionUnresolved: nothing found while some backend could not answer (not absent).
+    """
     try:
         return get_connection(conn_id)
+    except ConnectionUnresolved:
+        raise
     except ConnectionNotFound:
         return None

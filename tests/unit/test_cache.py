@@ -18,6 +18,7 @@ from hookline.exceptions import (
     BackendPermissionDenied,
     BackendUnavailable,
     ConnectionNotFound,
+    ConnectionUnresolved,
     InvalidConnection,
 )
 from hookline.secrets.chain import SecretsChain
@@ -178,13 +179,35 @@ def test_stale_if_error_window_then_failure(caplog: pytest.LogCaptureFixture) ->
     assert cached.get_connection("wh") is original
     assert backend.calls == 3
     clock.advance(24.5)  # 41.5 s after the lookup: the window (expiry 10 s + 30 s) is over
-    with pytest.raises(ConnectionNotFound) as exc_info:
+    with pytest.raises(BackendUnavailable) as exc_info:
         cached.get_connection("wh")
+    assert isinstance(exc_info.value, ConnectionUnresolved)
+    assert isinstance(exc_info.value, ConnectionNotFound)
+    assert exc_info.value.backend == "memory"
     assert "memory could not answer, so it may be defined there" in str(exc_info.value)
     assert CANARY not in str(exc_info.value)
     backend.fail_with = None
     clock.advance(60.0)
     assert cached.get_connection("wh") == original
+
+
+def test_unresolved_is_not_negative_cached_and_not_absent() -> None:
+    """Nothing found while a backend is down is ConnectionUnresolved (a BackendUnavailable and a
+    ConnectionNotFound): never negative-cached, and find_connection raises instead of None."""
+    down = InMemoryBackend({}, name="down")
+    down.fail_with = BackendUnavailable("timed out", backend="down")
+    empty = InMemoryBackend({}, name="empty")
+    cached = CachedResolver(SecretsChain([empty, down]), CacheSettings(), clock=FakeClock())
+    for _ in range(3):
+        with pytest.raises(ConnectionUnresolved) as exc_info:
+            cached.get_connection("wh")
+    assert down.calls == 3  # asked every time: unknown is not cached as absent
+    assert cached.stats.negative_hits == 0
+    assert exc_info.value.backend == "down"
+    with pytest.raises(BackendUnavailable):
+        cached.find_connection("wh")
+    down.fail_with = None
+    assert cached.find_connection("wh") is None  # now genuinely absent
 
 
 def test_stale_value_is_replaced_when_backend_recovers() -> None:

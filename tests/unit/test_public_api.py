@@ -15,6 +15,7 @@ EXPECTED_ALL = [
     "ConfigurationError",
     "Connection",
     "ConnectionNotFound",
+    "ConnectionUnresolved",
     "DecryptionError",
     "HookConnectionError",
     "HookError",

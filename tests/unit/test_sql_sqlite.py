@@ -359,6 +359,7 @@ def test_pool_exhausted_raises_pool_timeout(db_path: Path) -> None:
     message = str(info.value)
     for expected in ("'tiny'", "pool_size=1", "max_overflow=0", "pool_timeout_s=0.05"):
         assert expected in message
+    assert info.value.conn_id == "tiny"
     holder.close()
 
 

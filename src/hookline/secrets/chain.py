@@ -36,6 +36,7 @@ from hookline.exceptions import (
     BackendPermissionDenied,
     ConfigurationError,
     ConnectionNotFound,
+    ConnectionUnresolved,
     DecryptionError,
     InvalidConnection,
 )
@@ -169,7 +170,8 @@ class LookupResult:
 def not_found_error(trace: LookupTrace) -> ConnectionNotFound:
     """The :class:`ConnectionNotFound` for a lookup that found nothing; its message prints ``trace``.
 
-    When some backends could not answer, the message says the connection may exist there.
+    When some backends could not answer, it is a :class:`ConnectionUnresolved` (also a
+    ``BackendUnavailable``) whose message says the connection may exist there.
     """
     conn_id = trace.conn_id
     down = trace.unavailable
@@ -178,8 +180,8 @@ def not_found_error(trace: LookupTrace) -> ConnectionNotFound:
             f"connection {conn_id!r} was not found, but {', '.join(down)} could not answer, "
             f"so it may be defined there; backends asked:\n{trace}"
         )
-    else:
-        message = f"connection {conn_id!r} is not defined; backends asked:\n{trace}"
+        return ConnectionUnresolved(conn_id, trace, message=message, backend=", ".join(down))
+    message = f"connection {conn_id!r} is not defined; backends asked:\n{trace}"
     return ConnectionNotFound(conn_id, trace, message=message)
 
 
