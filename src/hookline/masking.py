@@ -24,8 +24,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
+import traceback
 from collections.abc import Iterable, Mapping
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -376,11 +379,14 @@ class MaskingFilter(logging.Filter):
 _installed: list[tuple[logging.Filterer, MaskingFilter]] = []
 
 
-def install(logger: logging.Logger | None = None) -> MaskingFilter:
+def install(logger: logging.Logger | None = None, *, excepthooks: bool = True) -> MaskingFilter:
     """Attach a :class:`MaskingFilter` to ``logger`` (default: root) and each of its handlers.
 
     Filters on a logger do not run for records propagated from child loggers, so the filter is put on
     the handlers too (handlers added later are not covered: call it again). Calling it twice is harmless.
+
+    With ``excepthooks`` (default), ``sys.excepthook`` and ``threading.excepthook`` are wrapped too,
+    so the traceback of an uncaught exception is printed with registered secrets masked.
     """
     target = logger or logging.getLogger()
     masking_filter: MaskingFilter | None = None
@@ -395,11 +401,41 @@ def install(logger: logging.Logger | None = None) -> MaskingFilter:
         if masking_filter not in handler.filters:
             handler.addFilter(masking_filter)
             _installed.append((handler, masking_filter))
+    if excepthooks:
+        _install_excepthooks()
     return masking_filter
 
 
+_saved_hooks: list[tuple[Any, Any]] = []
+
+
+def _masked_excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    sys.stderr.write(redact(text))
+
+
+def _masked_thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "<unknown>"
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    sys.stderr.write(f"Exception in thread {name}:\n{redact(text)}")
+
+
+def _install_excepthooks() -> None:
+    if _saved_hooks:
+        return
+    _saved_hooks.append((sys.excepthook, threading.excepthook))
+    sys.excepthook = _masked_excepthook
+    threading.excepthook = _masked_thread_excepthook
+
+
 def uninstall() -> None:
-    """Remove every filter that :func:`install` attached (for tests)."""
+    """Remove every filter and exception hook that :func:`install` attached (for tests)."""
     while _installed:
         filterer, masking_filter = _installed.pop()
         filterer.removeFilter(masking_filter)
+    while _saved_hooks:
+        sys.excepthook, threading.excepthook = _saved_hooks.pop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
 import sys
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
@@ -347,3 +348,23 @@ def test_install_is_idempotent_and_uninstall_removes() -> None:
     finally:
         log.removeHandler(first)
         log.removeHandler(second)
+
+
+def test_uncaught_exception_traceback_is_masked_in_a_real_process() -> None:
+    """After install(), an uncaught exception (main thread or worker thread) prints its traceback
+    with registered secrets replaced; without install() the secret would be printed."""
+    code = (
+        "import threading, hookline\n"
+        "from hookline import masking\n"
+        "conn = hookline.Connection(conn_id='x', conn_type='http', password='c4n4ry-S3cret!')\n"
+        "masking.install()\n"
+        "def work():\n"
+        "    raise RuntimeError('thread saw ' + conn.password)\n"
+        "t = threading.Thread(target=work); t.start(); t.join()\n"
+        "raise RuntimeError('login failed with ' + conn.password)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 1
+    assert "RuntimeError: login failed with ***" in out.stderr
+    assert "RuntimeError: thread saw ***" in out.stderr
+    assert "c4n4ry-S3cret!" not in out.stderr
