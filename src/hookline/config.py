@@ -49,7 +49,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from hookline.exceptions import ConfigurationError
-from hookline.masking import REDACTED, is_sensitive_key
+from hookline.masking import REDACTED, is_sensitive_key, redact
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -136,7 +136,7 @@ class CacheSettings:
             )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Resolved hookline settings (see the module docstring for sources and layout).
 
@@ -189,11 +189,17 @@ class Settings:
             data[name] = _redact_display(section)
         return data
 
+    def __repr__(self) -> str:
+        # Backend kwargs hold tokens and keys, the metastore URL a password: show the redacted form.
+        return f"Settings({self.as_display_dict()!r})"
+
 
 def _redact_url(value: str | None) -> str | None:
     if value is None:
         return None
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)
+    # The URL's password, then what masking hides in any text: ``?password=...`` query values,
+    # registered secrets.
+    return str(redact(_URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)))
 
 
 def _redact_display(value: Any, key: str | None = None) -> Any:

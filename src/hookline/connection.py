@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, final
+from urllib.parse import quote, urlsplit
 
 from hookline import _uri, masking
 from hookline.exceptions import InvalidConnection
@@ -172,6 +173,23 @@ def _load_extra(extra: Any, conn_id: str | None) -> tuple[dict[str, Any], str | 
         f"extra must be a JSON object (mapping or JSON text), not {type(extra).__name__}",
         conn_id=conn_id,
     )
+
+
+def _host_password(host: str | None) -> str | None:
+    """The password of a host written as a URL with credentials (``https://user:pw@api``)."""
+    if not host or "@" not in host:
+        return None
+    with contextlib.suppress(ValueError):
+        return urlsplit(host if "://" in host else f"//{host}").password or None
+    return None
+
+
+def _redact_host(host: str | None, shown: str | None) -> str | None:
+    """``shown`` (the host as redacted so far) with the password of a URL host written as ``***``."""
+    password = _host_password(host)
+    if not password or shown is None:
+        return shown
+    return shown.replace(f":{password}@", f":{masking.REDACTED}@")
 
 
 def _freeze_and_register(value: Any, sensitive: bool) -> Any:
@@ -343,6 +361,8 @@ class Connection:
         setter(self, "_uri", None)
         if password:
             masking.register(password)
+        if host and "@" in host:  # a URL host with credentials: its password is a secret too
+            masking.register(_host_password(host))
 
     # -- immutability -------------------------------------------------------------------------
 
@@ -526,6 +546,9 @@ class Connection:
             self.conn_type, self.host, self.login, self.password, self.schema, self.port,
             extra, None, redact_password=True,
         )  # fmt: skip
+        host_password = _host_password(self.host)
+        if host_password:  # a URL host with credentials (``https://user:token@api``), any length
+            uri = uri.replace(quote(host_password, safe=""), masking.REDACTED)
         return str(masking.redact(uri))
 
     # -- dict and JSON forms --------------------------------------------------------------------
@@ -552,6 +575,7 @@ class Connection:
         }
         if redact:
             result = redact_mapping(result)
+            result["host"] = _redact_host(self.host, result["host"])
         if prune_empty:
             result = {k: v for k, v in result.items() if v is not None}
             if not extra:

@@ -10,6 +10,10 @@ Two mechanisms work together:
   and their arguments, exception messages, tracebacks. Values shorter than :data:`MIN_MASKED_LENGTH`
   characters are not registered, so a password of ``a`` does not blank every ``a`` in a log; they stay
   hidden where they appear as structured fields.
+* **Key-based in text**: what an SDK logs before hookline has seen the secret (botocore's DEBUG
+  response bodies) and short values are hidden where text writes them after a sensitive key:
+  ``key=value`` (query strings), ``"key": "value"`` (JSON and reprs, quotes escaped to any depth),
+  ``<Key>value</Key>`` (XML), and the password of ``scheme://user:password@host``.
 
 Registered values are matched by regular expressions built from tries of the values, longest match
 first, so a whole URI is replaced before the password inside it and the cost per message stays small
@@ -276,9 +280,104 @@ def redact(value: Any, name: str | None = None) -> Any:
         return REDACTION_FAILED
 
 
+# Free text written by SDKs before hookline knows the secret (botocore logs a GetSecretValue
+# response body at DEBUG, before the connection inside is parsed and registered), and short values
+# that are never registered: a value written after a sensitive key is hidden in text too, in the
+# forms keys and values take in output: ``key=value`` (query strings, ``k=v`` lists), quoted
+# ``"key": "value"`` / ``'key': 'value'`` (JSON, Python reprs), with quotes escaped to any depth
+# (JSON inside a JSON string inside a ``bytes`` repr), ``<key>value</key>`` (XML answers), and the
+# password of ``scheme://user:pw@host``.
+_KEY_HINT = re.compile(_trie_pattern((*_SENSITIVE_PARTS, *_SENSITIVE_WORDS)))  # lower-cased text
+_KEY_HINT_ANY_CASE = re.compile(_KEY_HINT.pattern, re.IGNORECASE)  # when lower() changes lengths
+_KEYED_VALUE = re.compile(
+    r"""
+    (?<![\w.\-])(?P<key>[\w.\-]+)        # a key name
+    (?:\\*["'])?                             # the quote closing it, maybe escaped
+    [ \t]*(?P<sep>[:=])[ \t]*
+    (?:b?(?P<quote>\\*["'])|(?=[^\s"'\\]))  # a quoted value (maybe escaped or bytes), or bare
+    """,
+    re.VERBOSE,
+)
+_XML_VALUE = re.compile(r"<(?P<key>[A-Za-z][\w.\-]*)>(?P<value>[^<]+)</(?P=key)>")
+_BARE_VALUE = re.compile(r"[^\s&;,\"'<>()\[\]{}#\\]+")
+_URL_USERINFO = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@\"'\\]*:)(?P<password>[^\s/?#\"'\\]+)(?=@)"
+)
+
+
+def _closing_quote(text: str, start: int, quote: str) -> int:
+    """Where the quoted value starting at ``start`` ends: at ``quote`` (its last character the
+    quote, the rest the backslashes escaping it at this depth) not preceded by one more backslash;
+    the end of the line (or text) when it never closes."""
+    position = start
+    while True:
+        found = text.find(quote, position)
+        if found < 0:
+            newline = text.find("\n", start)
+            return len(text) if newline < 0 else newline
+        if found == 0 or text[found - 1] != "\\":
+            return found
+        position = found + 1
+
+
+def _xml_element(match: re.Match[str]) -> str:
+    key = match.group("key")
+    return f"<{key}>{REDACTED}</{key}>" if is_sensitive_key(key) else match.group(0)
+
+
+def _redact_keyed_text(text: str) -> str:
+    """Hide the values written after sensitive keys, and URL passwords, in free text."""
+    if "@" in text and "://" in text:
+        text = _URL_USERINFO.sub(lambda m: m.group("head") + REDACTED, text)
+    lowered = text.lower()
+    if _KEY_HINT.search(lowered) is None:  # the common case: no sensitive word at all (fast)
+        return text
+    if "</" in text:  # XML elements (STS's AssumeRole answer: <SecretAccessKey>...</...>)
+        text = _XML_VALUE.sub(_xml_element, text)
+        lowered = text.lower()
+    hints = (
+        _KEY_HINT.finditer(lowered)
+        if len(lowered) == len(text)
+        else _KEY_HINT_ANY_CASE.finditer(text)
+    )
+    parts: list[str] = []
+    position = 0
+    checked = -1
+    # Only keys holding a sensitive word can match: start from each hint, back to its key's start.
+    for hint in hints:
+        start = hint.start()
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+            start -= 1
+        if start <= checked or start < position:
+            continue  # a second hint in the same key, or inside a value already hidden
+        checked = start
+        match = _KEYED_VALUE.match(text, start)
+        if match is None or not is_sensitive_key(match.group("key")):
+            continue
+        value_start = match.end()
+        quote = match.group("quote")
+        if quote is not None:
+            value_end = _closing_quote(text, value_start, quote)
+        elif match.group("sep") == "=":  # bare values only in key=value form, not in prose
+            bare = _BARE_VALUE.match(text, value_start)
+            value_end = bare.end() if bare else value_start
+        else:
+            continue
+        if value_end == value_start or text[value_start:value_end] == REDACTED:
+            continue
+        parts += (text[position:value_start], REDACTED)
+        position = value_end
+    if not parts:
+        return text
+    parts.append(text[position:])
+    return "".join(parts)
+
+
 def _redact(value: Any, depth: int) -> Any:
     if isinstance(value, str):
-        return _registry.sub(value) if _registry._values else value
+        if _registry._values:
+            value = _registry.sub(value)
+        return _redact_keyed_text(value)
     if depth > _MAX_DEPTH:
         return REDACTED  # fail closed on absurdly deep (or cyclic) data
     if isinstance(value, Mapping):

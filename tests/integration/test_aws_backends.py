@@ -7,12 +7,14 @@ need IAM enforcement start their own with ``moto_factory``.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -20,7 +22,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from typer.testing import CliRunner
 
 import hookline
-from hookline import resolver
+from hookline import masking, resolver
 from hookline.cache import CachedResolver
 from hookline.cli.app import app
 from hookline.config import CacheSettings
@@ -437,3 +439,74 @@ def test_documented_configuration_end_to_end(
         close = getattr(previous, "close", None)
         if callable(close):
             close()
+
+
+# -- secrets in the SDK's own DEBUG logs -----------------------------------------------------------
+
+
+def test_sdk_debug_logs_of_secret_values_are_masked(
+    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
+) -> None:
+    """botocore logs each response body at DEBUG *before* hookline parses (and registers) the
+    connection inside: the SecretString / parameter value must still not reach a log handler, nor
+    a short password under a sensitive key, nor a short token in the URI's query string, nor the
+    temporary credentials in STS's XML answer to AssumeRole."""
+    sm = sm_client(moto_server)
+    secret = {"conn_type": "postgres", "login": "bob", "password": CANARY, "host": "h"}
+    sm.create_secret(Name=f"{prefix}/json", SecretString=json.dumps(secret))
+    sm.create_secret(Name=f"{prefix}/short", SecretString=json.dumps({**secret, "password": "Pw9"}))
+    path = f"/{prefix}"
+    ssm_client(moto_server).put_parameter(
+        Name=f"{path}/db", Value=f"postgres://u:{CANARY}@h/db?token=Tk7", Type="SecureString"
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    masking.install()
+    try:
+        assert masking.registered_count() == 0  # nothing known before the first lookup
+        assert (
+            sm_backend(moto_server, backends, connections_prefix=prefix)
+            .get_connection("json")
+            .password
+            == CANARY
+        )
+        masking.reset()  # the short one is never registered; the URI's is checked unregistered
+        sm_b = sm_backend(moto_server, backends, connections_prefix=prefix)
+        assert sm_b.get_connection("short").password == "Pw9"
+        masking.reset()
+        ssm_b = ssm_backend(moto_server, backends, connections_prefix=path)
+        assert ssm_b.get_connection("db").extra_dejson == {"token": "Tk7"}
+        masking.reset()  # STS's XML answer holds temporary credentials, logged before use
+        role_b = sm_backend(moto_server, backends, connections_prefix=prefix, role_arn=ROLE_ARN)
+        assert role_b.get_connection("short").password == "Pw9"
+        temporary = role_b._client._request_signer._credentials.get_frozen_credentials()
+        assert len(temporary.secret_key) >= 20
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    text = stream.getvalue()
+    assert "Response body" in text  # botocore did log the bodies
+    assert "<SecretAccessKey>***</SecretAccessKey>" in text
+    leaks = (CANARY, quote(CANARY, safe=""), "Pw9", "Tk7", temporary.secret_key, temporary.token)
+    for leaked in leaks:
+        assert leaked not in text
+
+
+def test_configured_aws_keys_are_registered_for_masking(
+    moto_server: MotoServer, backends: list[RemoteBackend]
+) -> None:
+    """Explicit AWS keys are registered when the backend is built, so an SDK message or traceback
+    quoting one is masked; repr never shows them."""
+    b = sm_backend(
+        moto_server,
+        backends,
+        aws_secret_access_key=f"{CANARY}-sk",
+        aws_session_token=f"{CANARY}-st",
+    )
+    assert masking.redact(f"signed with {CANARY}-sk and {CANARY}-st") == "signed with *** and ***"
+    assert CANARY not in repr(b)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -471,3 +472,19 @@ def test_download_never_saves_an_error_page(http_echo: EchoServer, tmp_path: Pat
         hook.download("/nothing", target)
     assert info.value.status_code == 404
     assert not target.exists()
+
+
+def test_request_log_hides_query_secrets_that_were_never_registered(
+    http_echo: EchoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx logs each request line with its full URL at INFO: a token passed as a query parameter
+    (by ``data``/``params`` or in the endpoint) is hidden by its key, even short or unregistered."""
+    caplog.set_level(logging.INFO, logger="httpx")
+    with hook_for(http_echo, login="alice", password=CANARY) as hook:
+        hook.run("GET", "/v1/items", data={"api_key": "Qk3", "page": "2"})
+        hook.run("GET", f"/v1/items?access_token={TOKEN}&client_secret=Qk4")
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("api_key=***&page=2" in line for line in lines)
+    assert any("access_token=***&client_secret=***" in line for line in lines)
+    for leaked in ("Qk3", "Qk4", TOKEN, CANARY):
+        assert not any(leaked in line for line in lines)

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 import hookline
-from hookline import resolver
+from hookline import masking, resolver
 from hookline.cache import CachedResolver
 from hookline.cli.app import app
 from hookline.config import CacheSettings
@@ -556,3 +556,30 @@ def test_documented_configuration_end_to_end(
         close = getattr(previous, "close", None)
         if callable(close):
             close()
+
+
+def test_credentials_quoted_by_sdk_errors_are_masked(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str, tmp_path: Path
+) -> None:
+    """The token (given, or read from token_path) is registered for masking when the backend is
+    built: requests echoes a header value it refuses ('Invalid ... in header value: ...'), and that
+    SDK error is the ``__cause__`` printed with the BackendUnavailable's traceback."""
+    import traceback
+
+    bad_token = f"{CANARY}\nx"
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{CANARY}-from-file\nsecond line\n")
+    for kwargs in ({"token": bad_token}, {"token_path": str(token_file)}):
+        masking.reset()
+        b = VaultBackend(url=vault.server.url, deadline_s=2, **kwargs)
+        backends.append(b)
+        with pytest.raises(BackendUnavailable, match="InvalidHeader") as info:
+            b.get_connection(conn_id)
+        printed = "".join(traceback.format_exception(info.value))
+        assert "header value" in printed  # the SDK did quote it
+        masked = masking.redact(printed)
+        assert CANARY not in masked
+        assert "c4n4ry" not in masked
+    masking.reset()
+    VaultBackend(url=vault.server.url, auth_type="approle", role_id="r", secret_id=CANARY)
+    assert masking.redact(f"secret id {CANARY}") == "secret id ***"

@@ -251,6 +251,9 @@ def test_detail_masks_secrets_registered_after_the_step() -> None:
     assert CANARY not in str(result.trace)
     assert CANARY not in json.dumps(result.trace.to_dict())
     assert "upstream said ***" in str(result.trace)
+    assert CANARY not in repr(result.trace)  # repr of the trace, its steps and the result
+    assert CANARY not in repr(result)
+    assert "upstream said ***" in repr(result.trace.steps[0])
 
 
 def test_invalid_conn_id_is_refused_before_asking_backends() -> None:
@@ -440,3 +443,41 @@ def test_env_prefixes_from_environment_text(tmp_path: Path) -> None:
     assert isinstance(backend, EnvBackend)
     assert backend.prefixes == ("MY_CONN_", "OTHER_")
     assert backend.lookup_keys("x") == ["MY_CONN_X", "OTHER_X"]
+
+
+def test_configured_backend_credentials_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials in a backend's keyword table (a Vault token, AWS keys, nested auth tables) are
+    registered when the chain is built, so an SDK error quoting one (requests echoes a bad header
+    value) is masked in the trace and in the printed traceback of the chained SDK error."""
+    import traceback
+
+    from hookline import registry
+
+    class TokenBackend(SecretsBackend):
+        name = "tokened"
+
+        def __init__(self, token: str, auth: dict[str, Any]) -> None:
+            self.token = token
+
+        def get_conn_value(self, conn_id: str) -> str | None:
+            try:
+                raise ValueError(f"Invalid header value {self.token!r}")
+            except ValueError as exc:
+                raise BackendUnavailable("SDK call failed", backend=self.name) from exc
+
+    monkeypatch.setitem(registry._extra_backends, "tokened", TokenBackend)
+    settings = Settings(
+        home=tmp_path,
+        backends=("tokened",),
+        backend_kwargs={"tokened": {"token": CANARY, "auth": {"secret_id": CANARY + "2"}}},
+    )
+    chain = build_chain(settings)
+    assert masking.redact(f"{CANARY} {CANARY}2") == "*** ***"
+    assert CANARY not in str(chain.lookup("x").trace)
+    with pytest.raises(BackendUnavailable) as info:
+        chain.backends[0].get_conn_value("x")
+    printed = masking.redact("".join(traceback.format_exception(info.value)))
+    assert "Invalid header value '***'" in printed
+    assert CANARY not in printed

@@ -688,6 +688,26 @@ def test_export_to_stdout_is_redacted_by_default(store: Store, fmt: str) -> None
     assert shown.stderr == ""
 
 
+@pytest.mark.parametrize("fmt", ["json", "yaml", "env"])
+def test_redacted_export_and_get_hide_credentials_in_a_url_host(store: Store, fmt: str) -> None:
+    """A host written as a URL with credentials (``https://user:token@api``, which HttpHook uses)
+    is a secret too: `export` without --show-secrets and `get` hide its password, even a short one;
+    --show-secrets gives it back."""
+    store.backend.set_connection(
+        Connection(conn_id="hosted", conn_type="http", host="https://svc:Hp1@api.example")
+    )
+    result = run("connections", "export", "-", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert "Hp1" not in result.stdout
+    assert "svc" in result.stdout
+    for output in ("table", "json", "yaml", "uri", "env"):
+        shown = run("connections", "get", "hosted", "--output", output)
+        assert shown.exit_code == 0, shown.output
+        assert "Hp1" not in shown.stdout
+    clear = run("connections", "export", "-", "--format", fmt, "--show-secrets")
+    assert "Hp1" in clear.stdout
+
+
 def test_export_json_has_airflows_shape(store: Store) -> None:
     """JSON export: {conn_id: {conn_type, description, login, password, host, port, schema,
     extra}} sorted by id, extra as JSON text; stdout defaults to JSON."""

@@ -277,3 +277,31 @@ def test_cache_settings_validate_directly() -> None:
         CacheSettings(negative_ttl_seconds=float("inf"))
     with pytest.raises(ConfigurationError, match="ttl_seconds must be a number"):
         CacheSettings(ttl_seconds=True)
+
+
+def test_settings_repr_and_display_hide_secrets_everywhere(tmp_path: Path) -> None:
+    """repr(Settings) (printed by a debugger, a log line or a failing assert) hides backend tokens
+    and keys and the metastore password; a password passed as a URL query parameter, URL-quoted or
+    short, is hidden in ``config show`` too."""
+    write(
+        tmp_path,
+        f"""
+[secrets]
+backends = ["env", "vault", "metastore"]
+[secrets.backend.vault]
+url = "http://127.0.0.1:8200/?token=Tk1"
+token = "{CANARY}"
+[metastore]
+url = "postgresql://u:c4n4ry-S3cret%21@db/h?sslpassword=c4n4ry-S3cret%21&password=Pw1"
+[custom]
+aws_secret_access_key = "{CANARY}"
+""",
+    )
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    for text in (repr(settings), str(settings), json.dumps(settings.as_display_dict())):
+        for leaked in (CANARY, "c4n4ry-S3cret%21", "Pw1", "Tk1"):
+            assert leaked not in text
+    assert settings.as_display_dict()["metastore"]["url"] == (
+        "postgresql://u:***@db/h?sslpassword=***&password=***"
+    )
+    assert "Settings(" in repr(settings)

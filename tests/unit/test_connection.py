@@ -13,6 +13,7 @@ import pickle
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -678,3 +679,23 @@ def test_redacted_uri_in_errors(uri: str, shown: str) -> None:
     from hookline._uri import redact_uri
 
     assert redact_uri(uri) == shown
+
+
+@pytest.mark.parametrize(
+    "host", [f"https://alice:{CANARY}@api.example", "https://alice:Pw5@api.example"]
+)
+def test_credentials_in_a_url_host_are_redacted(host: str) -> None:
+    """An HTTP connection whose host is a URL with credentials (``https://user:token@api``, as
+    HttpHook accepts) hides that password in repr, the redacted URI and ``to_dict(redact=True)``,
+    in its URL-quoted form too, whatever its length; long ones are registered for masking."""
+    conn = Connection(conn_id="api", conn_type="http", host=host)
+    password = host.split(":")[2].split("@", maxsplit=1)[0]
+    texts = [repr(conn), str(conn), conn.get_redacted_uri(), json.dumps(conn.to_dict(redact=True))]
+    for text in texts:
+        assert password not in text
+        assert quote(password, safe="") not in text
+    assert "alice" in repr(conn)
+    assert conn.host == host  # the field itself is unchanged
+    if len(password) >= masking.MIN_MASKED_LENGTH:
+        assert masking.redact(f"GET {conn.get_uri()}") == f"GET {masking.redact(conn.get_uri())}"
+        assert password not in masking.redact(f"GET {conn.get_uri()}")

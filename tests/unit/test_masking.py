@@ -368,3 +368,104 @@ def test_uncaught_exception_traceback_is_masked_in_a_real_process() -> None:
     assert "RuntimeError: login failed with ***" in out.stderr
     assert "RuntimeError: thread saw ***" in out.stderr
     assert "c4n4ry-S3cret!" not in out.stderr
+
+
+# -- values after sensitive keys in free text (never registered, or not yet) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET https://api/x?api_key=Ab1&page=2 200", "GET https://api/x?api_key=***&page=2 200"),
+        (f"dsn=host=h password={CANARY} user=u", "dsn=*** password=*** user=u"),
+        ('{"password": "pw", "user": "bob"}', '{"password": "***", "user": "bob"}'),
+        ("{'token': 'a\\'b', 'n': 1}", "{'token': '***', 'n': 1}"),
+        ('"X-Api-Key":"k1"', '"X-Api-Key":"***"'),
+        (
+            "{'X-Amz-Security-Token': b'st1', 'Host': b'h'}",
+            "{'X-Amz-Security-Token': b'***', 'Host': b'h'}",
+        ),
+        # JSON inside a JSON string inside a bytes repr (botocore's DEBUG response bodies)
+        (
+            'b\'{"SecretString": "{\\\\"password\\\\": \\\\"pw\\\\"}", "Name": "n"}\'',
+            'b\'{"SecretString": "***", "Name": "n"}\'',
+        ),
+        (
+            '{\\"password\\": \\"pw\\", \\"host\\": \\"h\\"}',
+            '{\\"password\\": \\"***\\", \\"host\\": \\"h\\"}',
+        ),
+        (f"postgres://bob:{CANARY}@db:5432/app", "postgres://bob:***@db:5432/app"),
+        ("redis://:pw@h:6379/0 and http://user@h/", "redis://:***@h:6379/0 and http://user@h/"),
+        ("Value: mysql://u:p@ss@h/db", "Value: mysql://u:***@h/db"),
+        (
+            "<Credentials><AccessKeyId>AKID1</AccessKeyId><SecretAccessKey>sk/1+</SecretAccessKey>"
+            "<SessionToken>st</SessionToken><Expiration>2026</Expiration></Credentials>",
+            "<Credentials><AccessKeyId>***</AccessKeyId><SecretAccessKey>***</SecretAccessKey>"
+            "<SessionToken>***</SessionToken><Expiration>2026</Expiration></Credentials>",
+        ),
+    ],
+)
+def test_values_after_sensitive_keys_are_masked_in_text(text: str, expected: str) -> None:
+    """Text written before hookline knew a secret (an SDK's DEBUG log of a response body) and short
+    secrets, which are never registered, are still hidden where they follow a sensitive key: query
+    strings, ``k=v`` lists, JSON and Python reprs (quotes escaped to any depth), URL passwords."""
+    assert masking.registered_count() == 0
+    assert masking.redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cannot decrypt the password: it was encrypted with key 1a2b3c4d",
+        "keys tried: 1a2b3c4d, 5e6f7a8b",
+        "token_path is not readable",
+        "spark://k8s://10.0.0.1:443 and http://[::1]:80/x",
+        "deadline_s=1, max_attempts=4, password=***",
+        "monkey=banana passive=yes",
+    ],
+)
+def test_prose_without_keyed_values_is_left_alone(text: str) -> None:
+    """Only quoted values after ``key:`` and values after ``key=`` are hidden: messages that merely
+    mention a sensitive word keep their meaning."""
+    assert masking.redact(text) == text
+
+
+def test_log_of_unregistered_secret_in_sdk_body_is_masked() -> None:
+    """A DEBUG record of a response body holding a connection (logged before the connection is
+    parsed) reaches handlers with the values under sensitive keys hidden."""
+    stream = io.StringIO()
+    logger = logging.getLogger("test.masking.sdk_body")
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(masking.MaskingFilter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    body = json.dumps({"SecretString": json.dumps({"password": CANARY, "extra": {"token": "t1"}})})
+    try:
+        logger.debug("Response body:\n%r", body.encode())
+        logger.debug("params: %s", {"Value": f"postgres://u:{quote(CANARY, safe='')}@h/?token=t1"})
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Response body" in text
+    for leaked in (CANARY, quote(CANARY, safe=""), "t1"):
+        assert leaked not in text
+
+
+def test_nested_json_text_in_a_non_sensitive_extra_is_masked() -> None:
+    """An extra whose value is JSON text (Airflow's ``get_extra_dejson(nested=True)`` shape) hides
+    the secrets inside it in repr, the redacted URI and ``to_dict(redact=True)``, even short ones."""
+    conn = Connection(
+        conn_type="http",
+        host="h",
+        extra={"config": json.dumps({"password": CANARY, "api_key": "k9"}), "n": "{not json"},
+    )
+    masking.reset()  # check the key-based mechanism, not the registry
+    for text in (
+        repr(conn),
+        str(conn),
+        conn.get_redacted_uri(),
+        json.dumps(conn.to_dict(redact=True)),
+    ):
+        assert CANARY not in text
+        assert quote(CANARY, safe="") not in text
+        assert "k9" not in text

@@ -7,6 +7,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -16,6 +17,7 @@ from hookline import (
     Connection,
     DecryptionError,
     InvalidConnection,
+    masking,
 )
 from hookline.crypto import fingerprint, generate_key
 from hookline.migrations import HEAD_REVISION, SCRIPT_LOCATION
@@ -295,6 +297,28 @@ def test_repr_and_lookup_keys_hide_the_database_password() -> None:
     assert "postgresql+psycopg" in repr(store)
     assert store.lookup_keys("x") == ["127.0.0.1:5999/appdb:connection/x"]
     assert CANARY not in repr(store.lookup_keys("x"))
+
+
+def test_url_secrets_are_masked_in_repr_and_in_driver_errors() -> None:
+    """A password given as a query parameter (``?password=``, libpq accepts it) or URL-quoted is
+    hidden in repr, and the URL's secrets are registered, so a driver message quoting them (or a
+    traceback of the chained SDK error) is masked too; a bad port is a ConfigurationError."""
+    quoted = quote(CANARY, safe="")
+    store = MetastoreBackend(
+        f"postgresql://app:{quoted}@127.0.0.1:5999/appdb?sslpassword={quoted}&password=Pw7",
+        fernet_keys=generate_key(),
+    )
+    text = repr(store)
+    for leaked in (CANARY, quoted, "Pw7"):
+        assert leaked not in text
+    assert "sslpassword=***" in text
+    assert (
+        masking.redact(f"driver said: bad password {CANARY!r}") == "driver said: bad password '***'"
+    )
+    with pytest.raises(ConfigurationError, match="not a valid SQLAlchemy URL") as info:
+        MetastoreBackend(f"postgresql://app:{quoted}@h:port/db", fernet_keys=generate_key())
+    assert CANARY not in str(info.value)
+    assert quoted not in str(info.value)
 
 
 def test_explicit_sqlite_url(tmp_path: Path) -> None:

@@ -444,6 +444,9 @@ def _redacted_copy(conn: Connection) -> Connection:
     changes: dict[str, Any] = {}
     if conn.password is not None:
         changes["password"] = masking.REDACTED
+    host = conn.to_dict(redact=True)["host"]  # a URL host's credentials (https://u:pw@api)
+    if host != conn.host:
+        changes["host"] = host
     if conn.extra:
         changes["extra"] = masking.redact_mapping(conn.extra)
     return conn.replace(**changes) if changes else conn

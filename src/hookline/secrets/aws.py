@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from hookline import masking
 from hookline.exceptions import MissingDependency
 from hookline.secrets.remote import ErrorKind, RemoteBackend, Verdict, standardize_secret_keys
 
@@ -117,6 +118,8 @@ class _AwsBackend(RemoteBackend):
         self._aws_access_key_id = aws_access_key_id
         self._aws_secret_access_key = aws_secret_access_key
         self._aws_session_token = aws_session_token
+        masking.register(aws_secret_access_key)  # masked wherever an SDK message quotes them
+        masking.register(aws_session_token)
         self.role_arn = role_arn
         self.role_session_name = role_session_name
         self.assume_role_kwargs = dict(assume_role_kwargs or {})
@@ -158,6 +161,8 @@ class _AwsBackend(RemoteBackend):
             self._credentials_expire_at = (
                 expiration.timestamp() if hasattr(expiration, "timestamp") else None
             )
+            masking.register(credentials["SecretAccessKey"])  # temporary, but secrets all the same
+            masking.register(credentials["SessionToken"])
             session = self._boto3.session.Session(
                 aws_access_key_id=credentials["AccessKeyId"],
                 aws_secret_access_key=credentials["SecretAccessKey"],

@@ -90,6 +90,13 @@ class TraceStep:
         data["detail"] = masking.redact(self.detail)
         return data
 
+    def __repr__(self) -> str:
+        # A debugger, a failing assert or a log of the trace object: mask the detail again too.
+        return (
+            f"TraceStep(backend={self.backend!r}, keys={self.keys!r}, outcome={self.outcome!r}, "
+            f"elapsed_s={self.elapsed_s!r}, detail={masking.redact(self.detail)!r})"
+        )
+
 
 @dataclasses.dataclass(slots=True)
 class LookupTrace:
@@ -456,6 +463,9 @@ def _instantiate(name: str, kwargs: dict[str, Any]) -> SecretsBackend:
     from hookline.registry import backend_class_for
 
     cls = backend_class_for(name)
+    # Credentials configured for a backend (a Vault token, AWS keys, an AppRole secret_id) are
+    # secrets: an SDK message or traceback quoting one is masked like a connection's password.
+    _register_sensitive_extras(kwargs)
     try:
         backend = cls(**kwargs)
     except TypeError as exc:

@@ -32,6 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
+from hookline import masking
 from hookline.connection import Connection
 from hookline.crypto import FERNET_KEY_ENV, KeyNotConfigured, KeyRing, hookline_home, load_keyring
 from hookline.exceptions import (
@@ -42,6 +43,7 @@ from hookline.exceptions import (
     InvalidConnection,
     MissingDependency,
 )
+from hookline.masking import is_sensitive_key
 from hookline.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from hookline.secrets.base import SecretsBackend
 
@@ -129,12 +131,18 @@ def _close_readers(readers: list[_Reader]) -> None:
 def _normalize_url(url: str | URL) -> URL:
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a non-numeric port
         raise ConfigurationError(
             f"the metastore URL is not a valid SQLAlchemy URL: {exc}"
         ) from None
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
+    # The URL's password (and secrets passed as query parameters) are masked in all output.
+    masking.register(parsed.password if isinstance(parsed.password, str) else None)
+    for key, value in parsed.query.items():
+        if is_sensitive_key(key):
+            for item in (value,) if isinstance(value, str) else value:
+                masking.register(item)
     return parsed
 
 
@@ -629,4 +637,5 @@ class MetastoreBackend(SecretsBackend):
         self._read_engine.dispose()
 
     def __repr__(self) -> str:
-        return f"MetastoreBackend(url={self.url.render_as_string(hide_password=True)!r})"
+        url = masking.redact(self.url.render_as_string(hide_password=True))
+        return f"MetastoreBackend(url={url!r})"

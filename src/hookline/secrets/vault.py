@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hookline import masking
 from hookline.exceptions import ConfigurationError, MissingDependency
 from hookline.secrets.remote import ErrorKind, RemoteBackend, Verdict
 
@@ -153,6 +154,8 @@ class VaultBackend(RemoteBackend):
         )
         self.renew_before_s = float(renew_before_s)
         self._token = token
+        for credential in (token, secret_id, password):  # an SDK error may quote one (requests
+            masking.register(credential)  # echoes a bad header value): mask it like a password
         self._role_id = role_id
         self._secret_id = secret_id
         self._username = username
@@ -201,6 +204,7 @@ class VaultBackend(RemoteBackend):
             token = self._token
             if self.token_path is not None:
                 token = Path(self.token_path).expanduser().read_text().strip()
+                masking.register(token)
                 self._bump("logins")
             if token:
                 client.token = token
