@@ -125,6 +125,10 @@ def main() -> None:
     section("4. Secrets stay hidden")
     conn = hookline.get_connection("warehouse")
     print(f"   repr: {conn!r}")
+    raw = (home / "hookline.db").read_bytes()
+    print(
+        f"   password or token in the raw metastore file? {DB_PASSWORD.encode() in raw or API_TOKEN.encode() in raw}"
+    )
     logging.getLogger("demo").info("connecting with password %s", conn.password)
     print(cli("connections", "get", "orders_api", "--output", "json"))
     try:
