@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from hookline.exceptions import InvalidConnectionURI
+from hookline.masking import is_sensitive_key
 
 EXTRA_KEY = "__extra__"
 REDACTED = "***"
@@ -55,6 +56,11 @@ _FAST = re.compile(
 # What urlsplit strips or removes before parsing (WHATWG URL rules).
 _C0_OR_SPACE = "".join(map(chr, range(0x21)))
 _MAX_CACHED = 1024
+_SHARED_FIELD_MAX_CHARS = 64
+_MAX_SHARED_FIELDS = 4096
+# Decoded query fields (``name=value`` -> (name, value)) of names that are not secret.
+_query_fields: dict[str, tuple[str, str]] = {}
+_port_ints: dict[str, int] = {}
 
 _scheme_cache: dict[str, str] = {}
 _render_scheme_cache: dict[str, str] = {}
@@ -111,8 +117,21 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+_scan_once = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def load_json(text: str) -> Any:
     """``json.loads`` that rejects ``NaN``/``Infinity`` (not JSON; NaN breaks equality)."""
+    if text[:1] == "{" and text[-1:] == "}":
+        # An object without surrounding whitespace: the scanner alone, without decode()'s two
+        # whitespace matches. On any failure, decode() runs and raises its precise error.
+        try:
+            value, end = _scan_once(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass
+        else:
+            if end == len(text):
+                return value
     return _DECODER.decode(text)
 
 
@@ -289,9 +308,13 @@ def _from_fast_match(match: re.Match[str], uri: str, conn_id: str | None) -> Par
     scheme, protocol, raw_login, raw_password, raw_host, raw_port, raw_path, query = match.groups()
     port: int | None = None
     if raw_port is not None:
-        port = int(raw_port)
-        if port > 65535:
-            raise _invalid("the port number is outside 0-65535", uri, conn_id)
+        port = _port_ints.get(raw_port)
+        if port is None:
+            port = int(raw_port)
+            if port > 65535:
+                raise _invalid("the port number is outside 0-65535", uri, conn_id)
+            if len(_port_ints) < _MAX_CACHED:  # ints above 256 are not shared by CPython
+                _port_ints[raw_port] = port
     if query:
         extra, extra_text = _parse_query(query, uri, conn_id)
     else:
@@ -396,7 +419,12 @@ def _parse_query(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Airflow's ``dict(parse_qsl(query, keep_blank_values=True))``, then ``__extra__`` handling."""
     pairs: dict[str, str] = {}
+    fields = _query_fields
     for field in query.split("&"):
+        known = fields.get(field)
+        if known is not None:
+            pairs[known[0]] = known[1]
+            continue
         if not field:
             continue
         name, _, value = field.partition("=")
@@ -404,7 +432,17 @@ def _parse_query(
             name = name.replace("+", " ")
         if "+" in value:
             value = value.replace("+", " ")
-        pairs[unquote(name)] = unquote(value)
+        name = unquote(name)
+        value = unquote(value)
+        pairs[name] = value
+        # Short fields whose name is not secret (sslmode=require) repeat across connections: decoded
+        # once, then shared (10,000 connections hold one "sslmode" and one "require", not 10,000).
+        if (
+            len(field) <= _SHARED_FIELD_MAX_CHARS
+            and len(fields) < _MAX_SHARED_FIELDS
+            and not is_sensitive_key(name)
+        ):
+            fields[field] = (name, value)
     if EXTRA_KEY not in pairs:
         return (pairs or None), None
     text = pairs[EXTRA_KEY]

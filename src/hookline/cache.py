@@ -15,7 +15,11 @@
 * **Writes invalidate at once**: writes through the chain (or this resolver) drop the entry; a lookup
   racing with a write never stores the pre-write value.
 * **Other processes**: backends with a ``change_counter()`` (the metastore) are polled at most every
-  ``change_check_interval_seconds``; when a counter moved, the whole cache is dropped.
+  ``change_check_interval_seconds``; when a counter moved, the whole cache is dropped. A backend
+  that also has ``change_counter_if_open()`` is polled through it: None means "not opened yet, no
+  information" (a metastore that every lookup so far was answered before is neither opened nor
+  created just to be watched); once it reports a value, the cache is dropped once, since what it
+  holds may predate that first value.
 * **Fork-safe**: a forked child (Celery prefork, multiprocessing) gets fresh locks, so a lock held by
   a parent thread at fork time cannot deadlock it.
 
@@ -91,15 +95,29 @@ def _not_found(conn_id: str, trace: LookupTrace | None, message: str) -> Connect
 
 
 class _Flight:
-    """One in-progress chain lookup that other threads wait for."""
+    """One in-progress chain lookup that other threads wait for.
 
-    __slots__ = ("conn", "done", "error", "generation")
+    ``_done`` is a lock held from creation until :meth:`finish` (a plain lock is several times
+    cheaper to create than a ``threading.Event``, and every miss creates a flight).
+    """
+
+    __slots__ = ("_done", "conn", "error", "generation")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
-        self.done = threading.Event()
+        self._done = threading.Lock()
+        self._done.acquire()
         self.conn: Connection | None = None
         self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        """Block until the leader called :meth:`finish`."""
+        with self._done:
+            pass
+
+    def finish(self) -> None:
+        """Release the waiters (called once, by the leader)."""
+        self._done.release()
 
 
 _instances: weakref.WeakSet[CachedResolver] = weakref.WeakSet()
@@ -140,12 +158,15 @@ class CachedResolver:
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._generation = 0
-        self._counters: list[tuple[str, Callable[[], int]]] = []
+        self._counters: list[tuple[str, Callable[[], int | None]]] = []
         for backend in chain.backends:
-            counter = getattr(backend, "change_counter", None)
+            counter = getattr(backend, "change_counter_if_open", None)
+            if not callable(counter):
+                counter = getattr(backend, "change_counter", None)
             if callable(counter):
                 self._counters.append((backend.name, counter))
-        self._baseline: dict[str, int] = {}
+        # Last value per backend; None: the backend could not tell yet (not opened).
+        self._baseline: dict[str, int | None] = {}
         # Hit path compares against this; inf when no backend can report changes.
         self._check_due = 0.0 if self._counters else math.inf
         self._hits = 0
@@ -222,7 +243,7 @@ class CachedResolver:
                     self._flights[conn_id] = flight
         assert flight is not None
         if not leader:
-            flight.done.wait()
+            flight.wait()
             if flight.error is not None:
                 error = flight.error
                 if isinstance(error, ConnectionUnresolved):
@@ -246,7 +267,7 @@ class CachedResolver:
             with self._lock:
                 if self._flights.get(conn_id) is flight:
                     del self._flights[conn_id]
-            flight.done.set()
+            flight.finish()
 
     def _serve(self, conn_id: str, entry: _Entry) -> Connection:
         conn = entry[1]
@@ -366,9 +387,13 @@ class CachedResolver:
                 except Exception as exc:
                     log.debug("change counter of %s failed: %s", name, type(exc).__name__)
                     continue
+                if value is None and name not in self._baseline:
+                    self._baseline[name] = None  # not opened yet: nothing to compare
+                    continue
+                known = name in self._baseline
                 previous = self._baseline.get(name)
                 self._baseline[name] = value
-                if previous is not None and previous != value:
+                if known and previous != value:
                     moved.append(name)
             if moved:
                 log.debug("change counter moved in %s: dropping the cache", ", ".join(moved))

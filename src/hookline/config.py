@@ -42,7 +42,6 @@ import logging
 import math
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -263,6 +262,8 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], _Source]:
         raise ConfigurationError(
             f"config file {path} cannot be read: {type(exc).__name__}: {exc}"
         ) from exc
+    import tomllib  # only when a config file exists
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -284,6 +285,8 @@ def _literal(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         return text
+    import tomllib
+
     try:
         return tomllib.loads(f"v = {stripped}")["v"]
     except tomllib.TOMLDecodeError:

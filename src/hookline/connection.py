@@ -39,13 +39,19 @@ _FIELDS: Final = (
     "port",
     "extra",
 )
+_KNOWN_FIELDS: Final = frozenset(_FIELDS)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # Airflow's message, kept verbatim (its tests match it, missing space included).
 _MIXED_URI_MESSAGE: Final = (
     "You must create an object using the URI or individual values (conn_type, host, login, "
     "password, schema, port or extra).You can't mix these two ways to create this object."
 )
+# Ids already validated (a set lookup instead of a regex); bounded small, since at 10,000 ids the
+# set's table alone would be 0.5 MB, and a miss costs only the regex.
+_VALID_CONN_IDS_MAX: Final = 2048
 _valid_conn_ids: set[str] = set()
+_VALID_CONN_TYPES_MAX: Final = 256
+_valid_conn_types: set[str] = set()
 
 
 def validate_conn_id(conn_id: str) -> str:
@@ -73,7 +79,7 @@ def validate_conn_id(conn_id: str) -> str:
             "digits and _ # ! ( ) - . : / \\",
             conn_id=conn_id,
         )
-    if len(_valid_conn_ids) < 10_000:
+    if len(_valid_conn_ids) < _VALID_CONN_IDS_MAX:
         _valid_conn_ids.add(conn_id)
     return conn_id
 
@@ -192,6 +198,13 @@ def _redact_host(host: str | None, shown: str | None) -> str | None:
     return shown.replace(f":{password}@", f":{masking.REDACTED}@")
 
 
+def _all_str_values(extra: dict[str, Any]) -> bool:
+    for value in extra.values():  # noqa: SIM110 (all() with a generator is slower here)
+        if type(value) is not str:
+            return False
+    return True
+
+
 def _freeze_and_register(value: Any, sensitive: bool) -> Any:
     """Deep read-only view of JSON data (dicts become mappingproxies, lists tuples); on the way,
     register for masking every string that sits under a sensitive key, at any depth."""
@@ -282,37 +295,72 @@ class Connection:
         *,
         uri: str | None = None,
     ) -> None:
+        if uri is None:
+            self._check_and_init(
+                conn_id, conn_type, description, host, login, password, schema, port, extra
+            )
+            return
         if conn_id is not None:
             validate_conn_id(conn_id)
         if description is not None:
             _check_text("description", description, conn_id)
-        if uri is not None:
-            given = (conn_type, host, login, password, schema, port, extra)
-            if any(value is not None for value in given):
-                raise InvalidConnection(_MIXED_URI_MESSAGE, conn_id=conn_id)
-            parsed = _uri.parse_uri(uri, conn_id)
-            self._init(
-                conn_id, parsed.conn_type, description, parsed.host, parsed.login,
-                parsed.password, parsed.schema, parsed.port, parsed.extra, parsed.extra_text, True,
-            )  # fmt: skip
-            return
+        given = (conn_type, host, login, password, schema, port, extra)
+        if any(value is not None for value in given):
+            raise InvalidConnection(_MIXED_URI_MESSAGE, conn_id=conn_id)
+        parsed = _uri.parse_uri(uri, conn_id)
+        self._init(
+            conn_id, parsed.conn_type, description, parsed.host, parsed.login,
+            parsed.password, parsed.schema, parsed.port, parsed.extra, parsed.extra_text, True,
+        )  # fmt: skip
+
+    def _check_and_init(
+        self,
+        conn_id: Any,
+        conn_type: Any,
+        description: Any,
+        host: Any,
+        login: Any,
+        password: Any,
+        schema: Any,
+        port: Any,
+        extra: Any,
+        json_native: bool = False,
+    ) -> None:
+        """Validate the fields, then :meth:`_init`. With ``json_native``, a dict ``extra`` comes
+        straight from a JSON parser (str keys, JSON types, no NaN), so it is kept as it is instead
+        of being checked by a JSON round trip; its text is rendered when first asked for."""
+        if conn_id is not None:
+            validate_conn_id(conn_id)
+        if description is not None:
+            _check_text("description", description, conn_id)
         if conn_type is not None and (
-            not isinstance(conn_type, str) or _CONN_TYPE.fullmatch(conn_type) is None
+            type(conn_type) is not str or conn_type not in _valid_conn_types
         ):
-            raise InvalidConnection(
-                f"conn_type {conn_type!r} is not a valid type (empty, or a letter followed by "
-                "letters, digits, + . - _)",
-                conn_id=conn_id,
-            )
-        for name, value in (("host", host), ("login", login), ("schema", schema)):
-            if value is not None:
-                _check_text(name, value, conn_id)
-        if password is not None:
+            if not isinstance(conn_type, str) or _CONN_TYPE.fullmatch(conn_type) is None:
+                raise InvalidConnection(
+                    f"conn_type {conn_type!r} is not a valid type (empty, or a letter followed by "
+                    "letters, digits, + . - _)",
+                    conn_id=conn_id,
+                )
+            if type(conn_type) is str and len(_valid_conn_types) < _VALID_CONN_TYPES_MAX:
+                _valid_conn_types.add(conn_type)
+        # ASCII str values (the common case) are valid text: the full check only for the others.
+        if host is not None and not (type(host) is str and host.isascii()):
+            _check_text("host", host, conn_id)
+        if login is not None and not (type(login) is str and login.isascii()):
+            _check_text("login", login, conn_id)
+        if schema is not None and not (type(schema) is str and schema.isascii()):
+            _check_text("schema", schema, conn_id)
+        if password is not None and not (type(password) is str and password.isascii()):
             _check_text("password", password, conn_id)
-        port = _check_port(port, conn_id)
+        if port is not None and not (type(port) is int and 0 <= port <= 65535):
+            port = _check_port(port, conn_id)
+        extra_text: str | None
         if extra is None:
             extra_value: dict[str, Any] = {}
             extra_text = None
+        elif json_native and type(extra) is dict:
+            extra_value, extra_text = extra, None
         else:
             extra_value, extra_text = _load_extra(extra, conn_id)
         self._init(
@@ -345,7 +393,7 @@ class Connection:
         setter(self, "schema", schema)
         setter(self, "port", port)
         if extra:
-            if extra_text is None and flat:  # flat query parameters: str keys and values
+            if (flat and extra_text is None) or _all_str_values(extra):  # str keys and values
                 setter(self, "_extra", MappingProxyType(extra))
                 for key, value in extra.items():
                     if is_sensitive_key(key):
@@ -605,11 +653,19 @@ class Connection:
         Raises:
             InvalidConnection: unknown keys, a bad port or extra, or mismatching conn_ids.
         """
+        return cls._from_mapping(data, conn_id, False)
+
+    @classmethod
+    def _from_mapping(
+        cls, data: Mapping[str, Any], conn_id: str | None, json_native: bool
+    ) -> Connection:
+        """:meth:`from_dict`; ``json_native``: ``data`` was just parsed from JSON text."""
         if not isinstance(data, Mapping):
             raise InvalidConnection(
                 f"a connection must be a JSON object, not {type(data).__name__}", conn_id=conn_id
             )
-        fields = dict(data)
+        # JSON just parsed is ours to change; anything else is copied first.
+        fields = data if json_native and type(data) is dict else dict(data)
         data_conn_id = fields.pop("conn_id", None)
         if conn_id is not None and data_conn_id is not None and data_conn_id != conn_id:
             raise InvalidConnection(
@@ -622,20 +678,36 @@ class Connection:
                     "give either extra or extra_dejson, not both", conn_id=conn_id
                 )
             fields["extra"] = fields.pop("extra_dejson")
-        unknown = set(fields) - set(_FIELDS)
-        if unknown:
+        if not _KNOWN_FIELDS.issuperset(fields):
+            unknown = set(fields) - _KNOWN_FIELDS
             raise InvalidConnection(
                 f"unknown connection field(s): {', '.join(sorted(map(repr, unknown)))}; "
                 f"known are conn_id, {', '.join(_FIELDS)}",
                 conn_id=conn_id if isinstance(conn_id, str) else None,
             )
         conn_type = fields.get("conn_type")
-        if isinstance(conn_type, str):
-            fields["conn_type"] = _uri.normalize_conn_type(conn_type) if conn_type else None
-        fields["port"] = _coerce_port(fields.get("port"), conn_id)
-        if fields.get("extra") in ("", {}):
-            fields["extra"] = None
-        return cls(conn_id=conn_id, **fields)
+        if type(conn_type) is str:
+            if conn_type == "postgresql" or "-" in conn_type:
+                conn_type = _uri.normalize_conn_type(conn_type)
+            elif not conn_type:
+                conn_type = None
+        elif isinstance(conn_type, str):
+            conn_type = _uri.normalize_conn_type(conn_type) if conn_type else None
+        port = fields.get("port")
+        if port is not None and not (type(port) is int and 0 <= port <= 65535):
+            port = _coerce_port(port, conn_id)
+        extra = fields.get("extra")
+        if extra == "" or (type(extra) is dict and not extra):
+            extra = None
+        elif extra is not None and not isinstance(extra, str) and extra == {}:
+            extra = None  # an empty mapping of another type
+        conn = object.__new__(cls)
+        conn._check_and_init(
+            conn_id, conn_type, fields.get("description"), fields.get("host"),
+            fields.get("login"), fields.get("password"), fields.get("schema"), port, extra,
+            json_native,
+        )  # fmt: skip
+        return conn
 
     @classmethod
     def from_json(cls, text: str | bytes, conn_id: str | None = None) -> Connection:
@@ -644,7 +716,7 @@ class Connection:
         Raises:
             InvalidConnection: the text is not a JSON object or a field is invalid.
         """
-        if not isinstance(text, str | bytes | bytearray):
+        if type(text) is not str and not isinstance(text, str | bytes | bytearray):
             raise InvalidConnection(
                 f"connection JSON must be str or bytes, not {type(text).__name__}", conn_id=conn_id
             )
@@ -657,7 +729,7 @@ class Connection:
             raise InvalidConnection(
                 f"connection {conn_id!r} is not valid JSON{where}", conn_id=conn_id
             ) from None
-        return cls.from_dict(data, conn_id=conn_id)
+        return cls._from_mapping(data, conn_id, True)
 
     @classmethod
     def from_text(cls, text: str, conn_id: str | None = None) -> Connection:

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from typing import TYPE_CHECKING, Final
 
 from hookline.config import DEFAULT_HOME
 from hookline.exceptions import ConfigurationError, DecryptionError
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 __all__ = [
     "DEFAULT_HOME",
@@ -60,12 +60,16 @@ def hookline_home(home: str | os.PathLike[str] | None = None) -> Path:
 
 def generate_key() -> str:
     """A new random Fernet key (32 bytes, url-safe base64, 44 characters)."""
+    from cryptography.fernet import Fernet  # imported on first need: ~70 ms
+
     return Fernet.generate_key().decode("ascii")
 
 
 def fingerprint(key: str | bytes) -> str:
     """A short, non-reversible id of a key: the first 8 hex digits of its SHA-256."""
     raw = key.encode("ascii", "replace") if isinstance(key, str) else key
+    import hashlib
+
     return hashlib.sha256(raw.strip()).hexdigest()[:8]
 
 
@@ -86,13 +90,17 @@ class KeyRing:
         ConfigurationError: no key, or a malformed key (the message gives its position, never its text).
     """
 
-    __slots__ = ("_fernet", "_primary", "fingerprints", "source")
+    __slots__ = ("_errors", "_fernet", "_primary", "fingerprints", "source")
 
     def __init__(self, keys: Sequence[str], *, source: str = "argument") -> None:
         if isinstance(keys, str):
             keys = parse_keys(keys)
         if not keys:
             raise ConfigurationError(f"no Fernet key given (from {source})")
+        # cryptography is imported when a key ring is first built (~70 ms), not with hookline.
+        from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+        self._errors: tuple[type[Exception], ...] = (InvalidToken, UnicodeError, ValueError)
         fernets: list[Fernet] = []
         for index, key in enumerate(keys, 1):
             try:
@@ -139,7 +147,7 @@ class KeyRing:
         """
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError, ValueError):
+        except self._errors:
             raise self._error(conn_id, field, key_id) from None
 
     def rotate(
@@ -157,14 +165,14 @@ class KeyRing:
         """
         try:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
-        except (InvalidToken, UnicodeError, ValueError):
+        except self._errors:
             raise self._error(conn_id, field, key_id) from None
 
     def is_primary(self, token: str) -> bool:
         """True when ``token`` decrypts with the first (encrypting) key."""
         try:
             self._primary.decrypt(token.encode("ascii"))
-        except (InvalidToken, UnicodeError, ValueError):
+        except self._errors:
             return False
         return True
 

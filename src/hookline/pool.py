@@ -127,10 +127,13 @@ class PoolOptions:
         extras: Mapping[str, Any],
         *,
         conn_id: str | None = None,
+        default_pool_pre_ping: bool = DEFAULT_POOL_PRE_PING,
     ) -> PoolOptions:
         """Build options from hook arguments (``overrides``, None means unset), then extras, then defaults.
 
         Extras may hold strings (URI query parameters are text): ``"5"``, ``"2.5"``, ``"true"``.
+        ``default_pool_pre_ping`` is the dialect's default when neither sets ``pool_pre_ping`` (off
+        for SQLite files, on for network databases).
 
         Raises:
             InvalidConnection: a value has the wrong type or is out of range.
@@ -151,6 +154,8 @@ class PoolOptions:
             values["pool_recycle_s"] = _as_float("pool_recycle_s", v, -1.0, conn_id)
         if (v := pick("pool_pre_ping")) is not None:
             values["pool_pre_ping"] = _as_bool("pool_pre_ping", v, conn_id)
+        elif default_pool_pre_ping != DEFAULT_POOL_PRE_PING:
+            values["pool_pre_ping"] = default_pool_pre_ping
         if (v := pick("connect_timeout_s")) is not None:
             values["connect_timeout_s"] = _as_float("connect_timeout_s", v, 0.001, conn_id)
         return cls(**values)

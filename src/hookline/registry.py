@@ -4,14 +4,16 @@
 * ``hookline.secrets_backends`` entry points map a backend name to a backend class.
 
 Entry points are read once, lazily, and classes are imported only when asked for, so third-party
-packages can add hooks and backends without hookline importing them up front.
+packages can add hooks and backends without hookline importing them up front. The backends of the
+default chain (``env``, ``metastore``) are hookline's own and found without reading entry points
+(scanning installed distributions costs ~30 ms in a fresh process).
 """
 
 from __future__ import annotations
 
 import functools
-from importlib.metadata import entry_points
-from typing import Any
+import importlib
+from typing import Any, Final
 
 from hookline.exceptions import ConfigurationError, InvalidConnection, MissingDependency
 
@@ -31,10 +33,17 @@ SECRETS_BACKENDS_GROUP = "hookline.secrets_backends"
 
 _extra_hooks: dict[str, type[Any]] = {}
 _extra_backends: dict[str, type[Any]] = {}
+# hookline's own backends of the default chain, as declared in its entry points.
+_BUILTIN_BACKENDS: Final = {
+    "env": ("hookline.secrets.env", "EnvBackend"),
+    "metastore": ("hookline.secrets.metastore", "MetastoreBackend"),
+}
 
 
 @functools.cache
 def _entry_points(group: str) -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
     return {ep.name: ep for ep in entry_points(group=group)}
 
 
@@ -87,6 +96,10 @@ def backend_class_for(name: str) -> type[Any]:
     """
     if name in _extra_backends:
         return _extra_backends[name]
+    builtin = _BUILTIN_BACKENDS.get(name)
+    if builtin is not None:
+        backend_class: type[Any] = getattr(importlib.import_module(builtin[0]), builtin[1])
+        return backend_class
     ep = _entry_points(SECRETS_BACKENDS_GROUP).get(name)
     if ep is None:
         known = ", ".join(backend_names())

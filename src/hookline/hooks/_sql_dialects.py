@@ -39,6 +39,15 @@ class Dialect:
         backslash_escapes: Whether ``\\'`` escapes a quote inside strings (script splitting).
         autocommit_single_statements: Run a lone statement in autocommit mode (as atomic as
             BEGIN/statement/COMMIT, without the two extra round trips where the driver sends them).
+        default_pool_pre_ping: Whether pooled connections are tested at checkout unless the hook or
+            the connection says otherwise: on for network databases (a server restart or an idle
+            timeout kills pooled sessions), off for SQLite files (nothing can drop them, and the
+            test would double the cost of a checkout).
+        raw_statements: Run statements (outside autocommit mode) on the pooled DB-API connection
+            directly instead of through SQLAlchemy's Connection and Result layers, which cost more
+            than the statement itself on an embedded database. Only where the driver needs nothing
+            from those layers: SQLite (sqlite3 begins and ends transactions itself, as SQLAlchemy
+            lets it).
     """
 
     driver: ClassVar[str] = ""
@@ -46,6 +55,8 @@ class Dialect:
     placeholder: ClassVar[str] = "%s"
     backslash_escapes: ClassVar[bool] = False
     autocommit_single_statements: ClassVar[bool] = False
+    default_pool_pre_ping: ClassVar[bool] = True
+    raw_statements: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -94,6 +105,8 @@ class SqliteDialect(Dialect):
 
     driver = "sqlite"
     placeholder = "?"
+    default_pool_pre_ping = False
+    raw_statements = True
 
     def build_url(self, conn: Connection, schema: str | None) -> URL:
         path = conn.host or conn.schema or ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import CursorResult
@@ -21,6 +21,7 @@ __all__ = [
     "fetch_all_handler",
     "fetch_one_handler",
     "first_line",
+    "run_on_dbapi",
     "split_sql_string",
 ]
 
@@ -37,11 +38,22 @@ class ResultCursor:
 
     def __init__(self, result: CursorResult[Any], *, conn_id: str | None = None) -> None:
         self._conn_id = conn_id
-        self._result = result
+        self._result: Any = result
         self.description: Any = result.cursor.description if result.returns_rows else None
         self.rowcount: int = result.rowcount
 
-    def _rows(self) -> CursorResult[Any]:
+    @classmethod
+    def from_dbapi(cls, cursor: Any, *, conn_id: str | None = None) -> ResultCursor:
+        """The same view of a DB-API cursor that has just executed a statement (whose
+        ``description`` is None when the statement returns no rows, as sqlite3's is)."""
+        view = object.__new__(cls)
+        view._conn_id = conn_id
+        view._result = cursor
+        view.description = cursor.description
+        view.rowcount = cursor.rowcount
+        return view
+
+    def _rows(self) -> Any:
         if self.description is None:
             raise HookError(
                 f"connection {self._conn_id!r}: the statement returned no rows to fetch",
@@ -64,6 +76,38 @@ class ResultCursor:
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return (tuple(row) for row in self._rows())
+
+
+def run_on_dbapi(
+    dbapi_conn: Any,
+    statements: Sequence[str],
+    bound: Any,
+    handler: Callable[[ResultCursor], Any] | None,
+    conn_id: str | None,
+    debug: Callable[..., None] | None,
+) -> tuple[list[Any], list[Any]]:
+    """Run ``statements`` on one cursor of a DB-API connection, then commit; return the handler's
+    results and each statement's ``description``. Errors propagate untranslated (nothing is
+    committed then); the caller returns the connection."""
+    results: list[Any] = []
+    descriptions: list[Any] = []
+    cursor = dbapi_conn.cursor()
+    try:
+        for statement in statements:
+            if debug is not None:
+                debug("Running statement: %s", statement)
+            if bound is None:
+                cursor.execute(statement)
+            else:
+                cursor.execute(statement, bound)
+            view = ResultCursor.from_dbapi(cursor, conn_id=conn_id)
+            descriptions.append(view.description)
+            if handler is not None:
+                results.append(handler(view))
+        dbapi_conn.commit()
+    finally:
+        cursor.close()
+    return results, descriptions
 
 
 def fetch_all_handler(cursor: ResultCursor) -> list[tuple[Any, ...]] | None:

@@ -45,6 +45,7 @@ from hookline.hooks._sql_support import (
     fetch_all_handler,
     fetch_one_handler,
     first_line,
+    run_on_dbapi,
     split_sql_string,
 )
 from hookline.hooks.base import BaseHook
@@ -80,7 +81,8 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         max_overflow: Extra connections under load (extra ``max_overflow``; default 10).
         pool_timeout_s: Wait for a free connection before :class:`PoolTimeout` (default 30).
         pool_recycle_s: Replace connections older than this (default 1800; -1 never).
-        pool_pre_ping: Test connections at checkout, replacing dead ones (default True).
+        pool_pre_ping: Test connections at checkout, replacing dead ones (extra ``pool_pre_ping``;
+            default: on for network databases, off for SQLite files, which nothing can drop).
         connect_timeout_s: Limit for opening one connection (default 10; PostgreSQL rounds up to
             whole seconds, at least 2).
     """
@@ -165,7 +167,12 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
             extras = self.connection.extra_dejson
             if "connect_timeout_s" not in extras and "connect_timeout" in extras:
                 extras["connect_timeout_s"] = extras["connect_timeout"]
-            self._options = PoolOptions.resolve(self._pool_overrides, extras, conn_id=self.conn_id)
+            self._options = PoolOptions.resolve(
+                self._pool_overrides,
+                extras,
+                conn_id=self.conn_id,
+                default_pool_pre_ping=self._dialect.default_pool_pre_ping,
+            )
         return self._options
 
     # -- engine and connections ---------------------------------------------------------------------
@@ -363,9 +370,10 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         descriptions: list[Any] = []
         # One statement is atomic on its own: where BEGIN/COMMIT cost round trips (PostgreSQL), run it
         # in autocommit mode, which gives the same result with two fewer round trips.
-        autocommit = autocommit or (
-            len(statements) == 1 and self._dialect.autocommit_single_statements
-        )
+        dialect = self._dialect
+        autocommit = autocommit or (len(statements) == 1 and dialect.autocommit_single_statements)
+        if dialect.raw_statements and not autocommit:
+            return self._run_raw(statements, bound, handler)
         with self._connect(autocommit) as conn:
             if bound is None:
                 conn.execution_options(no_parameters=True)
@@ -386,6 +394,29 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
                     result.close()
             if not autocommit:
                 conn.commit()
+        self.descriptions = descriptions
+        return results
+
+    def _run_raw(
+        self, statements: list[str], bound: Any, handler: Callable[[ResultCursor], Any] | None
+    ) -> list[Any]:
+        """:meth:`_run` in one transaction on the pooled DB-API connection itself (dialects with
+        ``raw_statements``): the same statements, parameters, results and errors, without
+        SQLAlchemy's per-statement Connection and Result objects."""
+        fairy = self._checkout()
+        debug = self.log.debug if self.log_sql else None
+        try:
+            results, descriptions = run_on_dbapi(
+                fairy, statements, bound, handler, self.conn_id, debug
+            )
+        except self.get_sqlalchemy_engine().dialect.loaded_dbapi.Error as exc:
+            if self.get_sqlalchemy_engine().dialect.is_disconnect(
+                exc, fairy.dbapi_connection, None
+            ):
+                fairy.invalidate(exc)
+            raise self._translate(exc, connecting=False) from exc
+        finally:
+            fairy.close()  # back to the pool, rolled back if not committed
         self.descriptions = descriptions
         return results
 

@@ -14,6 +14,11 @@ write bumps a single-row change counter in the same transaction; caches in other
 Reads take a raw driver connection from a small free list and run one prepared statement (a few
 microseconds on SQLite); decrypted rows are cached keyed by their ciphertext, so a warm lookup does no
 cryptography.
+
+Nothing happens on construction with the default URL: SQLAlchemy (and the schema in
+:mod:`hookline.secrets._metastore_schema`) is imported, the engines are created and the database file
+is opened on first use, so a lookup answered by an earlier backend (the environment) costs nothing
+here. :meth:`MetastoreBackend.change_counter_if_open` lets caches poll without opening the database.
 """
 
 from __future__ import annotations
@@ -25,12 +30,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, NamedTuple
-
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING, Any, Final
 
 from hookline import masking
 from hookline.connection import Connection
@@ -47,6 +47,12 @@ from hookline.masking import is_sensitive_key
 from hookline.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from hookline.secrets.base import SecretsBackend
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL, Engine
+
+    from hookline.secrets._metastore_schema import connection_table, metadata, state_table
+
 __all__ = ["DB_FILE_NAME", "MetastoreBackend", "connection_table", "metadata", "state_table"]
 
 log = logging.getLogger(__name__)
@@ -55,48 +61,16 @@ DB_FILE_NAME: Final = "hookline.db"
 _ADVISORY_LOCK_KEY: Final = 0x686F6F6B6C696E65  # "hookline"
 _CACHE_MAX_ENTRIES: Final = 4096
 
-metadata = sa.MetaData()
-connection_table = sa.Table(
-    "connection",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("conn_id", sa.String(250), nullable=False, unique=True),
-    sa.Column("conn_type", sa.String(500)),
-    sa.Column("description", sa.Text),
-    sa.Column("host", sa.Text),
-    sa.Column("schema", sa.Text),
-    sa.Column("login", sa.Text),
-    sa.Column("password", sa.Text),
-    sa.Column("port", sa.Integer),
-    sa.Column("extra", sa.Text),
-    sa.Column("key_id", sa.String(16)),
-)
-state_table = sa.Table(
-    "hookline_state",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("change_counter", sa.BigInteger, nullable=False),
-)
-
-_c = connection_table.c
-_ROW_COLUMNS = (
-    _c.conn_type, _c.description, _c.host, _c.login, _c.password, _c.schema, _c.port, _c.extra,
-    _c.key_id,
-)  # fmt: skip
-_SELECT_ONE = sa.select(*_ROW_COLUMNS).where(_c.conn_id == sa.bindparam("conn_id"))
-_SELECT_ALL = sa.select(_c.conn_id, *_ROW_COLUMNS).order_by(_c.conn_id)
-_SELECT_COUNTER = sa.select(state_table.c.change_counter).where(state_table.c.id == 1)
-_SELECT_VERSION = sa.text("SELECT version_num FROM alembic_version")
-_BUMP = (
-    state_table.update()
-    .where(state_table.c.id == 1)
-    .values(change_counter=state_table.c.change_counter + 1)
-)
+_SCHEMA_NAMES: Final = frozenset({"connection_table", "metadata", "state_table"})
 
 
-class _Entry(NamedTuple):
-    json: str
-    conn: Connection
+def __getattr__(name: str) -> Any:
+    """The SQLAlchemy schema objects, imported on first access (see the module docstring)."""
+    if name in _SCHEMA_NAMES:
+        from hookline.secrets import _metastore_schema
+
+        return getattr(_metastore_schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Reader:
@@ -129,6 +103,8 @@ def _close_readers(readers: list[_Reader]) -> None:
 
 
 def _normalize_url(url: str | URL) -> URL:
+    import sqlalchemy as sa
+
     try:
         parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a non-numeric port
@@ -144,6 +120,12 @@ def _normalize_url(url: str | URL) -> URL:
             for item in (value,) if isinstance(value, str) else value:
                 masking.register(item)
     return parsed
+
+
+def _is_dbapi_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError)
 
 
 class MetastoreBackend(SecretsBackend):
@@ -183,19 +165,24 @@ class MetastoreBackend(SecretsBackend):
         if fernet_keys is not None:
             self._keyring = load_keyring(fernet_keys, self.home)
         self._default_db = url is None
-        self.url = _normalize_url(
-            url if url is not None else f"sqlite:///{self.home / DB_FILE_NAME}"
-        )
-        self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        if self.is_sqlite:
-            database = self.url.database or ""
-            if database in {"", ":memory:"} or "mode=memory" in str(self.url):
-                raise ConfigurationError(
-                    "the metastore needs a SQLite file, not an in-memory database"
-                )
-            self._label = Path(database).name
+        self._setup_lock = threading.Lock()
+        self._set_up = False
+        self._url: URL | None = None
+        if url is None:  # SQLite at <home>/hookline.db: the URL is parsed on first use
+            self.is_sqlite = True
+            self._label = DB_FILE_NAME
         else:
-            self._label = f"{self.url.host or 'localhost'}:{self.url.port or 'default'}/{self.url.database or ''}"
+            parsed = self._url = _normalize_url(url)
+            self.is_sqlite = parsed.get_backend_name() == "sqlite"
+            if self.is_sqlite:
+                database = parsed.database or ""
+                if database in {"", ":memory:"} or "mode=memory" in str(parsed):
+                    raise ConfigurationError(
+                        "the metastore needs a SQLite file, not an in-memory database"
+                    )
+                self._label = Path(database).name
+            else:
+                self._label = f"{parsed.host or 'localhost'}:{parsed.port or 'default'}/{parsed.database or ''}"
         self._connect_timeout_s = connect_timeout_s
         self._read_pool_size = read_pool_size
         self._engine_kwargs = engine_kwargs
@@ -206,32 +193,61 @@ class MetastoreBackend(SecretsBackend):
         weakref.finalize(self, _close_readers, self._idle)
         self._generation = 0
         self._pid = os.getpid()
-        self._cache: dict[tuple[Any, ...], _Entry] = {}
-        self._engine, self._read_engine = self._create_engines()
-        dialect = self._read_engine.dialect
-        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-        self._positional = dialect.positional
-        self._sql_one = str(_SELECT_ONE.compile(dialect=dialect))
-        self._sql_all = str(_SELECT_ALL.compile(dialect=dialect))
-        self._sql_counter = str(
-            _SELECT_COUNTER.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        )
-        self._sql_version = str(_SELECT_VERSION.compile(dialect=dialect))
+        self._cache: dict[tuple[Any, ...], Connection] = {}
+        if url is not None:  # an explicit URL: driver and engine errors surface here, as before
+            self._setup()
+
+    @property
+    def url(self) -> URL:
+        """The SQLAlchemy URL of the database (parsed on first access for the default SQLite file)."""
+        url = self._url
+        if url is None:
+            with self._setup_lock:
+                if self._url is None:
+                    self._url = _normalize_url(f"sqlite:///{self.home / DB_FILE_NAME}")
+                url = self._url
+        return url
 
     # -- engines --------------------------------------------------------------------------------
 
-    def _create_engines(self) -> tuple[Engine, Engine]:
+    def _setup(self) -> None:
+        """Import SQLAlchemy, create the engines and compile the statements (once)."""
+        url = self.url
+        with self._setup_lock:
+            if self._set_up:
+                return
+            from hookline.secrets import _metastore_schema as schema
+
+            self._engine, self._read_engine = self._create_engines(url)
+            dialect = self._read_engine.dialect
+            self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+            self._positional = dialect.positional
+            self._sql_one = str(schema.SELECT_ONE.compile(dialect=dialect))
+            self._sql_all = str(schema.SELECT_ALL.compile(dialect=dialect))
+            self._sql_counter = str(
+                schema.SELECT_COUNTER.compile(
+                    dialect=dialect, compile_kwargs={"literal_binds": True}
+                )
+            )
+            self._sql_version = str(schema.SELECT_VERSION.compile(dialect=dialect))
+            self._set_up = True
+
+    def _create_engines(self, url: URL) -> tuple[Engine, Engine]:
+        import sqlalchemy as sa
+        from sqlalchemy import event
+        from sqlalchemy.pool import NullPool
+
         kwargs = dict(self._engine_kwargs)
         connect_args = dict(kwargs.pop("connect_args", {}))
-        if not self.is_sqlite and self.url.get_driver_name() == "psycopg":
+        if not self.is_sqlite and url.get_driver_name() == "psycopg":
             connect_args.setdefault("connect_timeout", max(1, round(self._connect_timeout_s)))
         try:
             if self.is_sqlite:
                 kwargs.setdefault("poolclass", NullPool)
             else:
                 kwargs.setdefault("pool_pre_ping", True)
-            writer = sa.create_engine(self.url, connect_args=connect_args, **kwargs)
-            reader = sa.create_engine(self.url, connect_args=connect_args, poolclass=NullPool)
+            writer = sa.create_engine(url, connect_args=connect_args, **kwargs)
+            reader = sa.create_engine(url, connect_args=connect_args, poolclass=NullPool)
         except ImportError as exc:
             raise MissingDependency(
                 exc.name or "the database driver", "postgres", purpose="the metastore"
@@ -290,6 +306,8 @@ class MetastoreBackend(SecretsBackend):
     # -- raw reads ------------------------------------------------------------------------------
 
     def _acquire(self) -> _Reader:
+        if not self._set_up:
+            self._setup()
         if os.getpid() != self._pid:  # forked: never share the parent's connections
             self._pid = os.getpid()
             self._idle.clear()  # the parent's connections: drop, never close (shared sockets)
@@ -301,8 +319,10 @@ class MetastoreBackend(SecretsBackend):
             pass
         try:
             return _Reader(self._read_engine.raw_connection(), self._generation)
-        except (sa.exc.DBAPIError, self._dbapi_error) as exc:
-            raise self._error(exc, "connect") from exc
+        except Exception as exc:
+            if isinstance(exc, self._dbapi_error) or _is_dbapi_error(exc):
+                raise self._error(exc, "connect") from exc
+            raise
 
     def _release(self, reader: _Reader) -> None:
         if reader.generation == self._generation and len(self._idle) < self._read_pool_size:
@@ -312,6 +332,8 @@ class MetastoreBackend(SecretsBackend):
 
     def _read(self, sql: str, conn_id: str | None, *, many: bool = False) -> Any:
         """Run one SELECT on a pooled raw connection; retry once on a dropped connection."""
+        if not self._set_up:
+            self._setup()
         params: Any = None
         if conn_id is not None:
             params = (conn_id,) if self._positional else {"conn_id": conn_id}
@@ -342,6 +364,8 @@ class MetastoreBackend(SecretsBackend):
     # -- schema ---------------------------------------------------------------------------------
 
     def _ensure_ready(self) -> None:
+        if not self._set_up:
+            self._setup()
         with self._lock:
             if self._ready:
                 return
@@ -370,6 +394,7 @@ class MetastoreBackend(SecretsBackend):
             raise ConfigurationError(f"HOOKLINE_HOME {self.home} is not writable")
 
     def _migrate(self) -> None:
+        import sqlalchemy as sa
         from alembic import command
         from alembic.config import Config
 
@@ -389,6 +414,8 @@ class MetastoreBackend(SecretsBackend):
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first use)."""
+        if not self._set_up:
+            self._setup()
         try:
             row = self._read(self._sql_version, None)
         except BackendError:
@@ -422,11 +449,11 @@ class MetastoreBackend(SecretsBackend):
                 conn_id=conn_id,
             ) from None
 
-    def _decode(self, conn_id: str, row: tuple[Any, ...]) -> _Entry:
+    def _decode(self, conn_id: str, row: tuple[Any, ...]) -> Connection:
         key = (conn_id, *row)
-        entry = self._cache.get(key)
-        if entry is not None:
-            return entry
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         conn_type, description, host, login, password, schema, port, extra, key_id = row
         if password is not None or extra is not None:
             ring = self._reading_keyring(conn_id)
@@ -438,20 +465,19 @@ class MetastoreBackend(SecretsBackend):
             conn_id=conn_id, conn_type=conn_type, description=description, host=host,
             login=login, password=password, schema=schema, port=port, extra=extra,
         )  # fmt: skip
-        entry = _Entry(conn.to_json(), conn)
         if len(self._cache) >= _CACHE_MAX_ENTRIES:
             self._cache.clear()
-        self._cache[key] = entry
-        return entry
+        self._cache[key] = conn
+        return conn
 
-    def _lookup(self, conn_id: str) -> _Entry | None:
+    def _lookup(self, conn_id: str) -> Connection | None:
         if not self._ready:
             self._ensure_ready()
         row = self._read(self._sql_one, conn_id)
         if row is None:
             return None
-        entry = self._cache.get((conn_id, *row))
-        return entry if entry is not None else self._decode(conn_id, tuple(row))
+        conn = self._cache.get((conn_id, *row))
+        return conn if conn is not None else self._decode(conn_id, tuple(row))
 
     # -- the backend contract -------------------------------------------------------------------
 
@@ -463,13 +489,12 @@ class MetastoreBackend(SecretsBackend):
             DecryptionError: no configured key decrypts the stored password or extra.
             ConfigurationError: HOOKLINE_HOME cannot hold the SQLite database.
         """
-        entry = self._lookup(conn_id)
-        return None if entry is None else entry.json
+        conn = self._lookup(conn_id)
+        return None if conn is None else conn.to_json()
 
     def get_connection(self, conn_id: str) -> Connection | None:
         """The stored connection, or None when absent (same errors as :meth:`get_conn_value`)."""
-        entry = self._lookup(conn_id)
-        return None if entry is None else entry.conn
+        return self._lookup(conn_id)
 
     def lookup_keys(self, conn_id: str) -> list[str]:
         return [f"{self._label}:connection/{conn_id}"]
@@ -480,16 +505,31 @@ class MetastoreBackend(SecretsBackend):
             self._ensure_ready()
         rows = self._read(self._sql_all, None, many=True)
         for row in rows:
-            yield self._decode(row[0], tuple(row[1:])).conn
+            yield self._decode(row[0], tuple(row[1:]))
 
     def change_counter(self) -> int:
-        """A counter bumped in the same transaction as every write (cheap: one single-row read)."""
+        """A counter bumped in the same transaction as every write (cheap: one single-row read).
+
+        Opens (and if needed creates) the database; see :meth:`change_counter_if_open`.
+        """
         if not self._ready:
             self._ensure_ready()
         row = self._read(self._sql_counter, None)
         return 0 if row is None else int(row[0])
 
+    def change_counter_if_open(self) -> int | None:
+        """:meth:`change_counter`, or None while this backend has not opened its database yet.
+
+        What caches poll: a process whose lookups were all answered by earlier backends never opens
+        (or creates) the metastore, nor imports SQLAlchemy, just to watch it.
+        """
+        if not self._ready:
+            return None
+        return self.change_counter()
+
     def _write(self, action: str, work: Callable[[sa.Connection], Any]) -> Any:
+        import sqlalchemy as sa
+
         if not self._ready:
             self._ensure_ready()
         try:
@@ -524,6 +564,11 @@ class MetastoreBackend(SecretsBackend):
             "extra": extra,
             "key_id": ring.primary_fingerprint if password or extra else None,
         }  # fmt: skip
+        import sqlalchemy as sa
+
+        from hookline.secrets._metastore_schema import BUMP, connection_table
+
+        _c = connection_table.c
 
         def work(db: sa.Connection) -> None:
             existing = db.execute(sa.select(_c.id).where(_c.conn_id == conn_id)).scalar()
@@ -537,7 +582,7 @@ class MetastoreBackend(SecretsBackend):
                 db.execute(connection_table.update().where(_c.id == existing).values(**values))
             else:
                 db.execute(connection_table.insert().values(conn_id=conn_id, **values))
-            db.execute(_BUMP)
+            db.execute(BUMP)
 
         try:
             self._write("store a connection in", work)
@@ -546,11 +591,13 @@ class MetastoreBackend(SecretsBackend):
 
     def delete_connection(self, conn_id: str) -> bool:
         """Delete ``conn_id``; return whether it existed."""
+        from hookline.secrets._metastore_schema import BUMP, connection_table
 
         def work(db: sa.Connection) -> bool:
-            deleted = db.execute(connection_table.delete().where(_c.conn_id == conn_id)).rowcount
+            table = connection_table
+            deleted = db.execute(table.delete().where(table.c.conn_id == conn_id)).rowcount
             if deleted:
-                db.execute(_BUMP)
+                db.execute(BUMP)
             return bool(deleted)
 
         result: bool = self._write("delete a connection from", work)
@@ -583,6 +630,11 @@ class MetastoreBackend(SecretsBackend):
         """
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        import sqlalchemy as sa
+
+        from hookline.secrets._metastore_schema import connection_table
+
+        _c = connection_table.c
         ring = self._load_keyring(create=False)
         primary = ring.primary_fingerprint
         query = sa.select(_c.id, _c.conn_id, _c.password, _c.extra, _c.key_id).where(
@@ -633,8 +685,9 @@ class MetastoreBackend(SecretsBackend):
         with self._lock:
             self._generation += 1
         _close_readers(self._idle)
-        self._engine.dispose()
-        self._read_engine.dispose()
+        if self._set_up:
+            self._engine.dispose()
+            self._read_engine.dispose()
 
     def __repr__(self) -> str:
         url = masking.redact(self.url.render_as_string(hide_password=True))
