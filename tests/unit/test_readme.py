@@ -19,3 +19,23 @@ def test_readme_python_blocks_run(monkeypatch: pytest.MonkeyPatch) -> None:
         namespace: dict[str, object] = {}
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["conn"].host == "db"  # type: ignore[attr-defined]
+
+
+def test_readme_toml_configuration_loads_and_builds_its_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's hookline.toml example is valid: settings load and the chain is built offline."""
+    from hookline.config import load_settings
+    from hookline.secrets.chain import build_chain
+
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(blocks) == 1
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hookline.toml").write_text(blocks[0])
+    monkeypatch.setenv("HOOKLINE_HOME", str(home))
+    settings = load_settings()
+    assert settings.backends == ("env", "vault", "metastore")
+    assert settings.cache.ttl_seconds == 300
+    chain = build_chain(settings)
+    assert [backend.name for backend in chain.backends] == ["env", "vault", "metastore"]
