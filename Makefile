@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --no-sync
 
-.PHONY: bootstrap demo test lint typecheck unit bench bench-airflow format clean
+.PHONY: bootstrap demo test lint typecheck unit bench format clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh

@@ -127,6 +127,32 @@ def _sql_new_connection(params: dict[str, Any]) -> Callable[[], object]:
     return pg_op
 
 
+def _sql_raw_open(params: dict[str, Any]) -> Callable[[], object]:
+    """The floor: ``select 1`` on one open DB-API connection (one round trip, no pool, no hook)."""
+    db: Any
+    if params["dialect"] == "sqlite":
+        import sqlite3
+
+        db = sqlite3.connect(params["path"])
+    else:
+        import psycopg
+
+        pg = params["pg"]
+        db = psycopg.connect(
+            host=pg["host"],
+            port=pg["port"],
+            user=pg["login"],
+            password=pg["password"],
+            dbname=pg["schema"],
+            autocommit=True,
+        )
+
+    def op() -> object:
+        return db.execute("select 1").fetchone()
+
+    return op
+
+
 def _af_pg_hook(params: dict[str, Any]) -> Callable[[], object]:
     """Airflow's PostgresHook: every get_first resolves the connection and opens a new one."""
     pg = params["pg"]
@@ -177,6 +203,7 @@ def _http_new_client(params: dict[str, Any]) -> Callable[[], object]:
 
 OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "sql_pooled": ("calls", {"hookline": _sql_pooled}),
+    "sql_raw_open": ("calls", {"hookline": _sql_raw_open}),
     "pg_airflow_hook": ("calls", {"airflow": _af_pg_hook}),
     "sql_new_connection": ("calls", {"hookline": _sql_new_connection}),
     "http_pooled": ("calls", {"hookline": _http_pooled}),
@@ -220,9 +247,8 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
 
     with tempfile.TemporaryDirectory(prefix="hookline-bench-sql-") as tmp:
         path = str(Path(tmp) / "bench.db")
-        res = _pair(
-            hl, ["sql_pooled", "sql_new_connection"], {"dialect": "sqlite", "path": path}, s
-        )
+        sqlite_ops = ["sql_pooled", "sql_new_connection", "sql_raw_open"]
+        res = _pair(hl, sqlite_ops, {"dialect": "sqlite", "path": path}, s)
     add(
         "SQLite: pooled checkout + select 1",
         res,
@@ -230,6 +256,14 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         "sql_new_connection",
         "new connection each time",
         note="`SqlHook(conn).get_first('select 1')` on the hook's pool vs `sqlite3.connect(path)` + `select 1` + close per call (what Airflow's `DbApiHook.get_first` does), same database file.",
+    )
+    add(
+        "SQLite: pooled hook vs the driver floor",
+        res,
+        "sql_pooled",
+        "sql_raw_open",
+        "one open connection, raw driver",
+        note="same hookline samples, against `select 1` on one open `sqlite3` connection: the hook's own per-call overhead (ratio < 1 by construction).",
     )
     pg = _pg_params()
     pg_target = Target("≥ 20x", min_ratio=20)
@@ -243,7 +277,7 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         )
         out.append(row)
     else:
-        ops = ["sql_pooled", "sql_new_connection", "pg_airflow_hook"]
+        ops = ["sql_pooled", "sql_new_connection", "pg_airflow_hook", "sql_raw_open"]
         res = _pair(hl, ops, {"dialect": "postgres", "pg": pg}, s, af)
         add(
             "PostgreSQL: pooled checkout + select 1",
@@ -253,6 +287,14 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
             "new connection each time",
             target=pg_target,
             note=f"`PostgresHook(conn).get_first('select 1')` on the pool vs `psycopg.connect()` + `select 1` + close per call; server {pg['host']}:{pg['port']} from PGHOST/PGPORT (not started by the benchmark).",
+        )
+        add(
+            "PostgreSQL: pooled hook vs the driver floor",
+            res,
+            "sql_pooled",
+            "sql_raw_open",
+            "one open connection, raw driver",
+            note="same hookline samples, against `select 1` on one open psycopg connection in autocommit (one round trip): the hook's per-call overhead, mostly extra round trips (ratio < 1 by construction).",
         )
         if af is not None:
             add(
