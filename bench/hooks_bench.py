@@ -2,8 +2,10 @@
 
 * SQL: ``SqlHook.get_first("select 1")`` on the hook's pool against opening a new DB-API connection
   for every statement (what Airflow's ``DbApiHook.get_first`` does), on SQLite always and on
-  PostgreSQL when a server is reachable through ``PGHOST``/``PGPORT`` (``PGUSER``, ``PGPASSWORD``,
-  ``PGDATABASE``); the benchmark never starts a server.
+  PostgreSQL: the server ``PGHOST``/``PGPORT`` (``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``) point at
+  or, when ``PGHOST`` is unset, a throwaway PostgreSQL server on 127.0.0.1 that the benchmark starts
+  itself (``tests.servers.postgres.PostgresServer``; needs ``/usr/lib/postgresql/*/bin/initdb`` and
+  root; not in ``--quick`` mode) and stops by PID at the end.
 * HTTP: ``HttpHook.run("GET", ...)`` on one keep-alive client against a new hook (new client and
   TCP connection) per request, served by a local ``http.server`` on 127.0.0.1 running in the parent
   process (so it does not share the worker's GIL).
@@ -11,12 +13,15 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import secrets
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -60,6 +65,67 @@ def local_http_server() -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[dict[str, Any] | str]:
+    """Start a throwaway PostgreSQL server on 127.0.0.1; yield its connection parameters.
+
+    Yields a string (why there is none) instead when no server can be started: no ``initdb``
+    under ``/usr/lib/postgresql/*/bin``, not root, or the start failed. The server is stopped
+    (``pg_ctl stop``, then SIGTERM/SIGKILL to the postmaster's PID if still running) and its
+    directory removed on exit.
+    """
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        yield "no server: PGHOST not set and no initdb under /usr/lib/postgresql"
+        return
+    if os.geteuid() != 0:
+        yield "no server: PGHOST not set and not root (cannot start one)"
+        return
+    try:
+        from tests.servers._proc import free_port, stop_pid
+        from tests.servers.postgres import PostgresServer
+    except ImportError as exc:
+        yield f"no server: cannot import tests.servers.postgres ({exc})"
+        return
+    base_dir = Path(tempfile.mkdtemp(prefix="hookline-bench-pg-", dir="/tmp"))
+    server: Any = None
+    pid: int | None = None
+    try:
+        base_dir.chmod(0o755)
+        shutil.chown(base_dir, "postgres", "postgres")
+        server = PostgresServer(free_port(), secrets.token_urlsafe(16), base_dir)
+        try:
+            server.start()
+        except Exception as exc:  # reported in the row, never fatal
+            pid = _postmaster_pid(server.data_dir)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            yield f"could not start PostgreSQL: {first[:120]}"
+            return
+        pid = _postmaster_pid(server.data_dir)
+        yield {
+            "host": server.host,
+            "port": server.port,
+            "login": server.superuser,
+            "password": server.superuser_password,
+            "schema": "postgres",
+        }
+    finally:
+        try:
+            if server is not None:
+                with suppress(Exception):  # fall back to the PID below
+                    server.stop()
+                if pid is not None and (server.data_dir / "postmaster.pid").exists():
+                    stop_pid(pid)
+        finally:
+            shutil.rmtree(base_dir, ignore_errors=True)
 
 
 def _pg_params() -> dict[str, Any] | None:
@@ -234,6 +300,46 @@ def _pair(
     return out
 
 
+def _pg_rows(
+    hl: Side,
+    af: Side | None,
+    s: Any,
+    pg: dict[str, Any],
+    origin: str,
+    pg_target: Target,
+    add: Callable[..., None],
+) -> None:
+    ops = ["sql_pooled", "sql_new_connection", "pg_airflow_hook", "sql_raw_open"]
+    res = _pair(hl, ops, {"dialect": "postgres", "pg": pg}, s, af)
+    add(
+        "PostgreSQL: pooled checkout + select 1",
+        res,
+        "sql_pooled",
+        "sql_new_connection",
+        "new connection each time",
+        target=pg_target,
+        note=f"`PostgresHook(conn).get_first('select 1')` on the pool vs `psycopg.connect()` + `select 1` + close per call; server {pg['host']}:{pg['port']}, {origin}.",
+    )
+    add(
+        "PostgreSQL: pooled hook vs the driver floor",
+        res,
+        "sql_pooled",
+        "sql_raw_open",
+        "one open connection, raw driver",
+        note="same hookline samples, against `select 1` on one open psycopg connection in autocommit (one round trip): the hook's per-call overhead, mostly extra round trips (ratio < 1 by construction).",
+    )
+    if af is not None:
+        add(
+            "PostgreSQL: hookline pooled vs Airflow PostgresHook",
+            res,
+            "sql_pooled",
+            "pg_airflow_hook",
+            AIRFLOW,
+            target=pg_target,
+            note="same hookline samples, against Airflow 3.3.2's `PostgresHook(postgres_conn_id=...).get_first('select 1')` (connection from an `AIRFLOW_CONN_` JSON env var; a new DB connection per call).",
+        )
+
+
 def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
     """Measure the hook pairs (and Airflow's PostgresHook when PostgreSQL is reachable)."""
     g = "Hooks: pooling (hookline only)"
@@ -265,47 +371,30 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         "one open connection, raw driver",
         note="same hookline samples, against `select 1` on one open `sqlite3` connection: the hook's own per-call overhead (ratio < 1 by construction).",
     )
-    pg = _pg_params()
     pg_target = Target("≥ 20x", min_ratio=20)
-    if pg is None:
-        row = Row(
-            group=g,
-            name="PostgreSQL: pooled checkout + select 1",
-            target=pg_target,
-            hookline_status="n/a (no server: PGHOST not set)",
-            note="runs when PGHOST/PGPORT point at a reachable server; the benchmark starts none.",
-        )
-        out.append(row)
-    else:
-        ops = ["sql_pooled", "sql_new_connection", "pg_airflow_hook", "sql_raw_open"]
-        res = _pair(hl, ops, {"dialect": "postgres", "pg": pg}, s, af)
-        add(
-            "PostgreSQL: pooled checkout + select 1",
-            res,
-            "sql_pooled",
-            "sql_new_connection",
-            "new connection each time",
-            target=pg_target,
-            note=f"`PostgresHook(conn).get_first('select 1')` on the pool vs `psycopg.connect()` + `select 1` + close per call; server {pg['host']}:{pg['port']} from PGHOST/PGPORT (not started by the benchmark).",
-        )
-        add(
-            "PostgreSQL: pooled hook vs the driver floor",
-            res,
-            "sql_pooled",
-            "sql_raw_open",
-            "one open connection, raw driver",
-            note="same hookline samples, against `select 1` on one open psycopg connection in autocommit (one round trip): the hook's per-call overhead, mostly extra round trips (ratio < 1 by construction).",
-        )
-        if af is not None:
-            add(
-                "PostgreSQL: hookline pooled vs Airflow PostgresHook",
-                res,
-                "sql_pooled",
-                "pg_airflow_hook",
-                AIRFLOW,
-                target=pg_target,
-                note="same hookline samples, against Airflow 3.3.2's `PostgresHook(postgres_conn_id=...).get_first('select 1')` (connection from an `AIRFLOW_CONN_` JSON env var; a new DB connection per call).",
+    env_pg = _pg_params()
+    with ExitStack() as stack:
+        pg: dict[str, Any] | str
+        if env_pg is not None:
+            pg, origin = env_pg, "from PGHOST/PGPORT (not started by the benchmark)"
+        elif s.smoke:
+            pg = "no server: PGHOST not set (--quick starts none)"
+            origin = ""
+        else:
+            pg = stack.enter_context(throwaway_postgres())
+            origin = "a throwaway PostgreSQL server started by the benchmark"
+        if isinstance(pg, str):
+            out.append(
+                Row(
+                    group=g,
+                    name="PostgreSQL: pooled checkout + select 1",
+                    target=pg_target,
+                    hookline_status=f"n/a ({pg})",
+                    note="runs against PGHOST/PGPORT when set, else against a throwaway server the benchmark starts (root + initdb needed; not with --quick).",
+                )
             )
+        else:
+            _pg_rows(hl, af, s, pg, origin, pg_target, add)
     with local_http_server() as port:
         res = _pair(hl, ["http_pooled", "http_new_client"], {"port": port}, s)
     add(

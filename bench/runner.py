@@ -37,6 +37,8 @@ class Settings:
         process_runs: Runs per side of each whole-process measurement (plus one discarded).
         memory_runs: Fresh processes per side for the 10,000-connection memory row.
         airflow: Whether to measure Airflow at all.
+        smoke: A smoke-test run (``--quick``): skip anything slow to set up (e.g. starting a
+            throwaway PostgreSQL server).
     """
 
     rounds: int = 5
@@ -45,11 +47,20 @@ class Settings:
     process_runs: int = 12
     memory_runs: int = 3
     airflow: bool = True
+    smoke: bool = False
 
     @classmethod
     def quick(cls, airflow: bool) -> Settings:
         """A tiny run (smoke test): every code path, few iterations."""
-        return cls(rounds=1, samples=5, warmup=1, process_runs=1, memory_runs=1, airflow=airflow)
+        return cls(
+            rounds=1,
+            samples=5,
+            warmup=1,
+            process_runs=1,
+            memory_runs=1,
+            airflow=airflow,
+            smoke=True,
+        )
 
 
 Results = dict[str, list[float] | str]

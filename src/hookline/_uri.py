@@ -60,6 +60,9 @@ _SHARED_FIELD_MAX_CHARS = 64
 _MAX_SHARED_FIELDS = 4096
 # Decoded query fields (``name=value`` -> (name, value)) of names that are not secret.
 _query_fields: dict[str, tuple[str, str]] = {}
+# Whole query strings made only of such shared fields (``sslmode=require&connect_timeout=10``) ->
+# their decoded fields; filled on the second parse (when the fields themselves are shared).
+_query_dicts: dict[str, dict[str, str]] = {}
 _port_ints: dict[str, int] = {}
 
 _scheme_cache: dict[str, str] = {}
@@ -77,6 +80,9 @@ class ParsedURI(NamedTuple):
     port: int | None
     extra: dict[str, Any] | None
     extra_text: str | None
+
+
+_new_parsed: Any = tuple.__new__
 
 
 def normalize_conn_type(conn_type: str) -> str:
@@ -322,7 +328,7 @@ def _from_fast_match(match: re.Match[str], uri: str, conn_id: str | None) -> Par
     host = unquote(raw_host) if "%" in raw_host else raw_host
     if protocol is not None and host:
         host = f"{protocol}://{host}"
-    return ParsedURI(
+    fields = (
         _scheme_to_conn_type(scheme),
         host,
         None if raw_login is None else unquote(raw_login),
@@ -332,6 +338,8 @@ def _from_fast_match(match: re.Match[str], uri: str, conn_id: str | None) -> Par
         extra,
         extra_text,
     )
+    parsed: ParsedURI = _new_parsed(ParsedURI, fields)  # ParsedURI(*fields), minus a Python frame
+    return parsed
 
 
 def _split_rest(rest: str, uri: str, conn_id: str | None) -> tuple[str, str, str]:
@@ -418,8 +426,12 @@ def _parse_query(
     query: str, uri: str, conn_id: str | None
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Airflow's ``dict(parse_qsl(query, keep_blank_values=True))``, then ``__extra__`` handling."""
+    whole = _query_dicts.get(query)
+    if whole is not None:
+        return dict(whole), None  # a fresh dict: the Connection owns it
     pairs: dict[str, str] = {}
     fields = _query_fields
+    shared = True  # every field is a shared (short, not secret) one
     for field in query.split("&"):
         known = fields.get(field)
         if known is not None:
@@ -427,6 +439,7 @@ def _parse_query(
             continue
         if not field:
             continue
+        shared = False
         name, _, value = field.partition("=")
         if "+" in name:
             name = name.replace("+", " ")
@@ -444,6 +457,8 @@ def _parse_query(
         ):
             fields[field] = (name, value)
     if EXTRA_KEY not in pairs:
+        if shared and pairs and len(_query_dicts) < _MAX_CACHED:
+            _query_dicts[query] = dict(pairs)
         return (pairs or None), None
     text = pairs[EXTRA_KEY]
     if not text:
@@ -496,6 +511,9 @@ _ASCII_TABLES = {
 }
 
 
+_PLAIN_TABLE = _ASCII_TABLES["", False]
+
+
 def _quote(text: str, safe: str = "") -> str:
     """``urllib.parse.quote(text, safe=safe)`` for ``safe`` in ``""``/``"*"``, 2-6x faster."""
     if text.isascii():
@@ -540,20 +558,43 @@ def _is_flat(extra: Mapping[str, Any]) -> bool:
     return True
 
 
+# Rendered ``key=value`` query fields, for short fields whose name is not secret (sslmode=require):
+# rendered once, then reused (the same policy as the parse side's _query_fields).
+_rendered_fields: dict[tuple[str, str, str], str] = {}
+
+
+def _render_flat(extra: Mapping[str, Any], safe: str) -> str | None:
+    """Flat ``k=v&...`` when every key and value is a str and no key is ``__extra__``, else None."""
+    parts: list[str] = []
+    rendered = _rendered_fields
+    for key, value in extra.items():
+        if type(value) is not str or type(key) is not str or key == EXTRA_KEY:
+            return None
+        field = rendered.get((key, value, safe))
+        if field is None:
+            field = f"{_quote_plus(key, safe)}={_quote_plus(value, safe)}"
+            if (
+                len(key) + len(value) < _SHARED_FIELD_MAX_CHARS
+                and len(rendered) < _MAX_SHARED_FIELDS
+                and not is_sensitive_key(key)
+            ):
+                rendered[key, value, safe] = field
+        parts.append(field)
+    return "&".join(parts)
+
+
 def render_query(
     extra: Mapping[str, Any], extra_text: str | None, *, redacted: bool = False
 ) -> str:
     """The query part (without ``?``): flat ``k=v`` pairs when every value is a string, else
     ``__extra__=<JSON>`` (the original JSON text when known)."""
     safe = "*" if redacted else ""  # a redacted URI is for display: keep "***" readable
-    if _is_flat(extra):
-        try:
-            return "&".join(
-                f"{_quote_plus(key, safe)}={_quote_plus(value, safe)}"
-                for key, value in extra.items()
-            )
-        except UnicodeEncodeError:
-            pass  # a lone surrogate: only JSON's \\u escapes can carry it
+    try:
+        flat = _render_flat(extra, safe)
+    except UnicodeEncodeError:
+        flat = None  # a lone surrogate: only JSON's \\u escapes can carry it
+    if flat is not None:
+        return flat
     text = extra_text if extra_text is not None else json.dumps(_thaw(extra))
     try:
         return f"{EXTRA_KEY}={_quote_plus(text, safe)}"
@@ -603,19 +644,25 @@ def render_uri(
         ):
             uri += f"{protocol}://"
             host_to_use = inner
-    has_authority = login is not None or password is not None
-    if has_authority:
+    table = _PLAIN_TABLE  # _quote(text) for ASCII text, without the call
+    if login is not None or password is not None:
         if login is not None:
-            uri += _quote(login)
+            uri += login.translate(table) if login.isascii() else _quote(login)
         if password is not None:
-            uri += ":" + (REDACTED if redact_password else _quote(password))
+            if redact_password:
+                uri += ":" + REDACTED
+            else:
+                uri += ":" + (password.translate(table) if password.isascii() else _quote(password))
         uri += "@"
     if host_to_use:
-        uri += _quote_host(host_to_use)
+        if ":" not in host_to_use and host_to_use.isascii():
+            uri += host_to_use.translate(table)
+        else:
+            uri += _quote_host(host_to_use)
     if port is not None:
         uri += f":{port}"
     if schema:
-        uri += "/" + _quote(schema)
+        uri += "/" + (schema.translate(table) if schema.isascii() else _quote(schema))
     if extra:
         uri += ("?" if schema else "/?") + render_query(extra, extra_text, redacted=redact_password)
     return uri

@@ -9,6 +9,13 @@ engines built from the old one, so no pooled connection keeps using stale creden
 
 Pool settings (:class:`PoolOptions`) come from hook keyword arguments, then connection extras, then
 the defaults below; units are in the names.
+
+Pre-ping (``pool_pre_ping``, on by default for network databases) costs no round trip in the common
+case: at checkout, a pooled connection is pinged (one round trip, replaced if dead) only when its socket
+has input waiting while idle (a server that ended the session sends an error or closes the socket:
+``pg_terminate_backend``, a restart, an idle timeout) or when it has been idle longer than
+:data:`PRE_PING_IDLE_S` (a silently dropped TCP session shows nothing on the socket). A brand-new
+connection is never pinged. Drivers whose socket cannot be found are pinged at every checkout.
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import select
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -34,13 +44,16 @@ __all__ = [
     "DEFAULT_POOL_RECYCLE_S",
     "DEFAULT_POOL_SIZE",
     "DEFAULT_POOL_TIMEOUT_S",
+    "LAST_CHECKIN_KEY",
     "POOL_OPTION_KEYS",
+    "PRE_PING_IDLE_S",
     "PoolOptions",
     "acquire_engine",
     "credential_fingerprint",
     "dispose_all",
     "dispose_engines",
     "engine_count",
+    "needs_ping",
     "pool_timeout_error",
 ]
 
@@ -52,6 +65,14 @@ DEFAULT_POOL_TIMEOUT_S: Final = 30.0
 DEFAULT_POOL_RECYCLE_S: Final = 1800.0
 DEFAULT_POOL_PRE_PING: Final = True
 DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
+
+#: With pre-ping on, a pooled connection idle for longer than this (seconds) is pinged at checkout
+#: even when its socket shows nothing (a NAT or firewall may have dropped the session silently).
+PRE_PING_IDLE_S: Final = 30.0
+
+#: Key in a pooled connection's ``info`` dict: ``time.monotonic()`` of its last return to the pool
+#: (absent on a connection that has not been used yet).
+LAST_CHECKIN_KEY: Final = "hookline_last_checkin"
 
 #: Connection-extra keys read as pool settings (never passed on to the driver).
 POOL_OPTION_KEYS: Final = frozenset(
@@ -108,8 +129,10 @@ class PoolOptions:
         max_overflow: Extra connections opened beyond ``pool_size`` under load (closed on return).
         pool_timeout_s: How long a checkout waits for a free connection before :class:`PoolTimeout`.
         pool_recycle_s: Connections older than this are replaced at checkout (``-1``: never).
-        pool_pre_ping: Test each connection at checkout, replacing dead ones (e.g. after a server
-            restart or ``pg_terminate_backend``).
+        pool_pre_ping: Check each pooled connection at checkout, replacing dead ones (e.g. after a
+            server restart or ``pg_terminate_backend``): a ping round trip only when the socket has
+            input waiting or the connection was idle longer than :data:`PRE_PING_IDLE_S` (see the
+            module docstring), so a busy pool pays nothing.
         connect_timeout_s: How long opening one database connection may take.
     """
 
@@ -247,11 +270,80 @@ def acquire_engine(
         return engine, fingerprint
 
 
+def _socket_fd(dbapi_conn: Any) -> int | None:
+    """The file descriptor of a DB-API connection's socket (psycopg 3, PyMySQL), or None."""
+    try:
+        pgconn = getattr(dbapi_conn, "pgconn", None)
+        if pgconn is not None:
+            return int(pgconn.socket)
+        sock = getattr(dbapi_conn, "_sock", None)
+        if sock is not None:
+            return int(sock.fileno())
+    except Exception:  # a closed connection has no socket: ping it, the ping decides
+        return None
+    return None
+
+
+def _has_input(fd: int) -> bool:
+    """True when the socket has data, an EOF or an error waiting (checked without blocking)."""
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, errored = select.select([fd], [], [fd], 0)
+    return bool(readable or errored)
+
+
+def needs_ping(dbapi_conn: Any, info: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether a pooled connection about to be checked out must be pinged (see the module docstring).
+
+    Args:
+        dbapi_conn: The DB-API connection.
+        info: The pool entry's ``info`` dict (holds :data:`LAST_CHECKIN_KEY`).
+        now: ``time.monotonic()`` (default: now).
+    """
+    last = info.get(LAST_CHECKIN_KEY)
+    if last is None:
+        return False  # opened for this checkout
+    if (time.monotonic() if now is None else now) - last > PRE_PING_IDLE_S:
+        return True
+    fd = _socket_fd(dbapi_conn)
+    return fd is None or _has_input(fd)
+
+
+def _attach_pre_ping(engine: Engine) -> None:
+    """Check connections at checkout (see the module docstring); record each one's last checkin."""
+    dialect = engine.dialect
+
+    def on_checkin(dbapi_conn: Any, record: Any) -> None:
+        if dbapi_conn is not None:
+            record.info[LAST_CHECKIN_KEY] = time.monotonic()
+
+    def on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        if not needs_ping(dbapi_conn, record.info):
+            return
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:
+            # The pool invalidates this connection and checks out a new one in its place.
+            raise sa_exc.DisconnectionError("pooled connection failed its pre-ping")
+
+    event.listen(engine, "checkin", on_checkin)
+    event.listen(engine, "checkout", on_checkout)
+
+
 def _create(url: URL, options: PoolOptions, connect_args: dict[str, Any], static: bool) -> Engine:
     kwargs: dict[str, Any] = {
         "connect_args": connect_args,
         "hide_parameters": True,
-        "pool_pre_ping": options.pool_pre_ping,
+        # Replaced by the cheaper checkout check of _attach_pre_ping (see the module docstring).
+        "pool_pre_ping": False,
     }
     if static:
         kwargs["poolclass"] = StaticPool
@@ -263,7 +355,10 @@ def _create(url: URL, options: PoolOptions, connect_args: dict[str, Any], static
             pool_timeout=options.pool_timeout_s,
             pool_recycle=options.pool_recycle_s if options.pool_recycle_s >= 0 else -1,
         )
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if options.pool_pre_ping:
+        _attach_pre_ping(engine)
+    return engine
 
 
 def dispose_engines(conn_id: str) -> int:

@@ -48,6 +48,11 @@ class Dialect:
             than the statement itself on an embedded database. Only where the driver needs nothing
             from those layers: SQLite (sqlite3 begins and ends transactions itself, as SQLAlchemy
             lets it).
+        raw_autocommit: Run statements in autocommit mode (a lone statement, or ``autocommit=True``)
+            on the pooled DB-API connection directly, switching the driver's autocommit flag on for
+            the call (see :meth:`set_autocommit`; it must cost no round trip) instead of going
+            through SQLAlchemy's Connection, isolation-level switching and Result layers, which
+            cost more than a round trip: PostgreSQL (psycopg's flag is client-side).
     """
 
     driver: ClassVar[str] = ""
@@ -57,6 +62,7 @@ class Dialect:
     autocommit_single_statements: ClassVar[bool] = False
     default_pool_pre_ping: ClassVar[bool] = True
     raw_statements: ClassVar[bool] = False
+    raw_autocommit: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -89,6 +95,15 @@ class Dialect:
     def classify(self, orig: BaseException) -> Failure:
         """Classify a DBAPI error: ``"auth"``, ``"connect"`` or None."""
         return None
+
+    def set_autocommit(self, dbapi_conn: Any, on: bool) -> None:
+        """Switch a DB-API connection's autocommit mode (dialects with ``raw_autocommit``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no raw autocommit mode")
+
+    def dropped_before_statement(self, orig: BaseException) -> bool:
+        """Whether a disconnect error proves the server ended the session without running (or
+        without committing) the statement, so it may be sent again on a new connection."""
+        return False
 
     def replace_sql(
         self, table: str, columns: str, values: str, fields: Sequence[str], index: Sequence[str]
@@ -145,6 +160,18 @@ class PostgresDialect(Dialect):
     driver = "postgresql+psycopg"
     driver_package = ("psycopg", "postgres")
     autocommit_single_statements = True
+    raw_autocommit = True
+
+    def set_autocommit(self, dbapi_conn: Any, on: bool) -> None:
+        dbapi_conn.autocommit = on  # psycopg: client-side, no round trip
+
+    def dropped_before_statement(self, orig: BaseException) -> bool:
+        # Class 57P (admin/crash shutdown, cannot connect now): the backend was terminated and a
+        # terminated backend aborts the statement it was running; no SQLSTATE: the socket had
+        # been closed (EOF), almost always before the statement arrived. (Only a server crash
+        # between a statement's commit and its reply could make the retry run it twice.)
+        sqlstate = getattr(orig, "sqlstate", None)
+        return sqlstate is None or str(sqlstate).startswith("57P")
 
     def connect_args(self, conn: Connection, options: PoolOptions) -> dict[str, Any]:
         args = {k: v for k, v in conn.extra.items() if k in _PG_PASSTHROUGH}

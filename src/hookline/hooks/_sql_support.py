@@ -85,12 +85,18 @@ def run_on_dbapi(
     handler: Callable[[ResultCursor], Any] | None,
     conn_id: str | None,
     debug: Callable[..., None] | None,
+    *,
+    commit: bool = True,
+    results: list[Any] | None = None,
+    descriptions: list[Any] | None = None,
 ) -> tuple[list[Any], list[Any]]:
-    """Run ``statements`` on one cursor of a DB-API connection, then commit; return the handler's
-    results and each statement's ``description``. Errors propagate untranslated (nothing is
-    committed then); the caller returns the connection."""
-    results: list[Any] = []
-    descriptions: list[Any] = []
+    """Run ``statements`` on one cursor of a DB-API connection, then commit (unless ``commit`` is
+    false: the connection is in autocommit mode); return the handler's results and each statement's
+    ``description``, appended to ``results``/``descriptions`` when given (so a caller sees how far
+    a failed run got). Errors propagate untranslated (nothing is committed then); the caller
+    returns the connection."""
+    results = [] if results is None else results
+    descriptions = [] if descriptions is None else descriptions
     cursor = dbapi_conn.cursor()
     try:
         for statement in statements:
@@ -104,7 +110,8 @@ def run_on_dbapi(
             descriptions.append(view.description)
             if handler is not None:
                 results.append(handler(view))
-        dbapi_conn.commit()
+        if commit:
+            dbapi_conn.commit()
     finally:
         cursor.close()
     return results, descriptions

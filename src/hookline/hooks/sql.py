@@ -7,7 +7,12 @@ one engine and pool (:mod:`hookline.pool`); settings come from hook arguments, t
 (``pool_size``, ``max_overflow``, ``pool_timeout_s``, ``pool_recycle_s``, ``pool_pre_ping``,
 ``connect_timeout_s``), then defaults.
 
-SQL is sent as written, through ``exec_driver_sql``: use the driver's parameter style
+A lone statement on PostgreSQL (``get_first``, ``get_records``, ``run`` of one statement) costs one
+network round trip: it runs in autocommit mode on the pooled psycopg connection itself (no BEGIN/COMMIT,
+no SQLAlchemy isolation-level switching), and pre-ping sends no ping while the pool is busy (see
+:mod:`hookline.pool`).
+
+SQL is sent as written (the DB-API ``execute``): use the driver's parameter style
 (``%s``/``%(name)s`` for psycopg and PyMySQL, ``?``/``:name`` for SQLite). Values are always bound as
 parameters, never formatted into SQL. Driver errors are translated once, here: unreachable or timed
 out -> :class:`HookConnectionError`; rejected credentials -> :class:`AuthenticationFailed` (which
@@ -49,7 +54,7 @@ from hookline.hooks._sql_support import (
     split_sql_string,
 )
 from hookline.hooks.base import BaseHook
-from hookline.pool import PoolOptions, acquire_engine, pool_timeout_error
+from hookline.pool import LAST_CHECKIN_KEY, PoolOptions, acquire_engine, pool_timeout_error
 
 if TYPE_CHECKING:
     import pandas
@@ -81,8 +86,14 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         max_overflow: Extra connections under load (extra ``max_overflow``; default 10).
         pool_timeout_s: Wait for a free connection before :class:`PoolTimeout` (default 30).
         pool_recycle_s: Replace connections older than this (default 1800; -1 never).
-        pool_pre_ping: Test connections at checkout, replacing dead ones (extra ``pool_pre_ping``;
-            default: on for network databases, off for SQLite files, which nothing can drop).
+        pool_pre_ping: Check pooled connections at checkout, replacing dead ones (extra
+            ``pool_pre_ping``; default: on for network databases, off for SQLite files, which
+            nothing can drop). The check costs a ping round trip only when the connection's socket
+            shows the server ended the session, or after more than
+            :data:`~hookline.pool.PRE_PING_IDLE_S` (30 s) idle; a statement run on the DB-API
+            connection (PostgreSQL autocommit, SQLite) that still finds its reused session ended
+            by the server is sent once more on a new connection. Off: a dead pooled session fails
+            the next statement with :class:`HookConnectionError`.
         connect_timeout_s: Limit for opening one connection (default 10; PostgreSQL rounds up to
             whole seconds, at least 2).
     """
@@ -266,7 +277,7 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
             except sa_exc.DBAPIError as exc:
                 raise self._translate(exc, connecting=False) from exc
 
-    def _translate(self, exc: Exception, *, connecting: bool) -> HooklineError:
+    def _translate(self, exc: Exception, *, connecting: bool, lost: bool = False) -> HooklineError:
         if isinstance(exc, sa_exc.TimeoutError):
             return pool_timeout_error(self.pool_options, self.conn_id)
         orig: BaseException = exc
@@ -293,7 +304,11 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
                 f"(connect_timeout_s={limit:g}): {detail}",
                 conn_id=self.conn_id,
             )
-        if kind == "connect" or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+        if (
+            kind == "connect"
+            or lost
+            or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+        ):
             return HookConnectionError(
                 f"{name} {self.conn_id!r}: lost the connection to {where}: {detail}",
                 conn_id=self.conn_id,
@@ -372,6 +387,8 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         # in autocommit mode, which gives the same result with two fewer round trips.
         dialect = self._dialect
         autocommit = autocommit or (len(statements) == 1 and dialect.autocommit_single_statements)
+        if dialect.raw_autocommit and autocommit:
+            return self._run_raw(statements, bound, handler, autocommit=True)
         if dialect.raw_statements and not autocommit:
             return self._run_raw(statements, bound, handler)
         with self._connect(autocommit) as conn:
@@ -398,27 +415,86 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
         return results
 
     def _run_raw(
-        self, statements: list[str], bound: Any, handler: Callable[[ResultCursor], Any] | None
+        self,
+        statements: list[str],
+        bound: Any,
+        handler: Callable[[ResultCursor], Any] | None,
+        *,
+        autocommit: bool = False,
     ) -> list[Any]:
-        """:meth:`_run` in one transaction on the pooled DB-API connection itself (dialects with
-        ``raw_statements``): the same statements, parameters, results and errors, without
-        SQLAlchemy's per-statement Connection and Result objects."""
-        fairy = self._checkout()
+        """:meth:`_run` on the pooled DB-API connection itself (dialects with ``raw_statements``, or
+        ``raw_autocommit`` in autocommit mode): the same statements, parameters, results and errors,
+        without SQLAlchemy's per-statement Connection and Result objects.
+
+        With pre-ping on, a statement that fails first on a connection reused from the pool because
+        the server had already ended that session (a disconnect error the dialect's
+        ``dropped_before_statement`` accepts) is sent once more on a new connection: the pre-ping
+        check at checkout only sees a session ended before the call.
+        """
+        dialect = self._dialect
+        engine_dialect = self.get_sqlalchemy_engine().dialect
         debug = self.log.debug if self.log_sql else None
-        try:
-            results, descriptions = run_on_dbapi(
-                fairy, statements, bound, handler, self.conn_id, debug
-            )
-        except self.get_sqlalchemy_engine().dialect.loaded_dbapi.Error as exc:
-            if self.get_sqlalchemy_engine().dialect.is_disconnect(
-                exc, fairy.dbapi_connection, None
+        for attempt in (1, 2):
+            fairy = self._checkout()
+            reused = LAST_CHECKIN_KEY in fairy.info
+            dbapi_conn = fairy.dbapi_connection
+            results: list[Any] = []
+            descriptions: list[Any] = []
+            failure: Any = None
+            try:
+                if autocommit:
+                    dialect.set_autocommit(dbapi_conn, True)
+                run_on_dbapi(
+                    dbapi_conn,
+                    statements,
+                    bound,
+                    handler,
+                    self.conn_id,
+                    debug,
+                    commit=not autocommit,
+                    results=results,
+                    descriptions=descriptions,
+                )
+            except engine_dialect.loaded_dbapi.Error as exc:
+                failure = exc
+            except BaseException:
+                self._release_raw(fairy, autocommit, lost=None)
+                raise
+            lost = failure is not None and engine_dialect.is_disconnect(failure, dbapi_conn, None)
+            self._release_raw(fairy, autocommit, lost=failure if lost else None)
+            if failure is None:
+                self.descriptions = descriptions
+                return results
+            if (
+                lost
+                and attempt == 1
+                and reused
+                and not descriptions
+                and dialect.dropped_before_statement(failure)
             ):
-                fairy.invalidate(exc)
-            raise self._translate(exc, connecting=False) from exc
+                self.log.info(
+                    "connection %r: the server had ended a pooled session; retrying on a new one",
+                    self.conn_id,
+                )
+                continue
+            raise self._translate(failure, connecting=False, lost=lost) from failure
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _release_raw(
+        self, fairy: PoolProxiedConnection, autocommit: bool, *, lost: BaseException | None
+    ) -> None:
+        """Return a connection used by :meth:`_run_raw` to the pool (rolled back if not committed),
+        autocommit switched off again; a lost one (or one that cannot switch back) is invalidated."""
+        try:
+            if lost is None and autocommit:
+                try:
+                    self._dialect.set_autocommit(fairy.dbapi_connection, False)
+                except Exception as exc:
+                    lost = exc
+            if lost is not None:
+                fairy.invalidate(lost if isinstance(lost, Exception) else None)
         finally:
-            fairy.close()  # back to the pool, rolled back if not committed
-        self.descriptions = descriptions
-        return results
+            fairy.close()
 
     @property
     def last_description(self) -> Any:
