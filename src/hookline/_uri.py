@@ -550,14 +550,6 @@ def _render_scheme(conn_type: str | None) -> str:
     return scheme
 
 
-def _is_flat(extra: Mapping[str, Any]) -> bool:
-    """True when ``extra`` survives flat query parameters: str keys and values, no ``__extra__`` key."""
-    for key, value in extra.items():
-        if type(value) is not str or type(key) is not str or key == EXTRA_KEY:
-            return False
-    return True
-
-
 # Rendered ``key=value`` query fields, for short fields whose name is not secret (sslmode=require):
 # rendered once, then reused (the same policy as the parse side's _query_fields).
 _rendered_fields: dict[tuple[str, str, str], str] = {}

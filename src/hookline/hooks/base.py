@@ -115,11 +115,11 @@ class BaseHook(ABC, Generic[ClientT]):
 
     @staticmethod
     def _register_secrets(conn: Connection) -> None:
-        masking.register(conn.password)
-        for key in conn.sensitive_extra_keys():
-            value = conn.extra[key]
-            if isinstance(value, str):
-                masking.register(value)
+        # One mechanism for every resolved connection: the chain's (password, sensitive extras at
+        # any depth, and the whole URI where the values alone would not mask it).
+        from hookline.secrets.chain import register_connection_secrets
+
+        register_connection_secrets(conn)
 
     def refresh_connection(self) -> bool:
         """Re-resolve the connection by id, bypassing caches; True when it changed.
