@@ -126,9 +126,9 @@ def measure_cli(sides: Sequence[Side], iterations: int) -> dict[str, list[float]
 PREWARM_MODULES = (
     "hookline",
     "hookline.cli.app",
-    "hookline.cache",
+    "hookline.resolve.cache",
     "hookline.config",
-    "hookline.secrets.chain",
+    "hookline.resolve",
     "hookline.secrets.metastore",
     "hookline.hooks.sql",
     "hookline.hooks.http",

@@ -33,8 +33,8 @@ SLOW_BACKEND_S = 0.02
 
 def _cached_resolver() -> Any:
     """The process-wide default resolver, which must be hookline's cache."""
-    from hookline.cache import CachedResolver
-    from hookline.resolver import default_resolver
+    from hookline.resolve.cache import CachedResolver
+    from hookline.resolve.default import default_resolver
 
     resolver = default_resolver()
     if not isinstance(resolver, CachedResolver):
@@ -101,8 +101,8 @@ def _cold_chain(params: dict[str, Any], samples: int) -> list[float]:
 
 
 def _slow_chain(calls: list[int]) -> Any:
+    from hookline.resolve import SecretsChain
     from hookline.secrets.base import SecretsBackend
-    from hookline.secrets.chain import SecretsChain
 
     class SlowBackend(SecretsBackend):
         name = "slow"
@@ -140,7 +140,7 @@ def _concurrent_misses(resolver: Any, conn_id: str, threads: int) -> float:
 
 def _single_flight(cached: bool) -> Callable[[dict[str, Any], int], list[float]]:
     def factory(params: dict[str, Any], samples: int) -> list[float]:
-        from hookline.cache import CachedResolver
+        from hookline.resolve.cache import CachedResolver
 
         out: list[float] = []
         for i in range(max(3, samples // 10)):
@@ -225,9 +225,9 @@ def _split_scaling(res: list[float] | str, counts: tuple[int, ...]) -> dict[int,
 
 def _cache_memory(params: dict[str, Any], samples: int) -> list[float]:
     """RSS delta of 10,000 entries in a CachedResolver (values parsed from URIs on demand)."""
-    from hookline.cache import CachedResolver
+    from hookline.resolve import SecretsChain
+    from hookline.resolve.cache import CachedResolver
     from hookline.secrets.base import SecretsBackend
-    from hookline.secrets.chain import SecretsChain
 
     uris = dict(memory_uris())
 

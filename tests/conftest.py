@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hookline import masking, resolver
+from hookline import masking
+from hookline.resolve import default as resolver
 
 pytest_plugins = [
     f"tests.servers.{module.name}"

@@ -26,7 +26,7 @@ from hookline.exceptions import (
     PoolTimeout,
     RotationError,
 )
-from hookline.resolver import find_connection, get_connection
+from hookline.resolve.default import find_connection, get_connection
 
 __version__ = "0.1.0"
 

@@ -9,8 +9,12 @@ This module imports nothing from hookline, so every other module can import it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for annotations only: at run time this module imports nothing from hookline
+    from hookline.resolve.trace import LookupTrace
 
 __all__ = [
     "AuthenticationFailed",
@@ -20,15 +24,20 @@ __all__ = [
     "ConfigurationError",
     "ConnectionNotFound",
     "ConnectionUnresolved",
+    "ConnectionsFileError",
     "DecryptionError",
     "HookConnectionError",
     "HookError",
     "HooklineError",
+    "HttpAuthenticationFailed",
+    "HttpStatusError",
     "InvalidConnection",
     "InvalidConnectionURI",
+    "KeyNotConfigured",
     "MissingDependency",
     "PoolTimeout",
     "RotationError",
+    "S3NotFound",
 ]
 
 
@@ -37,7 +46,13 @@ class HooklineError(Exception):
 
     Errors pickle with their attributes (``conn_id``, ``uri``, ``step``, ...) whatever their
     constructor's signature, so they cross process boundaries (multiprocessing, Celery) intact.
+
+    Attributes:
+        trace: The lookup trace so far when the error was raised during a lookup through the secrets
+            chain (what each backend said), else None.
     """
+
+    trace: LookupTrace | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
@@ -81,16 +96,20 @@ class InvalidConnectionURI(InvalidConnection):
 
 
 class ConnectionNotFound(HooklineError, KeyError):
-    """No backend in the chain holds the connection.
+    """No backend in the chain holds the connection, and every backend answered.
 
     ``str()`` gives the whole message with the lookup trace (``KeyError`` would otherwise quote it).
+    An outage is not absence: when a backend could not answer, the error is
+    :class:`ConnectionUnresolved`, which this class does not catch.
 
     Attributes:
         conn_id: The id that was looked up.
-        trace: What each backend asked said (a ``LookupTrace`` when it came from a chain), or None.
+        trace: What each backend said (a ``LookupTrace`` when it came from a chain), or None.
     """
 
-    def __init__(self, conn_id: str, trace: Any = None, *, message: str | None = None) -> None:
+    def __init__(
+        self, conn_id: str, trace: LookupTrace | None = None, *, message: str | None = None
+    ) -> None:
         self.conn_id = conn_id
         self.trace = trace
         if message is None:
@@ -120,27 +139,69 @@ class BackendUnavailable(BackendError):
     """A retryable backend failure: network, timeout, 5xx or throttling. The chain falls through."""
 
 
-class ConnectionUnresolved(ConnectionNotFound, BackendUnavailable):
+class ConnectionUnresolved(BackendUnavailable):
     """Nobody that answered holds the connection, but some backend could not answer.
 
-    The connection may be defined in a backend that was down, so this is both a
-    :class:`ConnectionNotFound` (a ``KeyError``) and a :class:`BackendUnavailable`: absent and
-    failed stay distinct, and code that retries on unavailability retries here too. It is never
-    negative-cached.
+    The connection may be defined in a backend that was down, so this is an outage, not absence: it
+    is a :class:`BackendUnavailable` and deliberately not a :class:`ConnectionNotFound`, so
+    ``except ConnectionNotFound: use_default()`` never treats an outage as "not configured". It is
+    never negative-cached.
 
     Attributes:
+        conn_id: The id that was looked up.
+        trace: What each backend said.
         backend: The names of the backends that could not answer, comma-separated.
     """
 
     def __init__(
-        self, conn_id: str, trace: Any = None, *, message: str | None = None, backend: str = ""
+        self,
+        conn_id: str,
+        trace: LookupTrace | None = None,
+        *,
+        message: str | None = None,
+        backend: str = "",
     ) -> None:
-        super().__init__(conn_id, trace, message=message)
-        self.backend = backend
+        if message is None:
+            message = f"connection {conn_id!r} could not be resolved: {backend or 'a backend'} could not answer"
+        super().__init__(message, backend=backend)
+        self.conn_id = conn_id
+        self.trace = trace
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class BackendPermissionDenied(BackendError, PermissionError):
     """The backend refused access. Authoritative: the chain stops here."""
+
+
+class KeyNotConfigured(ConfigurationError):
+    """No Fernet key is configured anywhere (no argument, no environment variable, no key file)."""
+
+
+class ConnectionsFileError(InvalidConnection):
+    """A connections file (or text) could not be loaded; lists every problem found.
+
+    Attributes:
+        path: The file (or the source name given to the parser).
+        errors: ``(line, message)`` pairs, line None when unknown, in file order.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], errors: Sequence[tuple[int | None, str]]
+    ) -> None:
+        self.path = str(path)
+        self.errors = list(errors)
+        count = len(self.errors)
+        lines = "".join(
+            f"\n  {'line ' + str(line) if line is not None else 'file'}: {message}"
+            for line, message in self.errors
+        )
+        super().__init__(
+            f"Failed to load the connections file {self.path}: {count} error{'s' if count != 1 else ''}"
+            f"{lines}"
+        )
 
 
 class DecryptionError(HooklineError):
@@ -179,16 +240,51 @@ class AuthenticationFailed(HookError):
     """The system rejected the credentials. Hooks refresh the connection once and retry."""
 
 
-class PoolTimeout(HooklineError):
+class PoolTimeout(HookError):
     """No pooled connection became free in time; the message states size, overflow and timeout.
 
     Attributes:
         conn_id: The connection whose pool is exhausted, when known.
     """
 
-    def __init__(self, message: str, *, conn_id: str | None = None) -> None:
-        super().__init__(message)
-        self.conn_id = conn_id
+
+class HttpStatusError(HookError):
+    """The server answered with a 4xx or 5xx status.
+
+    The message holds the method, the masked origin and path, the status and the reason, and how many
+    attempts were made; never the body or headers.
+
+    Attributes:
+        status_code: The HTTP status.
+        reason: The reason phrase.
+    """
+
+    def __init__(
+        self, message: str, *, conn_id: str | None = None, status_code: int = 0, reason: str = ""
+    ) -> None:
+        super().__init__(message, conn_id=conn_id)
+        self.status_code = status_code
+        self.reason = reason
+
+
+class HttpAuthenticationFailed(AuthenticationFailed, HttpStatusError):
+    """The server answered 401 or 403: the hook refreshes its connection once and retries."""
+
+
+class S3NotFound(HookError):
+    """The bucket or key does not exist.
+
+    Attributes:
+        bucket: The bucket asked for.
+        key: The key asked for, or None for a bucket operation.
+    """
+
+    def __init__(
+        self, message: str, *, conn_id: str | None = None, bucket: str = "", key: str | None = None
+    ) -> None:
+        super().__init__(message, conn_id=conn_id)
+        self.bucket = bucket
+        self.key = key
 
 
 class RotationError(HooklineError):

@@ -1,131 +1,13 @@
-"""``get_connection``: the one function every caller uses to resolve a connection by id.
-
-It asks the process-wide default resolver, built lazily on first use from configuration: a
-:class:`~hookline.cache.CachedResolver` over :func:`~hookline.secrets.chain.build_chain`, or the bare
-chain when ``[cache] enabled = false``. Nothing heavy is imported until then, so ``import hookline``
-stays fast. Tests replace it with :func:`set_default_resolver` or
-:func:`hookline.testing.override_connections`.
-"""
+"""Deprecated: moved to :mod:`hookline.resolve.default` in 0.2; this alias is removed in 0.3."""
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Protocol
+import warnings
 
-from hookline.connection import Connection
-from hookline.exceptions import ConnectionNotFound, ConnectionUnresolved
+from hookline.resolve.default import *  # noqa: F403
 
-if TYPE_CHECKING:
-    from hookline.secrets.chain import SecretsChain
-
-__all__ = [
-    "Resolver",
-    "default_chain",
-    "default_resolver",
-    "find_connection",
-    "get_connection",
-    "set_default_resolver",
-    "swap_default_resolver",
-]
-
-
-class Resolver(Protocol):
-    """Anything that resolves connections by id (a secrets chain, a cache in front of one)."""
-
-    def get_connection(self, conn_id: str, *, fresh: bool = False) -> Connection:
-        """Return the connection or raise :class:`ConnectionNotFound`."""
-        ...
-
-
-_lock = threading.Lock()
-_default: Resolver | None = None
-
-
-def _build_default() -> Resolver:
-    from hookline.config import load_settings
-    from hookline.secrets.chain import build_chain
-
-    settings = load_settings()
-    chain = build_chain(settings)
-    if not settings.cache.enabled:
-        return chain
-    from hookline.cache import CachedResolver
-
-    return CachedResolver(chain, settings.cache)
-
-
-def default_resolver() -> Resolver:
-    """The process-wide resolver, built from configuration on first use.
-
-    Raises:
-        ConfigurationError: the configuration is invalid.
-    """
-    global _default
-    resolver = _default
-    if resolver is None:
-        with _lock:
-            if _default is None:
-                _default = _build_default()
-            resolver = _default
-    return resolver
-
-
-def default_chain() -> SecretsChain:
-    """The secrets chain behind the default resolver (writes through it invalidate the cache).
-
-    When the default resolver was replaced by one without a chain, a chain is built from the
-    configuration.
-    """
-    from hookline.secrets.chain import SecretsChain, build_chain
-
-    resolver = default_resolver()
-    if isinstance(resolver, SecretsChain):
-        return resolver
-    chain = getattr(resolver, "chain", None)
-    if isinstance(chain, SecretsChain):
-        return chain
-    return build_chain()
-
-
-def set_default_resolver(resolver: Resolver | None) -> None:
-    """Replace the process-wide resolver (None: rebuild from configuration on next use)."""
-    swap_default_resolver(resolver)
-
-
-def swap_default_resolver(resolver: Resolver | None) -> Resolver | None:
-    """Replace the process-wide resolver and return the previous one (None if not built yet)."""
-    global _default
-    with _lock:
-        previous, _default = _default, resolver
-    return previous
-
-
-def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
-    """Resolve ``conn_id`` through the configured secrets chain (cached).
-
-    Args:
-        conn_id: The connection id.
-        fresh: Bypass caches and ask the backends (use after an authentication failure).
-
-    Raises:
-        ConnectionNotFound: no backend holds ``conn_id``; the message lists what was asked.
-        InvalidConnection: ``conn_id`` is invalid, or the stored value is malformed.
-        BackendPermissionDenied: a backend refused access (the chain does not fall through).
-        DecryptionError: the stored value cannot be decrypted with the configured keys.
-    """
-    # The chain validates conn_id before asking any backend, so invalid ids never reach a cache.
-    return (_default or default_resolver()).get_connection(conn_id, fresh=fresh)
-
-
-def find_connection(conn_id: str) -> Connection | None:
-    """Like :func:`get_connection`, but None when no backend holds ``conn_id``.
-
-    Raises:
-        ConnectionUnresolved: nothing found while some backend could not answer (not absent).
-    """
-    try:
-        return get_connection(conn_id)
-    except ConnectionUnresolved:
-        raise
-    except ConnectionNotFound:
-        return None
+warnings.warn(
+    "hookline.resolver moved to hookline.resolve.default; update the import (the old path is removed in 0.3)",
+    DeprecationWarning,
+    stacklevel=2,
+)

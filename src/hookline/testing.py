@@ -18,11 +18,11 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from hookline import resolver
 from hookline.connection import Connection
 from hookline.exceptions import InvalidConnection
+from hookline.resolve import default as resolver
+from hookline.resolve.chain import SecretsChain
 from hookline.secrets.base import SecretsBackend
-from hookline.secrets.chain import SecretsChain
 
 __all__ = ["InMemoryBackend", "override_connections"]
 
@@ -45,6 +45,7 @@ class InMemoryBackend(SecretsBackend):
     """
 
     writable = True
+    listable = True
 
     def __init__(
         self,
@@ -92,10 +93,15 @@ class InMemoryBackend(SecretsBackend):
     def lookup_keys(self, conn_id: str) -> list[str]:
         return [f"{self.name}:{conn_id}"]
 
-    def set_connection(self, conn: Connection) -> None:
+    def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
         if conn.conn_id is None:
             raise InvalidConnection("a connection needs a conn_id to be stored")
         with self._lock:
+            if not overwrite and conn.conn_id in self._data:
+                raise InvalidConnection(
+                    f"connection {conn.conn_id!r} already exists in {self.name}",
+                    conn_id=conn.conn_id,
+                )
             self._data[conn.conn_id] = conn
             self.writes += 1
             self.version += 1
@@ -129,7 +135,7 @@ def override_connections(
 
     Yields:
         The :class:`InMemoryBackend` behind the override (add connections, read its counters).
-        Writes through :func:`hookline.resolver.default_chain` go to it too.
+        Writes through :func:`hookline.resolve.default.default_chain` go to it too.
 
     The previous default resolver is restored on exit; overrides nest.
     """

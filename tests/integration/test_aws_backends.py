@@ -22,14 +22,15 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from typer.testing import CliRunner
 
 import hookline
-from hookline import masking, resolver
-from hookline.cache import CachedResolver
+from hookline import masking
 from hookline.cli.app import app
 from hookline.config import CacheSettings
 from hookline.connection import Connection
 from hookline.exceptions import BackendPermissionDenied, BackendUnavailable, ConnectionNotFound
+from hookline.resolve import SecretsChain
+from hookline.resolve import default as resolver
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.aws import AwsSecretsManagerBackend, AwsSsmBackend
-from hookline.secrets.chain import SecretsChain
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.remote import RemoteBackend
 from tests.servers.moto import MotoServer
@@ -321,7 +322,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
     first = resolver.get_connection("db")
     server.stop()
     clock.now += 61
-    with caplog.at_level(logging.WARNING, logger="hookline.cache"):
+    with caplog.at_level(logging.WARNING, logger="hookline.resolve.cache"):
         assert resolver.get_connection("db") == first
     assert "past its TTL" in caplog.text
     assert CANARY not in caplog.text

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 import hookline
-from hookline import resolver
-from hookline.cache import CachedResolver
 from hookline.config import CacheSettings
 from hookline.connection import Connection
-from hookline.crypto import generate_key
 from hookline.exceptions import ConnectionNotFound, DecryptionError
-from hookline.secrets.chain import SecretsChain
+from hookline.resolve import SecretsChain
+from hookline.resolve import default as resolver
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.metastore import MetastoreBackend
+from hookline.secrets.metastore.keys import generate_key
 from tests.servers.postgres import PostgresServer
 from tests.unit.test_concurrency import LOOKUPS, READERS, run_readers_and_writer
 

@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 import hookline
-from hookline import resolver
-from hookline.cache import CachedResolver
 from hookline.cli.app import app
 from hookline.config import CacheSettings
 from hookline.connection import Connection
 from hookline.exceptions import BackendUnavailable, ConfigurationError, ConnectionNotFound
-from hookline.secrets.chain import SecretsChain
+from hookline.resolve import SecretsChain
+from hookline.resolve import default as resolver
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.gcp import GcpSecretManagerBackend
 from tests.servers.gcp_fake import GcpFakeServer
@@ -283,7 +283,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
     first = resolver.get_connection("db")
     server.stop()
     clock.now += 61
-    with caplog.at_level(logging.WARNING, logger="hookline.cache"):
+    with caplog.at_level(logging.WARNING, logger="hookline.resolve.cache"):
         assert resolver.get_connection("db") == first
     assert "past its TTL" in caplog.text
     clock.now += 200

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from hookline import DecryptionError
-from hookline.crypto import FERNET_KEY_ENV, fingerprint, generate_key
 from hookline.secrets.metastore import MetastoreBackend
+from hookline.secrets.metastore.keys import FERNET_KEY_ENV, fingerprint, generate_key
 
 ROWS = 300
 ITERATIONS = 6

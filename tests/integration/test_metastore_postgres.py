@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from hookline import BackendUnavailable, Connection, DecryptionError, InvalidConnection
-from hookline.crypto import fingerprint, generate_key
-from hookline.migrations import HEAD_REVISION
 from hookline.secrets.metastore import MetastoreBackend
+from hookline.secrets.metastore.keys import fingerprint, generate_key
+from hookline.secrets.metastore.migrations import HEAD_REVISION
 from tests.servers._proc import free_port
 from tests.servers.postgres import PostgresServer
 

@@ -11,7 +11,7 @@ import pytest
 
 from hookline import AuthenticationFailed, Connection, HookConnectionError, HookError, PoolTimeout
 from hookline.hooks.sql import MySqlHook
-from hookline.pool import dispose_all
+from hookline.hooks.sql.engines import dispose_all
 from tests.servers._proc import free_port
 from tests.servers.mariadb import MariaDbServer
 

@@ -10,7 +10,7 @@ import pytest
 
 from hookline import AuthenticationFailed, Connection, HookConnectionError, HookError, PoolTimeout
 from hookline.hooks.sql import PostgresHook, SqlHook, fetch_all_handler
-from hookline.pool import dispose_all, engine_count
+from hookline.hooks.sql.engines import dispose_all, engine_count
 from tests.servers._proc import free_port
 from tests.servers.postgres import PostgresServer
 

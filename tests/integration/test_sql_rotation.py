@@ -11,9 +11,10 @@ from urllib.parse import quote
 
 import pytest
 
-from hookline import AuthenticationFailed, Connection, resolver
+from hookline import AuthenticationFailed, Connection
 from hookline.hooks.sql import PostgresHook
-from hookline.pool import dispose_all, engine_count
+from hookline.hooks.sql.engines import dispose_all, engine_count
+from hookline.resolve import default as resolver
 from tests.servers.postgres import PostgresServer
 
 CANARY = "c4n4ry-S3cret!"

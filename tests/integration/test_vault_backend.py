@@ -20,8 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 import hookline
-from hookline import masking, resolver
-from hookline.cache import CachedResolver
+from hookline import masking
 from hookline.cli.app import app
 from hookline.config import CacheSettings
 from hookline.connection import Connection
@@ -31,7 +30,9 @@ from hookline.exceptions import (
     ConfigurationError,
     ConnectionNotFound,
 )
-from hookline.secrets.chain import SecretsChain
+from hookline.resolve import SecretsChain
+from hookline.resolve import default as resolver
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.vault import VaultBackend
 from tests.servers.openbao import OpenBaoServer
@@ -437,7 +438,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
     first = resolver.get_connection("db")
     server.stop()
     clock.now += 61  # expired, inside the stale window
-    with caplog.at_level(logging.WARNING, logger="hookline.cache"):
+    with caplog.at_level(logging.WARNING, logger="hookline.resolve.cache"):
         assert resolver.get_connection("db") == first
     assert "past its TTL" in caplog.text
     assert CANARY not in caplog.text

@@ -18,10 +18,11 @@ from hookline.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     ConnectionNotFound,
+    ConnectionUnresolved,
     InvalidConnection,
 )
+from hookline.resolve import LookupTrace, SecretsChain, build_chain, not_found_error
 from hookline.secrets.base import SecretsBackend
-from hookline.secrets.chain import LookupTrace, SecretsChain, build_chain, not_found_error
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.files import LocalFilesBackend
 from hookline.secrets.metastore import MetastoreBackend
@@ -104,7 +105,7 @@ TABLE = [
     Row("deny after absent", ["env", "deny", "mem:m"], "denied", ["absent", "denied", "skipped"]),
     Row("hit before deny never asks it", ["mem:m", "deny"], "m", ["hit"]),
     Row("nobody has it", ["env", "mem"], "notfound", ["absent", "absent"]),
-    Row("down and absent", ["down", "env"], "notfound", ["unavailable", "absent"]),
+    Row("down and absent", ["down", "env"], "unresolved", ["unavailable", "absent"]),
     Row("invalid value propagates", ["env", "bad", "mem:m"], "invalid", ["absent", "invalid"]),
     Row("invalid after unavailable", ["down", "bad"], "invalid", ["unavailable", "invalid"]),
     Row("unavailable then deny", ["down", "deny"], "denied", ["unavailable", "denied"]),
@@ -140,9 +141,11 @@ def test_precedence_and_fall_through(
 
 def check_row(row: Row, chain: SecretsChain) -> None:
     trace: LookupTrace
-    if row.expect == "notfound":
-        with pytest.raises(ConnectionNotFound) as not_found:
+    if row.expect in {"notfound", "unresolved"}:
+        expected = ConnectionNotFound if row.expect == "notfound" else ConnectionUnresolved
+        with pytest.raises(expected) as not_found:
             chain.get_connection(CONN_ID)
+        assert not_found.value.trace is not None
         trace = not_found.value.trace
         text = str(not_found.value)
         assert text.startswith(f"connection {CONN_ID!r}")
@@ -198,8 +201,9 @@ def test_not_found_with_unavailable_backend_says_it_may_exist() -> None:
     down = InMemoryBackend(name="vault")
     down.fail_with = BackendUnavailable("connect timeout after 3.0 s", backend="vault")
     chain = SecretsChain([EnvBackend(environ={}), down])
-    with pytest.raises(ConnectionNotFound) as exc_info:
+    with pytest.raises(ConnectionUnresolved) as exc_info:
         chain.get_connection(CONN_ID)
+    assert not isinstance(exc_info.value, ConnectionNotFound)  # an outage is not absence
     text = str(exc_info.value)
     assert "vault could not answer, so it may be defined there" in text
     assert "BackendUnavailable: connect timeout after 3.0 s" in text
@@ -342,8 +346,10 @@ def test_list_connections_reports_failing_backends() -> None:
     memory = InMemoryBackend({"a": "http://a", "b": "http://b"})
 
     class NoList(InMemoryBackend):
+        listable = False  # declared: the chain does not call list_connections at all
+
         def list_connections(self) -> Any:
-            raise NotImplementedError
+            raise AssertionError("a backend that is not listable is never asked to list")
 
     errors: list[tuple[str, Exception]] = []
     found = SecretsChain([env, NoList(name="nolist"), memory]).list_connections(

@@ -22,8 +22,8 @@ from hookline.cli import common
 from hookline.cli.app import app
 from hookline.connection import Connection
 from hookline.exceptions import BackendUnavailable
+from hookline.resolve import SecretsChain
 from hookline.secrets.base import SecretsBackend
-from hookline.secrets.chain import SecretsChain
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.metastore import MetastoreBackend
 
@@ -37,6 +37,7 @@ class MemoryBackend(SecretsBackend):
 
     name = "memory"
     writable = True
+    listable = True
 
     def __init__(self) -> None:
         self.data: dict[str, Connection] = {}
@@ -49,7 +50,7 @@ class MemoryBackend(SecretsBackend):
     def get_connection(self, conn_id: str) -> Connection | None:
         return self.data.get(conn_id)
 
-    def set_connection(self, conn: Connection) -> None:
+    def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
         if conn.conn_id == self.fail_on:
             raise OSError("disk full")
         assert conn.conn_id is not None
@@ -560,7 +561,7 @@ def test_keys_rotate_reencrypts_with_the_new_first_key(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Airflow's procedure: set new,old, rotate, then new alone reads every row; old alone cannot."""
-    from hookline.crypto import KEY_FILE_NAME, generate_key
+    from hookline.secrets.metastore.keys import KEY_FILE_NAME, generate_key
 
     add_warehouse()
     run("connections", "add", "api", "--conn-type", "http", "--host", "h", "--password", CANARY)
@@ -908,6 +909,7 @@ class DownBackend(SecretsBackend):
     """A backend that is always unreachable (for lookups and listings)."""
 
     name = "vault"
+    listable = True
 
     def get_conn_value(self, conn_id: str) -> str | None:
         raise BackendUnavailable(f"vault at 127.0.0.1:1 refused (token {CANARY})", backend="vault")
@@ -975,7 +977,7 @@ def test_verbose_logs_go_to_stderr_masked_and_only_for_that_run(
     with_down_backend.data["a"] = Connection(conn_id="a", conn_type="http", host="h")
     result = run("-vv", "connections", "get", "a", "-o", "uri")
     assert result.exit_code == 0, result.output
-    assert "DEBUG hookline.secrets.chain: secrets backend vault unavailable" in result.stderr
+    assert "DEBUG hookline.resolve.chain: secrets backend vault unavailable" in result.stderr
     assert_no_canary(result)
     assert logging.getLogger().handlers == handlers_before
 

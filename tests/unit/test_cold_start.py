@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from hookline import Connection
-from hookline.cache import CachedResolver
 from hookline.config import CacheSettings
-from hookline.crypto import generate_key
-from hookline.secrets.chain import SecretsChain
+from hookline.resolve import SecretsChain
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.metastore import DB_FILE_NAME, MetastoreBackend
+from hookline.secrets.metastore.keys import generate_key
 
 CANARY = "c4n4ry-S3cret!"
 HEAVY = ("sqlalchemy", "alembic", "cryptography", "typer", "rich", "httpx", "yaml", "click")

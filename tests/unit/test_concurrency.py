@@ -12,11 +12,11 @@ from collections.abc import Callable
 import pytest
 
 import hookline
-from hookline import resolver
-from hookline.cache import CachedResolver
 from hookline.config import CacheSettings
 from hookline.connection import Connection
-from hookline.secrets.chain import SecretsChain
+from hookline.resolve import SecretsChain
+from hookline.resolve import default as resolver
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.env import EnvBackend
 from hookline.testing import InMemoryBackend, override_connections
 

@@ -1,4 +1,4 @@
-"""Tests for hookline.crypto: key rings, fingerprints, key loading and the generated key file."""
+"""Tests for hookline.secrets.metastore.keys: key rings, fingerprints, key loading and the generated key file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hookline import ConfigurationError, DecryptionError
-from hookline.crypto import (
+from hookline.secrets.metastore.keys import (
     FERNET_KEY_ENV,
     KeyRing,
     fingerprint,
@@ -130,7 +130,7 @@ def test_key_file_generated_once_with_mode_0600(
 ) -> None:
     """Without keys, a key file is generated under HOOKLINE_HOME with mode 0600 and reused after."""
     home = tmp_path / "new" / "home"
-    with caplog.at_level(logging.WARNING, logger="hookline.crypto"):
+    with caplog.at_level(logging.WARNING, logger="hookline.secrets.metastore.keys"):
         first = load_keyring(None, home)
     path = home / "fernet.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -19,15 +19,16 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hookline import Connection, masking
-from hookline.crypto import KeyRing, generate_key
+from hookline.connection_secrets import register_connection_secrets
 from hookline.exceptions import DecryptionError, HookError, InvalidConnection
 from hookline.hooks.sql import PostgresHook, SqlHook, SqliteHook
-from hookline.pool import dispose_all
+from hookline.hooks.sql.engines import dispose_all
 from hookline.registry import backend_class_for, register_backend
+from hookline.resolve import SecretsChain
 from hookline.secrets.base import SecretsBackend
-from hookline.secrets.chain import SecretsChain, register_connection_secrets
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.metastore import MetastoreBackend
+from hookline.secrets.metastore.keys import KeyRing, generate_key
 
 CANARY = "c4n4ry-S3cret!"
 

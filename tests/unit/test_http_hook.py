@@ -15,7 +15,7 @@ import tenacity
 
 from hookline import Connection
 from hookline.exceptions import AuthenticationFailed, HookError
-from hookline.hooks._http_retry import shared_ssl_context
+from hookline.hooks._retry import shared_ssl_context
 from hookline.hooks.http import (
     AsyncHttpHook,
     HttpAsyncHook,

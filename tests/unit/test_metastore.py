@@ -19,9 +19,9 @@ from hookline import (
     InvalidConnection,
     masking,
 )
-from hookline.crypto import fingerprint, generate_key
-from hookline.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from hookline.secrets.metastore import MetastoreBackend
+from hookline.secrets.metastore.keys import fingerprint, generate_key
+from hookline.secrets.metastore.migrations import HEAD_REVISION, SCRIPT_LOCATION
 
 CANARY = "c4n4ry-S3cret!"
 EXTRA_CANARY = "c4n4ry-T0ken-extra"

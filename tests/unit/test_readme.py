@@ -26,7 +26,7 @@ def test_readme_toml_configuration_loads_and_builds_its_chain(
 ) -> None:
     """The README's hookline.toml example is valid: settings load and the chain is built offline."""
     from hookline.config import load_settings
-    from hookline.secrets.chain import build_chain
+    from hookline.resolve import build_chain
 
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.DOTALL)
     assert len(blocks) == 1

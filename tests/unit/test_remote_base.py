@@ -386,7 +386,7 @@ def test_documented_configuration_builds_the_chain(
 ) -> None:
     """Each documented hookline.toml snippet loads and builds env -> backend -> metastore offline."""
     from hookline.config import load_settings
-    from hookline.secrets.chain import build_chain
+    from hookline.resolve import build_chain
 
     isolated_hookline.mkdir(parents=True, exist_ok=True)
     (isolated_hookline / "hookline.toml").write_text(doc_snippet(name))

@@ -26,7 +26,12 @@ from hookline.hooks.sql import (
     fetch_one_handler,
     split_sql_string,
 )
-from hookline.pool import PoolOptions, credential_fingerprint, dispose_all, engine_count
+from hookline.hooks.sql.engines import (
+    PoolOptions,
+    credential_fingerprint,
+    dispose_all,
+    engine_count,
+)
 
 CANARY = "c4n4ry-S3cret!"
 

@@ -7,7 +7,7 @@ never a value. ``keys rotate`` re-encrypts the metastore with the first configur
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +21,9 @@ from hookline.exceptions import (
     DecryptionError,
     InvalidConnection,
 )
+
+if TYPE_CHECKING:
+    from hookline.resolve.trace import LookupTrace
 
 __all__ = ["config_app", "keys_app", "secrets_app"]
 
@@ -41,9 +44,8 @@ StructuredOutput = Annotated[
 ]
 
 
-def _trace_data(trace: Any) -> Any:
-    to_dict = getattr(trace, "to_dict", None)
-    data = to_dict() if callable(to_dict) else {"trace": str(trace)}
+def _trace_data(trace: LookupTrace | None) -> Any:
+    data = trace.to_dict() if trace is not None else {"trace": None}
     return render.redact_text_values(data)
 
 
@@ -55,17 +57,18 @@ def trace(
     """Show which backends were asked for CONN_ID, under which keys, what each said and how long it
     took. Never prints a secret. Exit code 1 when no backend holds the connection."""
     found = False
+    lookup_trace: LookupTrace | None
     source: str | None = None
     failure: str | None = None
     try:
         result = common.chain().lookup(conn_id)
     except ConnectionNotFound as exc:
-        lookup_trace: Any = exc.trace
+        lookup_trace = exc.trace
     except BackendPermissionDenied as exc:
-        lookup_trace = getattr(exc, "trace", None)
+        lookup_trace = exc.trace
         failure = f"{exc.backend or 'a backend'} denied access to {conn_id!r}: {exc}"
     except (InvalidConnection, DecryptionError) as exc:
-        lookup_trace = getattr(exc, "trace", None)
+        lookup_trace = exc.trace
         failure = f"{conn_id!r} is stored but cannot be read: {exc}"
     else:
         lookup_trace = result.trace
@@ -92,7 +95,7 @@ def trace(
 @keys_app.command("generate")
 def generate() -> None:
     """Print a new Fernet key (put it first in HOOKLINE_FERNET_KEY, then run `keys rotate`)."""
-    from hookline.crypto import generate_key
+    from hookline.secrets.metastore.keys import generate_key
 
     render.write_text(common.out_console(), str(generate_key()))
 
@@ -111,11 +114,12 @@ def rotate(
     Safe to interrupt and run again: each batch commits on its own and every row stays readable with
     the configured keys.
     """
+    from hookline.secrets.metastore import MetastoreBackend
+
     backend = common.writable_backend()
-    rotate_keys = getattr(backend, "rotate_keys", None)
-    if not callable(rotate_keys):
+    if not isinstance(backend, MetastoreBackend):
         raise CliFailure(f"the writable backend {backend.name} has no Fernet keys to rotate")
-    count = int(rotate_keys(batch_size=batch_size, force=force))
+    count = backend.rotate_keys(batch_size=batch_size, force=force)
     render.write_text(
         common.out_console(),
         f"Re-encrypted {count} connection{'' if count == 1 else 's'} in {backend.name}",

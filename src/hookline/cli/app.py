@@ -18,8 +18,8 @@ from typer.core import TyperGroup
 from hookline import __version__, masking
 from hookline.cli import admin, common, connections, render
 from hookline.cli.common import CliFailure, err_console, out_console
-from hookline.exceptions import ConnectionNotFound, HooklineError
-from hookline.secrets.chain import LookupTrace
+from hookline.exceptions import ConnectionNotFound, ConnectionUnresolved, HooklineError
+from hookline.resolve.trace import LookupTrace
 
 __all__ = ["app", "main"]
 
@@ -34,7 +34,7 @@ def _report(message: str, details: tuple[str, ...] = ()) -> None:
     render.write_text(err_console(), "\n".join(lines))
 
 
-def _not_found_message(exc: ConnectionNotFound) -> str:
+def _not_found_message(exc: ConnectionNotFound | ConnectionUnresolved) -> str:
     """One line: which backends were asked, which could not answer, where to see the whole trace."""
     trace = exc.trace
     asked = [step.backend for step in trace.steps] if isinstance(trace, LookupTrace) else []
@@ -58,7 +58,7 @@ class _Group(TyperGroup):
         except CliFailure as exc:
             _report(exc.message, exc.details)
             raise typer.Exit(exc.exit_code) from None
-        except ConnectionNotFound as exc:
+        except (ConnectionNotFound, ConnectionUnresolved) as exc:
             _report(_not_found_message(exc))
             raise typer.Exit(1) from None
         except HooklineError as exc:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from hookline import resolver
 from hookline.connection import Connection
+from hookline.resolve import default as resolver
 from hookline.secrets.base import SecretsBackend
 
 if TYPE_CHECKING:
-    from hookline.secrets.chain import SecretsChain
+    from hookline.resolve.chain import SecretsChain
 
 __all__ = [
     "CliFailure",
@@ -65,7 +65,7 @@ def err_console() -> Console:
 
 def chain() -> SecretsChain:
     """The configured secrets chain (the one object every command reads and writes through)."""
-    from hookline.resolver import default_chain
+    from hookline.resolve.default import default_chain
 
     return default_chain()
 
@@ -94,6 +94,6 @@ def register_secrets(conn: Connection) -> None:
     The password (with its URL-quoted forms), the values of sensitive extras and the whole URI are
     masked from then on in every log line and error message the CLI prints.
     """
-    from hookline.secrets.chain import register_connection_secrets
+    from hookline.connection_secrets import register_connection_secrets
 
     register_connection_secrets(conn)

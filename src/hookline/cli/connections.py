@@ -24,8 +24,8 @@ from hookline.cli.common import CliFailure, register_secrets
 from hookline.cli.render import OutputFormat
 from hookline.connection import Connection
 from hookline.exceptions import DecryptionError, InvalidConnection
+from hookline.resolve.trace import not_found_error
 from hookline.secrets.base import SecretsBackend
-from hookline.secrets.chain import not_found_error
 
 __all__ = ["FileFormat", "Serialization", "app"]
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import AuthenticationFailed, ConnectionNotFound
-from hookline.resolver import get_connection
+from hookline.resolve.default import get_connection
 
 __all__ = ["BaseHook"]
 
@@ -117,7 +117,7 @@ class BaseHook(ABC, Generic[ClientT]):
     def _register_secrets(conn: Connection) -> None:
         # One mechanism for every resolved connection: the chain's (password, sensitive extras at
         # any depth, and the whole URI where the values alone would not mask it).
-        from hookline.secrets.chain import register_connection_secrets
+        from hookline.connection_secrets import register_connection_secrets
 
         register_connection_secrets(conn)
 

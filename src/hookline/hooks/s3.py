@@ -38,6 +38,7 @@ from hookline.exceptions import (
     HookConnectionError,
     HookError,
     MissingDependency,
+    S3NotFound,
 )
 from hookline.hooks.base import BaseHook
 
@@ -61,22 +62,6 @@ _DENIED: Final = frozenset(
     }
 )
 _DELETE_BATCH: Final = 1000
-
-
-class S3NotFound(HookError):
-    """The bucket or key does not exist.
-
-    Attributes:
-        bucket: The bucket asked for.
-        key: The key asked for, or None for a bucket operation.
-    """
-
-    def __init__(
-        self, message: str, *, conn_id: str | None = None, bucket: str = "", key: str | None = None
-    ) -> None:
-        super().__init__(message, conn_id=conn_id)
-        self.bucket = bucket
-        self.key = key
 
 
 @dataclass(frozen=True, slots=True)

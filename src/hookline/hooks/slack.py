@@ -32,7 +32,7 @@ from hookline.exceptions import (
     HookError,
     InvalidConnection,
 )
-from hookline.hooks._http_retry import RetryPolicy, mask_httpx_logs, shared_ssl_context
+from hookline.hooks._retry import RetryPolicy, mask_httpx_logs, shared_ssl_context
 from hookline.hooks.base import BaseHook
 
 __all__ = ["DEFAULT_WEBHOOK_BASE_URL", "SlackWebhookHook"]

@@ -5,14 +5,20 @@ it does not hold the id. *Absent* (None) and *failed* (an exception) are differe
 that cannot answer raises :class:`~hookline.exceptions.BackendUnavailable` (the chain falls through) or
 :class:`~hookline.exceptions.BackendPermissionDenied` (the chain stops).
 
-Writable backends also implement :meth:`set_connection`, :meth:`delete_connection` and
-:meth:`list_connections`, and say so with ``writable = True``.
+A backend declares what else it can do with class attributes, which the chain, the cache and the CLI
+read instead of probing for methods:
+
+* ``writable``: implements :meth:`set_connection` (with ``overwrite=``) and :meth:`delete_connection`;
+* ``listable``: implements :meth:`list_connections`;
+* ``watchable``: implements :meth:`change_counter_if_open`, a counter bumped by every write from any
+  process (caches poll it to drop entries another process changed).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from typing import ClassVar
 
 from hookline.connection import Connection
 
@@ -27,7 +33,9 @@ class SecretsBackend(ABC):
     """
 
     name: str = "backend"
-    writable: bool = False
+    writable: ClassVar[bool] = False
+    listable: ClassVar[bool] = False
+    watchable: ClassVar[bool] = False
 
     @abstractmethod
     def get_conn_value(self, conn_id: str) -> str | None:
@@ -62,8 +70,13 @@ class SecretsBackend(ABC):
         shown in lookup traces."""
         return [conn_id]
 
-    def set_connection(self, conn: Connection) -> None:
-        """Store ``conn`` (writable backends only)."""
+    def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
+        """Store ``conn`` (writable backends only).
+
+        Raises:
+            InvalidConnection: ``overwrite`` is False and ``conn.conn_id`` exists already (checked
+                atomically with the write).
+        """
         raise NotImplementedError(f"{self.name} backend is read-only")
 
     def delete_connection(self, conn_id: str) -> bool:
@@ -71,8 +84,13 @@ class SecretsBackend(ABC):
         raise NotImplementedError(f"{self.name} backend is read-only")
 
     def list_connections(self) -> Iterator[Connection]:
-        """Yield every connection this backend holds, where it can enumerate them."""
+        """Yield every connection this backend holds (listable backends only)."""
         raise NotImplementedError(f"{self.name} backend cannot list its connections")
+
+    def change_counter_if_open(self) -> int | None:
+        """A counter bumped by every write from any process, or None while the backend has not opened
+        its store yet (no information; watchable backends only)."""
+        raise NotImplementedError(f"{self.name} backend cannot report changes")
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release clients and pools (optional)."""

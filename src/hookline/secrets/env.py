@@ -26,6 +26,8 @@ class EnvBackend(SecretsBackend):
         environ: The mapping to read (default ``os.environ``; tests pass a dict).
     """
 
+    listable = True
+
     name = "env"
 
     def __init__(

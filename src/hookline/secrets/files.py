@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, NamedTuple
 import yaml
 
 from hookline.connection import Connection
-from hookline.exceptions import ConfigurationError, InvalidConnection
+from hookline.exceptions import ConfigurationError, ConnectionsFileError, InvalidConnection
 from hookline.secrets.base import SecretsBackend
 
 __all__ = [
@@ -70,28 +70,6 @@ _COMMENT = re.compile(r"\s*#")
 _WS = re.compile(r"[ \t\n\r]*")
 
 ParseErrors = list[tuple[int | None, str]]
-
-
-class ConnectionsFileError(InvalidConnection):
-    """A connections file (or text) could not be loaded; lists every problem found.
-
-    Attributes:
-        path: The file (or the source name given to :func:`parse_connections_text`).
-        errors: ``(line, message)`` pairs, line None when unknown, in file order.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], errors: ParseErrors) -> None:
-        self.path = str(path)
-        self.errors = list(errors)
-        count = len(self.errors)
-        lines = "".join(
-            f"\n  {'line ' + str(line) if line is not None else 'file'}: {message}"
-            for line, message in self.errors
-        )
-        super().__init__(
-            f"Failed to load the connections file {self.path}: {count} error{'s' if count != 1 else ''}"
-            f"{lines}"
-        )
 
 
 class _Item(NamedTuple):
@@ -386,6 +364,8 @@ class LocalFilesBackend(SecretsBackend):
     Raises:
         ConfigurationError: the extension is not supported.
     """
+
+    listable = True
 
     name = "files"
 

@@ -146,6 +146,8 @@ class RemoteBackend(SecretsBackend):
         max_workers: Size of the worker pool the attempts run on (bounds concurrent API calls).
     """
 
+    listable = True
+
     name = "remote"
     default_connections_prefix: str | None = "airflow/connections"
     default_sep: str = "/"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from hookline.config import DEFAULT_HOME
-from hookline.exceptions import ConfigurationError, DecryptionError
+from hookline.exceptions import ConfigurationError, DecryptionError, KeyNotConfigured
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -193,10 +193,6 @@ class KeyRing:
 
     def __repr__(self) -> str:
         return f"KeyRing(fingerprints={list(self.fingerprints)!r}, source={self.source!r})"
-
-
-class KeyNotConfigured(ConfigurationError):
-    """No Fernet key is configured anywhere (no argument, no environment variable, no key file)."""
 
 
 def _key_file_error(path: Path, action: str, exc: OSError) -> ConfigurationError:

@@ -2,7 +2,7 @@
 
 The embedded default is SQLite at ``$HOOKLINE_HOME/hookline.db`` (created on first use, WAL mode);
 PostgreSQL serves many workers (``postgresql+psycopg://...``). The schema is created and upgraded by
-the Alembic migrations shipped in :mod:`hookline.migrations`, run programmatically on first use under
+the Alembic migrations shipped in :mod:`hookline.secrets.metastore.migrations`, run programmatically on first use under
 a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL); when the schema is already at
 head, Alembic is not even imported.
 
@@ -16,7 +16,7 @@ microseconds on SQLite); decrypted rows are cached keyed by their ciphertext, so
 cryptography.
 
 Nothing happens on construction with the default URL: SQLAlchemy (and the schema in
-:mod:`hookline.secrets._metastore_schema`) is imported, the engines are created and the database file
+:mod:`hookline.secrets.metastore.schema`) is imported, the engines are created and the database file
 is opened on first use, so a lookup answered by an earlier backend (the environment) costs nothing
 here. :meth:`MetastoreBackend.change_counter_if_open` lets caches poll without opening the database.
 """
@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.crypto import FERNET_KEY_ENV, KeyNotConfigured, KeyRing, hookline_home, load_keyring
 from hookline.exceptions import (
     BackendError,
     BackendUnavailable,
@@ -44,14 +43,21 @@ from hookline.exceptions import (
     MissingDependency,
 )
 from hookline.masking import is_sensitive_key
-from hookline.migrations import HEAD_REVISION, SCRIPT_LOCATION
 from hookline.secrets.base import SecretsBackend
+from hookline.secrets.metastore.keys import (
+    FERNET_KEY_ENV,
+    KeyNotConfigured,
+    KeyRing,
+    hookline_home,
+    load_keyring,
+)
+from hookline.secrets.metastore.migrations import HEAD_REVISION, SCRIPT_LOCATION
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.engine import URL, Engine
 
-    from hookline.secrets._metastore_schema import connection_table, metadata, state_table
+    from hookline.secrets.metastore.schema import connection_table, metadata, state_table
 
 __all__ = ["DB_FILE_NAME", "MetastoreBackend", "connection_table", "metadata", "state_table"]
 
@@ -67,7 +73,7 @@ _SCHEMA_NAMES: Final = frozenset({"connection_table", "metadata", "state_table"}
 def __getattr__(name: str) -> Any:
     """The SQLAlchemy schema objects, imported on first access (see the module docstring)."""
     if name in _SCHEMA_NAMES:
-        from hookline.secrets import _metastore_schema
+        from hookline.secrets.metastore import schema as _metastore_schema
 
         return getattr(_metastore_schema, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -135,7 +141,7 @@ class MetastoreBackend(SecretsBackend):
         url: A SQLAlchemy URL; None for SQLite at ``<home>/hookline.db``. ``postgresql://`` means
             ``postgresql+psycopg://``.
         fernet_keys: Fernet keys (comma-separated or a sequence; the first encrypts). None: see
-            :func:`hookline.crypto.load_keyring` (``HOOKLINE_FERNET_KEY``, else ``<home>/fernet.key``).
+            :func:`hookline.secrets.metastore.keys.load_keyring` (``HOOKLINE_FERNET_KEY``, else ``<home>/fernet.key``).
         home: The hookline home (None: ``$HOOKLINE_HOME`` or ``~/.hookline``).
         connect_timeout_s: Connect timeout for network databases.
         read_pool_size: How many idle read connections to keep.
@@ -148,6 +154,8 @@ class MetastoreBackend(SecretsBackend):
 
     name = "metastore"
     writable = True
+    listable = True
+    watchable = True
 
     def __init__(
         self,
@@ -216,7 +224,7 @@ class MetastoreBackend(SecretsBackend):
         with self._setup_lock:
             if self._set_up:
                 return
-            from hookline.secrets import _metastore_schema as schema
+            from hookline.secrets.metastore import schema
 
             self._engine, self._read_engine = self._create_engines(url)
             dialect = self._read_engine.dialect
@@ -566,7 +574,7 @@ class MetastoreBackend(SecretsBackend):
         }  # fmt: skip
         import sqlalchemy as sa
 
-        from hookline.secrets._metastore_schema import BUMP, connection_table
+        from hookline.secrets.metastore.schema import BUMP, connection_table
 
         _c = connection_table.c
 
@@ -591,7 +599,7 @@ class MetastoreBackend(SecretsBackend):
 
     def delete_connection(self, conn_id: str) -> bool:
         """Delete ``conn_id``; return whether it existed."""
-        from hookline.secrets._metastore_schema import BUMP, connection_table
+        from hookline.secrets.metastore.schema import BUMP, connection_table
 
         def work(db: sa.Connection) -> bool:
             table = connection_table
@@ -632,7 +640,7 @@ class MetastoreBackend(SecretsBackend):
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         import sqlalchemy as sa
 
-        from hookline.secrets._metastore_schema import connection_table
+        from hookline.secrets.metastore.schema import connection_table
 
         _c = connection_table.c
         ring = self._load_keyring(create=False)

@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
 from hookline.connection import Connection
-from hookline.pool import PoolOptions
+from hookline.hooks.sql.engines import PoolOptions
 
 __all__ = [
     "DIALECTS",

@@ -32,7 +32,8 @@ import tenacity
 from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import AuthenticationFailed
-from hookline.hooks._http_base import (
+from hookline.hooks._retry import RetryPolicy, parse_retry_after
+from hookline.hooks.http.base import (
     OPTION_KEYS,
     HttpAuthenticationFailed,
     HttpHookBase,
@@ -40,7 +41,6 @@ from hookline.hooks._http_base import (
     as_bool,
     is_http_method,
 )
-from hookline.hooks._http_retry import RetryPolicy, parse_retry_after
 
 __all__ = [
     "OPTION_KEYS",

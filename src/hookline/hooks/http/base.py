@@ -20,8 +20,13 @@ import httpx
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import AuthenticationFailed, HookConnectionError, HookError
-from hookline.hooks._http_retry import (
+from hookline.exceptions import (
+    HookConnectionError,
+    HookError,
+    HttpAuthenticationFailed,
+    HttpStatusError,
+)
+from hookline.hooks._retry import (
     NOT_RETRIED_ERRORS,
     RetryPolicy,
     mask_httpx_logs,
@@ -70,29 +75,6 @@ OPTION_KEYS: Final = frozenset(
 )
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _TOKEN_KEYS: Final = ("token", "bearer_token", "api_token")
-
-
-class HttpStatusError(HookError):
-    """The server answered with a 4xx or 5xx status.
-
-    The message holds the method, the masked origin and path, the status and the reason, and how many
-    attempts were made; never the body or headers.
-
-    Attributes:
-        status_code: The HTTP status.
-        reason: The reason phrase.
-    """
-
-    def __init__(
-        self, message: str, *, conn_id: str | None = None, status_code: int = 0, reason: str = ""
-    ) -> None:
-        super().__init__(message, conn_id=conn_id)
-        self.status_code = status_code
-        self.reason = reason
-
-
-class HttpAuthenticationFailed(AuthenticationFailed, HttpStatusError):
-    """The server answered 401 or 403: the hook refreshes its connection once and retries."""
 
 
 def _ssl_context(verify: Any, cert: Any) -> ssl.SSLContext | bool:

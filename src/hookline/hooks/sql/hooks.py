@@ -3,14 +3,14 @@
 :class:`SqlHook` serves any SQL connection (the dialect follows ``conn_type``); :class:`SqliteHook`,
 :class:`PostgresHook` (psycopg 3) and :class:`MySqlHook` (PyMySQL) fix the dialect and carry
 Airflow's ``conn_name_attr``/``default_conn_name``. Every hook of one connection in a process shares
-one engine and pool (:mod:`hookline.pool`); settings come from hook arguments, then connection extras
+one engine and pool (:mod:`hookline.hooks.sql.engines`); settings come from hook arguments, then connection extras
 (``pool_size``, ``max_overflow``, ``pool_timeout_s``, ``pool_recycle_s``, ``pool_pre_ping``,
 ``connect_timeout_s``), then defaults.
 
 A lone statement on PostgreSQL (``get_first``, ``get_records``, ``run`` of one statement) costs one
 network round trip: it runs in autocommit mode on the pooled psycopg connection itself (no BEGIN/COMMIT,
 no SQLAlchemy isolation-level switching), and pre-ping sends no ping while the pool is busy (see
-:mod:`hookline.pool`).
+:mod:`hookline.hooks.sql.engines`).
 
 SQL is sent as written (the DB-API ``execute``): use the driver's parameter style
 (``%s``/``%(name)s`` for psycopg and PyMySQL, ``?``/``:name`` for SQLite). Values are always bound as
@@ -43,8 +43,15 @@ from hookline.exceptions import (
     HooklineError,
     MissingDependency,
 )
-from hookline.hooks._sql_dialects import DIALECTS, MYSQL, POSTGRES, SQLITE, Dialect
-from hookline.hooks._sql_support import (
+from hookline.hooks.base import BaseHook
+from hookline.hooks.sql.dialects import DIALECTS, MYSQL, POSTGRES, SQLITE, Dialect
+from hookline.hooks.sql.engines import (
+    LAST_CHECKIN_KEY,
+    PoolOptions,
+    acquire_engine,
+    pool_timeout_error,
+)
+from hookline.hooks.sql.support import (
     ResultCursor,
     chunk_rows,
     fetch_all_handler,
@@ -53,8 +60,6 @@ from hookline.hooks._sql_support import (
     run_on_dbapi,
     split_sql_string,
 )
-from hookline.hooks.base import BaseHook
-from hookline.pool import LAST_CHECKIN_KEY, PoolOptions, acquire_engine, pool_timeout_error
 
 if TYPE_CHECKING:
     import pandas
@@ -90,7 +95,7 @@ class SqlHook(BaseHook[PoolProxiedConnection]):
             ``pool_pre_ping``; default: on for network databases, off for SQLite files, which
             nothing can drop). The check costs a ping round trip only when the connection's socket
             shows the server ended the session, or after more than
-            :data:`~hookline.pool.PRE_PING_IDLE_S` (30 s) idle; a statement run on the DB-API
+            :data:`~hookline.hooks.sql.engines.PRE_PING_IDLE_S` (30 s) idle; a statement run on the DB-API
             connection (PostgreSQL autocommit, SQLite) that still finds its reused session ended
             by the server is sent once more on a new connection. Off: a dead pooled session fails
             the next statement with :class:`HookConnectionError`.

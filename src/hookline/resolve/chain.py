@@ -1,0 +1,270 @@
+"""The secrets chain: ask backends in order, record what each said, and stop on an authoritative deny.
+
+Rules (AIRFLOW.md 2.10, DESIGN.md 2):
+
+* a backend that answers None is recorded as ``absent`` and the next one is asked;
+* :class:`~hookline.exceptions.BackendUnavailable` (and any unexpected error) is recorded as
+  ``unavailable`` and the next one is asked: an unreachable store never hides the others;
+* :class:`~hookline.exceptions.BackendPermissionDenied` is recorded as ``denied``, the remaining
+  backends as ``skipped``, and the error propagates: a deny never falls through to a weaker store;
+* a stored value that cannot be read (:class:`~hookline.exceptions.InvalidConnection`,
+  :class:`~hookline.exceptions.DecryptionError`) or a backend that is misconfigured
+  (:class:`~hookline.exceptions.ConfigurationError`, e.g. a read-only ``HOOKLINE_HOME``) is recorded
+  as ``invalid`` and propagates: these are not outages, and hiding them would hide the fix;
+* a backend whose :meth:`~hookline.secrets.base.SecretsBackend.handles` says no is ``skipped``.
+
+Every lookup returns a :class:`LookupTrace`; :class:`~hookline.exceptions.ConnectionNotFound` carries
+it and prints it, so "not found" always says which backends were asked under which keys. Each resolved
+connection registers its secrets with :mod:`hookline.masking` once per lookup (the cache in front makes
+that once per refresh, not once per call).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from hookline.connection import Connection, validate_conn_id
+from hookline.connection_secrets import register_connection_secrets
+from hookline.exceptions import (
+    BackendError,
+    BackendPermissionDenied,
+    ConfigurationError,
+    DecryptionError,
+    InvalidConnection,
+)
+from hookline.resolve.trace import (
+    LookupResult,
+    LookupTrace,
+    TraceStep,
+    error_detail,
+    not_found_error,
+)
+from hookline.secrets.base import SecretsBackend
+
+__all__ = ["SecretsChain", "WriteListener"]
+
+log = logging.getLogger(__name__)
+
+WriteListener = Callable[[str | None], None]
+
+
+class SecretsChain:
+    """An ordered list of secrets backends, asked one after the other.
+
+    Args:
+        backends: The backends, in the order they are asked.
+
+    Raises:
+        ConfigurationError: ``backends`` is empty.
+    """
+
+    def __init__(self, backends: Sequence[SecretsBackend]) -> None:
+        if not backends:
+            raise ConfigurationError("a secrets chain needs at least one backend")
+        self.backends: tuple[SecretsBackend, ...] = tuple(backends)
+        self._listeners: list[WriteListener] = []
+        self._listeners_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SecretsChain([{', '.join(b.name for b in self.backends)}])"
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def lookup(self, conn_id: str) -> LookupResult:
+        """Ask the backends in order for ``conn_id`` and say what each answered.
+
+        Returns:
+            The connection (or None when nobody has it), the trace and the answering backend.
+
+        Raises:
+            InvalidConnection: ``conn_id`` is invalid, or the stored value is malformed.
+            DecryptionError: the stored value cannot be decrypted.
+            BackendPermissionDenied: a backend refused access.
+
+        Errors raised for a stored value or a deny carry the trace so far as ``.trace``.
+        """
+        validate_conn_id(conn_id)
+        trace = LookupTrace(conn_id)
+        steps = trace.steps
+        perf_counter = time.perf_counter
+        for index, backend in enumerate(self.backends):
+            name = backend.name
+            start = perf_counter()
+            keys: list[str] = []
+            try:
+                if not backend.handles(conn_id):
+                    steps.append(
+                        TraceStep(name, [], "skipped", perf_counter() - start, "id not handled")
+                    )
+                    continue
+                keys = list(backend.lookup_keys(conn_id))
+                conn = backend.get_connection(conn_id)
+            except BackendPermissionDenied as exc:
+                steps.append(
+                    TraceStep(name, keys, "denied", perf_counter() - start, error_detail(exc))
+                )
+                for rest in self.backends[index + 1 :]:
+                    steps.append(
+                        TraceStep(rest.name, [], "skipped", 0.0, f"not asked: {name} denied access")
+                    )
+                if not exc.backend:
+                    exc.backend = name
+                exc.trace = trace
+                raise
+            except (InvalidConnection, DecryptionError, ConfigurationError) as exc:
+                steps.append(
+                    TraceStep(name, keys, "invalid", perf_counter() - start, error_detail(exc))
+                )
+                if isinstance(exc, InvalidConnection) and exc.conn_id is None:
+                    exc.conn_id = conn_id
+                exc.trace = trace
+                raise
+            except BackendError as exc:
+                steps.append(
+                    TraceStep(name, keys, "unavailable", perf_counter() - start, error_detail(exc))
+                )
+                log.debug(
+                    "secrets backend %s unavailable for %r (%s)", name, conn_id, type(exc).__name__
+                )
+            except Exception as exc:  # any other failure falls through, as in Airflow (ADR 0003)
+                steps.append(
+                    TraceStep(name, keys, "unavailable", perf_counter() - start, error_detail(exc))
+                )
+                log.warning(
+                    "secrets backend %s failed unexpectedly looking up %r (%s); asking the next one",
+                    name,
+                    conn_id,
+                    type(exc).__name__,
+                )
+            else:
+                elapsed_s = perf_counter() - start
+                if conn is None:
+                    steps.append(TraceStep(name, keys, "absent", elapsed_s))
+                    continue
+                if conn.conn_id is None:
+                    conn = conn.replace(conn_id=conn_id)
+                steps.append(TraceStep(name, keys, "hit", elapsed_s))
+                register_connection_secrets(conn)
+                return LookupResult(conn, trace, name)
+        return LookupResult(None, trace, None)
+
+    def get_connection(self, conn_id: str, *, fresh: bool = False) -> Connection:
+        """Return the connection for ``conn_id`` (the chain has no cache: ``fresh`` changes nothing).
+
+        Raises:
+            ConnectionNotFound: no backend holds it; the message prints the trace.
+            InvalidConnection, DecryptionError, BackendPermissionDenied: see :meth:`lookup`.
+        """
+        result = self.lookup(conn_id)
+        if result.connection is None:
+            raise not_found_error(result.trace)
+        return result.connection
+
+    def find_connection(self, conn_id: str) -> Connection | None:
+        """Like :meth:`get_connection`, but None when no backend holds ``conn_id``."""
+        return self.lookup(conn_id).connection
+
+    def list_connections(
+        self, *, on_error: Callable[[str, Exception], None] | None = None
+    ) -> list[tuple[str, Connection]]:
+        """Every connection of every backend that can enumerate its own, with the backend's name.
+
+        Backends that are not ``listable`` are left out. A backend that fails while listing is
+        reported to ``on_error(backend_name, error)`` (default: a logged warning) and the others are
+        still listed. The same id may appear under several backends; the first one wins on lookup.
+        """
+        found: list[tuple[str, Connection]] = []
+        for backend in self.backends:
+            if not backend.listable:
+                continue
+            try:
+                for conn in backend.list_connections():
+                    register_connection_secrets(conn)
+                    found.append((backend.name, conn))
+            except Exception as exc:
+                if on_error is not None:
+                    on_error(backend.name, exc)
+                else:
+                    log.warning(
+                        "cannot list connections of %s: %s", backend.name, error_detail(exc)
+                    )
+        return found
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def writable_backend(self) -> SecretsBackend:
+        """The first backend that accepts writes.
+
+        Raises:
+            ConfigurationError: no backend in the chain is writable.
+        """
+        for backend in self.backends:
+            if backend.writable:
+                return backend
+        names = ", ".join(b.name for b in self.backends)
+        raise ConfigurationError(
+            f"no writable secrets backend in the chain ({names}); add 'metastore' to "
+            "[secrets] backends to store connections"
+        )
+
+    def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
+        """Store ``conn`` in the writable backend and invalidate caches at once.
+
+        Raises:
+            InvalidConnection: ``conn`` has no conn_id, or it exists and ``overwrite`` is False.
+            ConfigurationError: no backend is writable.
+        """
+        if conn.conn_id is None:
+            raise InvalidConnection("a connection needs a conn_id to be stored")
+        backend = self.writable_backend()
+        register_connection_secrets(conn)
+        try:
+            backend.set_connection(conn, overwrite=overwrite)
+        finally:
+            self._notify(conn.conn_id)
+
+    def delete_connection(self, conn_id: str) -> bool:
+        """Delete ``conn_id`` from the writable backend; return whether it existed there.
+
+        Raises:
+            ConfigurationError: no backend is writable.
+        """
+        backend = self.writable_backend()
+        try:
+            return backend.delete_connection(conn_id)
+        finally:
+            self._notify(conn_id)
+
+    # -- listeners and lifetime -------------------------------------------------------------------
+
+    def add_write_listener(self, listener: WriteListener) -> None:
+        """Call ``listener(conn_id)`` after every write through this chain (caches use it)."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def remove_write_listener(self, listener: WriteListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        with self._listeners_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def notify_changed(self, conn_id: str | None = None) -> None:
+        """Tell listeners that ``conn_id`` (None: anything) changed outside :meth:`set_connection`."""
+        self._notify(conn_id)
+
+    def _notify(self, conn_id: str | None) -> None:
+        for listener in list(self._listeners):
+            listener(conn_id)
+
+    def close(self) -> None:
+        """Close every backend (errors are logged, not raised)."""
+        for backend in self.backends:
+            try:
+                backend.close()
+            except Exception as exc:
+                log.warning(
+                    "closing secrets backend %s failed: %s", backend.name, error_detail(exc)
+                )
