@@ -26,7 +26,11 @@ from hookline import masking
 from hookline.cli.app import app
 from hookline.config import CacheSettings
 from hookline.connection import Connection
-from hookline.exceptions import BackendPermissionDenied, BackendUnavailable, ConnectionNotFound
+from hookline.exceptions import (
+    BackendPermissionDenied,
+    BackendUnavailable,
+    ConnectionUnresolved,
+)
 from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
 from hookline.resolve.cache import CachedResolver
@@ -327,7 +331,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
     assert "past its TTL" in caplog.text
     assert CANARY not in caplog.text
     clock.now += 200
-    with pytest.raises(ConnectionNotFound) as info:
+    with pytest.raises(ConnectionUnresolved) as info:  # an outage, not absence
         resolver.get_connection("db")
     assert "aws_secrets_manager could not answer" in str(info.value)
     with pytest.raises(BackendUnavailable) as direct:

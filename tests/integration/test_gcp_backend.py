@@ -23,7 +23,11 @@ import hookline
 from hookline.cli.app import app
 from hookline.config import CacheSettings
 from hookline.connection import Connection
-from hookline.exceptions import BackendUnavailable, ConfigurationError, ConnectionNotFound
+from hookline.exceptions import (
+    BackendUnavailable,
+    ConfigurationError,
+    ConnectionUnresolved,
+)
 from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
 from hookline.resolve.cache import CachedResolver
@@ -287,7 +291,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
         assert resolver.get_connection("db") == first
     assert "past its TTL" in caplog.text
     clock.now += 200
-    with pytest.raises(ConnectionNotFound) as info:
+    with pytest.raises(ConnectionUnresolved) as info:  # an outage, not absence
         resolver.get_connection("db")
     assert "gcp_secret_manager could not answer" in str(info.value)
     with pytest.raises(BackendUnavailable) as direct:

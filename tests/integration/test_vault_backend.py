@@ -28,7 +28,7 @@ from hookline.exceptions import (
     BackendPermissionDenied,
     BackendUnavailable,
     ConfigurationError,
-    ConnectionNotFound,
+    ConnectionUnresolved,
 )
 from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
@@ -443,7 +443,7 @@ def test_server_stopped_mid_run_stale_then_unavailable(
     assert "past its TTL" in caplog.text
     assert CANARY not in caplog.text
     clock.now += 200  # past the stale window
-    with pytest.raises(ConnectionNotFound) as info:
+    with pytest.raises(ConnectionUnresolved) as info:  # an outage, not absence
         resolver.get_connection("db")
     assert "vault could not answer" in str(info.value)
     assert CANARY not in str(info.value)
