@@ -22,7 +22,7 @@ from hookline.secrets.env import EnvBackend
 from hookline.secrets.metastore import MetastoreBackend
 from hookline.secrets.metastore.keys import generate_key
 from tests.servers.postgres import PostgresServer
-from tests.unit.test_concurrency import LOOKUPS, READERS, run_readers_and_writer
+from tests.unit.resolve.test_concurrency import LOOKUPS, READERS, run_readers_and_writer
 
 CANARY = "c4n4ry-S3cret!"
 

@@ -361,7 +361,7 @@ def _build(factory: str) -> Any:
 
 # -- documented configurations ------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "remote_backends.md"
 
 
 def doc_snippet(name: str) -> str:
