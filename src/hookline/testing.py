@@ -1,4 +1,5 @@
-"""Fakes for testing code that uses hookline: an in-memory secrets backend and connection overrides.
+"""Fakes for testing code that uses hookline: an in-memory secrets backend, connection overrides
+and event capture.
 
     from hookline.testing import override_connections
 
@@ -19,12 +20,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from hookline.connection import Connection
+from hookline.events import Event, EventBus, default_bus
 from hookline.exceptions import InvalidConnection
 from hookline.resolve import default as resolver
 from hookline.resolve.chain import SecretsChain
 from hookline.secrets.base import SecretsBackend
 
-__all__ = ["InMemoryBackend", "override_connections"]
+__all__ = ["InMemoryBackend", "capture_events", "override_connections"]
 
 
 class InMemoryBackend(SecretsBackend):
@@ -137,7 +139,8 @@ def override_connections(
         The :class:`InMemoryBackend` behind the override (add connections, read its counters).
         Writes through :func:`hookline.resolve.default.default_chain` go to it too.
 
-    The previous default resolver is restored on exit; overrides nest.
+    The override holds in this thread or asyncio task only (other threads and tasks keep their
+    own resolution); overrides nest.
     """
     data: dict[str, Connection | str] = {}
     for item in items:
@@ -152,8 +155,25 @@ def override_connections(
                 f"override_connections takes Connections or mappings, not {type(item).__name__}"
             )
     backend = InMemoryBackend(data)
-    previous = resolver.swap_default_resolver(SecretsChain([backend]))
-    try:
+    with resolver.use_resolver(SecretsChain([backend])):
         yield backend
+
+
+@contextmanager
+def capture_events(bus: EventBus | None = None) -> Iterator[list[Event]]:
+    """Collect every event emitted inside the block (on the process-wide bus by default).
+
+        with capture_events() as events:
+            hookline.get_connection("warehouse")
+        assert [type(e).__name__ for e in events] == ["CacheMiss", "LookupDone"]
+
+    Yields:
+        The list the events are appended to, in order.
+    """
+    target = bus if bus is not None else default_bus
+    events: list[Event] = []
+    unsubscribe = target.subscribe(events.append)
+    try:
+        yield events
     finally:
-        resolver.swap_default_resolver(previous)
+        unsubscribe()

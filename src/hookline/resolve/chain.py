@@ -25,14 +25,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from hookline.connection import Connection, validate_conn_id
 from hookline.connection_secrets import register_connection_secrets
+from hookline.events import ConnectionWritten, EventBus, LookupDone, default_bus
 from hookline.exceptions import (
     BackendError,
     BackendPermissionDenied,
     ConfigurationError,
     DecryptionError,
+    HooklineError,
     InvalidConnection,
 )
 from hookline.resolve.trace import (
@@ -56,15 +59,18 @@ class SecretsChain:
 
     Args:
         backends: The backends, in the order they are asked.
+        bus: Where :class:`~hookline.events.LookupDone` and
+            :class:`~hookline.events.ConnectionWritten` go (default: the process-wide bus).
 
     Raises:
         ConfigurationError: ``backends`` is empty.
     """
 
-    def __init__(self, backends: Sequence[SecretsBackend]) -> None:
+    def __init__(self, backends: Sequence[SecretsBackend], *, bus: EventBus | None = None) -> None:
         if not backends:
             raise ConfigurationError("a secrets chain needs at least one backend")
         self.backends: tuple[SecretsBackend, ...] = tuple(backends)
+        self.bus = bus if bus is not None else default_bus
         self._listeners: list[WriteListener] = []
         self._listeners_lock = threading.Lock()
 
@@ -84,8 +90,25 @@ class SecretsChain:
             DecryptionError: the stored value cannot be decrypted.
             BackendPermissionDenied: a backend refused access.
 
-        Errors raised for a stored value or a deny carry the trace so far as ``.trace``.
+        Errors raised for a stored value or a deny carry the trace so far as ``.trace``. With a
+        listener on :attr:`bus`, each lookup emits one :class:`~hookline.events.LookupDone`.
         """
+        bus = self.bus
+        if not bus.active:
+            return self._lookup(conn_id)
+        try:
+            result = self._lookup(conn_id)
+        except HooklineError as exc:
+            bus.emit(_lookup_done(conn_id, exc.trace, None, "error"))
+            raise
+        if result.connection is not None:
+            outcome: Literal["hit", "absent", "unresolved"] = "hit"
+        else:
+            outcome = "unresolved" if result.trace.unavailable else "absent"
+        bus.emit(_lookup_done(conn_id, result.trace, result.source, outcome))
+        return result
+
+    def _lookup(self, conn_id: str) -> LookupResult:
         validate_conn_id(conn_id)
         trace = LookupTrace(conn_id)
         steps = trace.steps
@@ -223,6 +246,10 @@ class SecretsChain:
         register_connection_secrets(conn)
         try:
             backend.set_connection(conn, overwrite=overwrite)
+            if self.bus.active:
+                self.bus.emit(
+                    ConnectionWritten(conn_id=conn.conn_id, backend=backend.name, action="set")
+                )
         finally:
             self._notify(conn.conn_id)
 
@@ -234,7 +261,12 @@ class SecretsChain:
         """
         backend = self.writable_backend()
         try:
-            return backend.delete_connection(conn_id)
+            existed = backend.delete_connection(conn_id)
+            if self.bus.active:
+                self.bus.emit(
+                    ConnectionWritten(conn_id=conn_id, backend=backend.name, action="delete")
+                )
+            return existed
         finally:
             self._notify(conn_id)
 
@@ -253,6 +285,8 @@ class SecretsChain:
 
     def notify_changed(self, conn_id: str | None = None) -> None:
         """Tell listeners that ``conn_id`` (None: anything) changed outside :meth:`set_connection`."""
+        if self.bus.active:
+            self.bus.emit(ConnectionWritten(conn_id=conn_id, backend="", action="changed"))
         self._notify(conn_id)
 
     def _notify(self, conn_id: str | None) -> None:
@@ -268,3 +302,19 @@ class SecretsChain:
                 log.warning(
                     "closing secrets backend %s failed: %s", backend.name, error_detail(exc)
                 )
+
+
+def _lookup_done(
+    conn_id: str,
+    trace: LookupTrace | None,
+    source: str | None,
+    outcome: Literal["hit", "absent", "unresolved", "error"],
+) -> LookupDone:
+    steps = trace.steps if trace is not None else []
+    return LookupDone(
+        conn_id=conn_id,
+        source=source,
+        outcome=outcome,
+        backends=tuple((step.backend, step.outcome) for step in steps),
+        elapsed_s=sum(step.elapsed_s for step in steps),
+    )

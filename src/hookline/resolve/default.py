@@ -10,6 +10,9 @@ stays fast. Tests replace it with :func:`set_default_resolver` or
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
 from hookline.connection import Connection
@@ -26,6 +29,7 @@ __all__ = [
     "get_connection",
     "set_default_resolver",
     "swap_default_resolver",
+    "use_resolver",
 ]
 
 
@@ -39,6 +43,11 @@ class Resolver(Protocol):
 
 _lock = threading.Lock()
 _default: Resolver | None = None
+# use_resolver() scopes a resolver to the current thread or asyncio task (a ContextVar, so an
+# override in one test thread or task never leaks into another). The hot path reads the ContextVar
+# only while some override is open anywhere: a plain int global is cheaper to test than a get().
+_scoped: ContextVar[Resolver | None] = ContextVar("hookline_scoped_resolver", default=None)
+_scoped_open = 0
 
 
 def _build_default() -> Resolver:
@@ -80,7 +89,7 @@ def default_chain() -> SecretsChain:
     from hookline.resolve.cache import CachedResolver
     from hookline.resolve.chain import SecretsChain
 
-    resolver = default_resolver()
+    resolver = _scoped.get() or default_resolver()
     if isinstance(resolver, SecretsChain):
         return resolver
     if isinstance(resolver, CachedResolver):
@@ -101,6 +110,25 @@ def swap_default_resolver(resolver: Resolver | None) -> Resolver | None:
     return previous
 
 
+@contextmanager
+def use_resolver(resolver: Resolver) -> Iterator[Resolver]:
+    """Resolve through ``resolver`` inside the block, in this thread or asyncio task only.
+
+    Other threads and tasks keep the process default; blocks nest. Used by
+    :func:`hookline.testing.override_connections`.
+    """
+    global _scoped_open
+    with _lock:
+        _scoped_open += 1
+    token = _scoped.set(resolver)
+    try:
+        yield resolver
+    finally:
+        _scoped.reset(token)
+        with _lock:
+            _scoped_open -= 1
+
+
 def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
     """Resolve ``conn_id`` through the configured secrets chain (cached).
 
@@ -115,6 +143,10 @@ def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
         DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
     # The chain validates conn_id before asking any backend, so invalid ids never reach a cache.
+    if _scoped_open:
+        scoped = _scoped.get()
+        if scoped is not None:
+            return scoped.get_connection(conn_id, fresh=fresh)
     return (_default or default_resolver()).get_connection(conn_id, fresh=fresh)
 
 

@@ -6,6 +6,7 @@ is a value that was written.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 
@@ -131,8 +132,14 @@ def test_uncached_chain_reads_during_writes() -> None:
 
 
 def test_override_resolver_reads_during_writes() -> None:
-    """override_connections is safe to use from many threads."""
+    """override_connections is safe to use from many threads that run in its context (it is a
+    ContextVar: threads see it only when they run in a copy of the context that opened it)."""
     with override_connections() as backend:
-        errors, reads, _ = run_readers_and_writer(backend.set_connection, hookline.get_connection)
+        context = contextvars.copy_context()
+
+        def get_in_context(conn_id: str) -> Connection:
+            return context.copy().run(hookline.get_connection, conn_id)
+
+        errors, reads, _ = run_readers_and_writer(backend.set_connection, get_in_context)
     assert errors == []
     assert reads == READERS * LOOKUPS
