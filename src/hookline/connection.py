@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, NoReturn, final
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 from urllib.parse import quote
 
 from hookline import _uri, masking
@@ -36,6 +36,9 @@ from hookline._fields import (
 )
 from hookline.exceptions import InvalidConnection
 from hookline.masking import is_sensitive_key, redact_mapping
+
+if TYPE_CHECKING:
+    from hookline.hooks.base import BaseHook
 
 __all__ = ["CONN_ID_MAX_LEN", "Connection", "validate_conn_id"]
 
@@ -604,7 +607,9 @@ class Connection:
         """Names of top-level extras whose values are treated as secrets."""
         return [k for k in self._extra if is_sensitive_key(k)]
 
-    def get_hook(self, *, hook_params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    def get_hook(
+        self, *, hook_params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> BaseHook[Any]:
         """Build the hook registered for this connection's ``conn_type``.
 
         Args:
@@ -624,8 +629,8 @@ class Connection:
         ``test_connection()``. Never raises; the message is masked.
 
         Returns:
-            ``(True, message)`` on success, else ``(False, reason)``: the unknown hook type, a hook
-            without ``test_connection``, or the error text.
+            ``(True, message)`` on success, else ``(False, reason)``: the unknown hook type or the
+            error text.
         """
         from hookline.registry import hook_types
 
@@ -636,21 +641,13 @@ class Connection:
         except Exception as exc:
             return False, str(masking.redact(f"{type(exc).__name__}: {exc}"))
         try:
-            tester = getattr(hook, "test_connection", None)
-            if not callable(tester):
-                return (
-                    False,
-                    f"Hook {type(hook).__name__} doesn't implement or inherit test_connection method",
-                )
-            ok, message = tester()
+            ok, message = hook.test_connection()
             return bool(ok), str(masking.redact(str(message)))
         except Exception as exc:
             return False, str(masking.redact(f"{type(exc).__name__}: {exc}"))
         finally:
-            close = getattr(hook, "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):
-                    close()
+            with contextlib.suppress(Exception):
+                hook.close()
 
 
 def _slot_setter(name: str) -> Callable[[Connection, Any], None]:

@@ -1,13 +1,21 @@
 """Hooks: clients for one system each, built from a connection.
 
-Hook classes are imported lazily by name, so ``import hookline.hooks`` stays cheap and loads no driver.
+Hook classes are imported lazily by name, so ``import hookline.hooks`` stays cheap and loads no driver;
+type checkers see the real classes through the ``TYPE_CHECKING`` imports below.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookline.hooks.base import BaseHook
+
+if TYPE_CHECKING:
+    from hookline.hooks.http import AsyncHttpHook, HttpHook
+    from hookline.hooks.s3 import S3Hook
+    from hookline.hooks.slack import SlackWebhookHook
+    from hookline.hooks.smtp import SmtpHook
+    from hookline.hooks.sql import MySqlHook, PostgresHook, SqlHook, SqliteHook
 
 __all__ = [
     "AsyncHttpHook",
