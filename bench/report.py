@@ -1,4 +1,4 @@
-"""Result rows, their targets (DESIGN.md section 7), the printed table and ``bench/results.md``.
+"""Result rows, their targets (the performance budget in the README), the printed table and ``bench/results.md``.
 
 A :class:`Row` holds hookline's samples and those of what it is compared with (Airflow 3.3.2, or a
 baseline such as "new connection each time"); the ratio is always "how many times better hookline
@@ -27,7 +27,7 @@ THREAD_NOISE_RATIO = 0.95
 
 @dataclass(frozen=True)
 class Target:
-    """A budget from DESIGN.md section 7.
+    """A budget (target) for one row.
 
     Attributes:
         text: The target as written beside the figures.
@@ -51,7 +51,7 @@ class Row:
         hookline: hookline's samples, or None with ``hookline_status`` saying why.
         other: The compared side's samples, or None.
         other_label: What ``other`` is (``"Airflow 3.3.2"``, ``"new connection each time"``).
-        target: The budget, when DESIGN.md sets one.
+        target: The budget, when one is set.
         higher_is_better: True for throughput; the ratio is then hookline / other.
         note: How it was measured, shown under the table.
     """

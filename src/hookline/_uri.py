@@ -1,6 +1,6 @@
 """Airflow-compatible connection URI parsing and rendering (internals of :mod:`hookline.connection`).
 
-The algorithm is Airflow's (``Connection._parse_from_uri`` and ``get_uri``, AIRFLOW.md 1.4-1.5), written
+The algorithm is Airflow's (``Connection._parse_from_uri`` and ``get_uri`` in ``airflow/models/connection.py``), written
 as a single pass over the string rather than through ``urllib.parse.urlsplit`` (it is 5-10x faster and
 gives precise error messages). It keeps every rule of Airflow's parser and fixes its known pitfalls, each
 documented on :meth:`hookline.Connection.from_uri`:
@@ -208,7 +208,7 @@ def _invalid(message: str, uri: str, conn_id: str | None) -> InvalidConnectionUR
 
 
 def parse_uri(uri: str, conn_id: str | None = None, *, fast: bool = True) -> ParsedURI:
-    """Parse ``uri`` with Airflow's algorithm (AIRFLOW.md 1.4) and hookline's pitfall fixes.
+    """Parse ``uri`` with Airflow's algorithm and hookline's pitfall fixes.
 
     ``fast=False`` skips the one-regex path for common URIs (tests check both give the same).
 
@@ -614,7 +614,7 @@ def render_uri(
     *,
     redact_password: bool = False,
 ) -> str:
-    """Render a connection as Airflow's ``get_uri`` does (AIRFLOW.md 1.5), losslessly.
+    """Render a connection as Airflow's ``get_uri`` does, losslessly.
 
     ``extra`` must already be redacted by the caller when a redacted URI is wanted; with
     ``redact_password`` the password is written as a literal ``***``.

@@ -5,7 +5,7 @@
 * ``gcp_fake_factory`` (function): extra servers a test may stop mid-run.
 
 Clients use the REST transport with ``client_options.api_endpoint = server.endpoint`` and anonymous
-credentials. Each request takes about 44 ms against the standalone server (INFRA.md 6).
+credentials. Each request takes about 44 ms against the standalone server.
 """
 
 from __future__ import annotations

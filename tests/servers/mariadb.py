@@ -1,6 +1,6 @@
 """A real MariaDB server for the test session: the ``mariadb_server`` fixture.
 
-Recipe from INFRA.md section 2: ``mariadb-install-db --user=mysql`` into a fresh directory under /tmp,
+``mariadb-install-db --user=mysql`` into a fresh directory under /tmp,
 then ``mariadbd --user=mysql`` (it refuses to run as root otherwise) on a free loopback port with
 ``--skip-name-resolve`` and a small buffer pool. The root account over TCP is ``root@127.0.0.1``; it
 gets a random password. The server is stopped by PID at the end of the session. When ``mariadbd`` is

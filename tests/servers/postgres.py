@@ -1,7 +1,6 @@
 """A real PostgreSQL 15 server for the test session: the ``postgres_server`` fixture.
 
-``initdb`` and ``pg_ctl`` refuse to run as root, so they run through ``runuser -u postgres`` (INFRA.md
-section 1). The cluster lives in a fresh directory under /tmp (mode 0755, owned by ``postgres``), listens
+``initdb`` and ``pg_ctl`` refuse to run as root, so they run through ``runuser -u postgres``. The cluster lives in a fresh directory under /tmp (mode 0755, owned by ``postgres``), listens
 on a free loopback port with password (scram-sha-256) authentication over TCP, runs with ``fsync=off``
 and is stopped with ``pg_ctl stop`` at the end of the session.
 """

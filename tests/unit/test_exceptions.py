@@ -1,4 +1,4 @@
-"""The error tree of DESIGN.md section 5: shape, attributes, messages, pickling."""
+"""The error tree of hookline.exceptions: shape, attributes, messages, pickling."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ TREE = [
 
 @pytest.mark.parametrize(("cls", "bases"), TREE, ids=[cls.__name__ for cls, _ in TREE])
 def test_error_tree(cls: type[Exception], bases: tuple[type[Exception], ...]) -> None:
-    """Each error sits where DESIGN.md puts it, and is exported from hookline."""
+    """Each error sits where the documented tree puts it, and is exported from hookline."""
     for base in bases:
         assert issubclass(cls, base)
     assert getattr(hookline, cls.__name__) is cls

@@ -887,7 +887,7 @@ def test_get_hook_unknown_type() -> None:
     assert conn.test_connection() == (False, 'Unknown hook type "unknown_type"')
 
 
-# -- AIRFLOW.md 1.4 rule table (derived cases) ----------------------------------------------------------
+# -- the parse rule table (derived cases) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -912,7 +912,7 @@ def test_get_hook_unknown_type() -> None:
     ],
 )
 def test_rule_table(uri: str, expected: Parts, extra: dict[str, Any]) -> None:
-    """The rule summary of AIRFLOW.md 1.4, each with a lossless round trip."""
+    """The parse rules of Airflow's _parse_from_uri, each with a lossless round trip."""
     conn = Connection.from_uri(uri)
     assert parts_of(conn) == expected
     assert conn.extra_dejson == extra
@@ -927,7 +927,7 @@ def test_unencoded_slash_in_password_is_a_port_error() -> None:
     assert "my-pa" not in str(info.value)
 
 
-# -- hookline's documented differences (pitfalls of AIRFLOW.md 1.6) -------------------------------------
+# -- hookline's documented differences (Airflow pitfalls) -------------------------------------
 
 
 def test_underscore_scheme_is_read_as_the_type() -> None:

@@ -1,6 +1,7 @@
 """The secrets chain: ask backends in order, record what each said, and stop on an authoritative deny.
 
-Rules (AIRFLOW.md 2.10, DESIGN.md 2):
+Rules (as Airflow's ``Connection.get_connection_from_secrets`` walks its backends, with absent and failed
+kept apart):
 
 * a backend that answers None is recorded as ``absent`` and the next one is asked;
 * :class:`~hookline.exceptions.BackendUnavailable` (and any unexpected error) is recorded as
