@@ -33,11 +33,14 @@ class Target:
         text: The target as written beside the figures.
         max_value: Upper bound on hookline's median (in the row's unit), or None.
         min_ratio: Lower bound on the ratio (hookline better by at least this factor), or None.
+        max_added: Upper bound on hookline's median minus the compared side's (an overhead budget,
+            in the row's unit), or None.
     """
 
     text: str
     max_value: float | None = None
     min_ratio: float | None = None
+    max_added: float | None = None
 
 
 @dataclass
@@ -106,6 +109,8 @@ class Row:
             if ratio is None:
                 return None if self.target.max_value is None else ok
             ok = ok and ratio >= self.target.min_ratio
+        if self.target.max_added is not None and self.other is not None:
+            ok = ok and self.hookline.median - self.other.median <= self.target.max_added
         return ok
 
 

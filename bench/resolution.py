@@ -55,6 +55,23 @@ def _cached_get(params: dict[str, Any]) -> Callable[[], object]:
     return op
 
 
+def _cached_get_listened(params: dict[str, Any]) -> Callable[[], object]:
+    """A cache hit with one no-op event listener subscribed: every hit builds and emits a
+    ``CacheHit`` event (the cost an audit or metrics listener adds to the hot path)."""
+    import hookline
+    from hookline import events
+
+    _cached_resolver()
+    events.subscribe(lambda event: None)
+    get = hookline.get_connection
+    get(ENV_CONN_ID)
+
+    def op() -> object:
+        return get(ENV_CONN_ID)
+
+    return op
+
+
 def _negative_get(params: dict[str, Any]) -> Callable[[], object]:
     import hookline
 
@@ -252,6 +269,7 @@ def _cache_memory(params: dict[str, Any], samples: int) -> list[float]:
 
 OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "cached_get": ("calls", {"hookline": _cached_get}),
+    "cached_get_listened": ("calls", {"hookline": _cached_get_listened}),
     "negative_get": ("calls", {"hookline": _negative_get}),
     "cold_chain": ("value", {"hookline": _cold_chain}),
     "single_flight": ("value", {"hookline": _single_flight(True)}),
@@ -288,6 +306,14 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         res["cached_get"],
         target=Target("≤ 2 µs", max_value=2e-6),
         note="`hookline.get_connection(id)` on a cache hit (default resolver: cache over env -> metastore).",
+    )
+    add(
+        "cached get_connection, one event listener",
+        res["cached_get_listened"],
+        res["cached_get"],
+        "no listener",
+        target=Target("≤ +1 µs over no listener", max_added=1e-6),
+        note="the same cache hit with one no-op listener subscribed to `hookline.events`: each hit builds a frozen `CacheHit` event and calls the listener (what an audit or metrics listener costs on the hot path). Compared with the row above, measured in its own process.",
     )
     add(
         "negative-cached miss",
