@@ -38,7 +38,7 @@ from hookline.exceptions import InvalidConnection
 from hookline.masking import is_sensitive_key, redact_mapping
 
 if TYPE_CHECKING:
-    from hookline.hooks.base import BaseHook
+    from hookline.typing import HookView
 
 __all__ = ["CONN_ID_MAX_LEN", "Connection", "validate_conn_id"]
 
@@ -607,9 +607,7 @@ class Connection:
         """Names of top-level extras whose values are treated as secrets."""
         return [k for k in self._extra if is_sensitive_key(k)]
 
-    def get_hook(
-        self, *, hook_params: Mapping[str, Any] | None = None, **kwargs: Any
-    ) -> BaseHook[Any]:
+    def get_hook(self, *, hook_params: Mapping[str, Any] | None = None, **kwargs: Any) -> HookView:
         """Build the hook registered for this connection's ``conn_type``.
 
         Args:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for annotations only: at run time this module imports nothing from hookline
-    from hookline.resolve.trace import LookupTrace
+    from hookline.typing import LookupTraceView as LookupTrace
 
 __all__ = [
     "AuthenticationFailed",

@@ -23,7 +23,7 @@ from hookline.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from hookline.resolve.trace import LookupTrace
+    from hookline.typing import LookupTraceView
 
 __all__ = ["config_app", "keys_app", "secrets_app"]
 
@@ -44,7 +44,7 @@ StructuredOutput = Annotated[
 ]
 
 
-def _trace_data(trace: LookupTrace | None) -> Any:
+def _trace_data(trace: LookupTraceView | None) -> Any:
     data = trace.to_dict() if trace is not None else {"trace": None}
     return render.redact_text_values(data)
 
@@ -57,7 +57,7 @@ def trace(
     """Show which backends were asked for CONN_ID, under which keys, what each said and how long it
     took. Never prints a secret. Exit code 1 when no backend holds the connection."""
     found = False
-    lookup_trace: LookupTrace | None
+    lookup_trace: LookupTraceView | None
     source: str | None = None
     failure: str | None = None
     try:

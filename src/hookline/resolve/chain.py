@@ -47,6 +47,7 @@ from hookline.resolve.trace import (
     not_found_error,
 )
 from hookline.secrets.base import SecretsBackend
+from hookline.typing import LookupTraceView
 
 __all__ = ["SecretsChain", "WriteListener"]
 
@@ -307,7 +308,7 @@ class SecretsChain:
 
 def _lookup_done(
     conn_id: str,
-    trace: LookupTrace | None,
+    trace: LookupTraceView | None,
     source: str | None,
     outcome: Literal["hit", "absent", "unresolved", "error"],
 ) -> LookupDone:
