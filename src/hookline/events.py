@@ -14,12 +14,17 @@ Tests use :func:`hookline.testing.capture_events`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from hookline.exceptions import AuditUnavailable
 
 __all__ = [
     "BreakerChanged",
@@ -36,6 +41,8 @@ __all__ = [
     "RotationStep",
     "StaleServed",
     "default_bus",
+    "fingerprint",
+    "set_fingerprint_key",
     "subscribe",
     "unsubscribe",
 ]
@@ -65,6 +72,7 @@ class LookupDone(Event):
             down), or ``error`` (invalid value, denied, decryption failure).
         backends: ``(backend, outcome)`` for each backend asked, in order.
         elapsed_s: Time spent in the backends.
+        fingerprint: :func:`fingerprint` of the connection served (its URI), "" when none.
     """
 
     conn_id: str
@@ -72,6 +80,7 @@ class LookupDone(Event):
     outcome: Literal["hit", "absent", "unresolved", "error"]
     backends: tuple[tuple[str, str], ...] = ()
     elapsed_s: float = 0.0
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,6 +193,24 @@ class BreakerChanged(Event):
 
 Listener = Callable[[Event], None]
 
+# Fingerprints let listeners tell values apart (did the password change?) without holding them. They
+# are keyed, so a fingerprint cannot be brute-forced back into a short password; the key is random per
+# process unless an owner of stable fingerprints (the audit log) sets it.
+_fingerprint_key = secrets.token_bytes(32)
+
+
+def set_fingerprint_key(key: bytes) -> None:
+    """Use ``key`` for :func:`fingerprint` from now on (the audit log sets its own key)."""
+    global _fingerprint_key
+    _fingerprint_key = key
+
+
+def fingerprint(value: str) -> str:
+    """A keyed, non-reversible fingerprint of ``value`` (16 hex characters)."""
+    return hmac.new(
+        _fingerprint_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256
+    ).hexdigest()[:16]
+
 
 class EventBus:
     """An ordered set of listeners. Subscribing is thread-safe; emitting takes no lock.
@@ -219,10 +246,17 @@ class EventBus:
         return self._listeners
 
     def emit(self, event: Event) -> None:
-        """Call every listener with ``event``; a listener that raises is logged and skipped."""
+        """Call every listener with ``event``; a listener that raises is logged and skipped.
+
+        Raises:
+            AuditUnavailable: an audit listener in fail-closed mode cannot record the event: the
+                operation that emitted it must fail rather than happen unrecorded.
+        """
         for listener in self._listeners:
             try:
                 listener(event)
+            except AuditUnavailable:
+                raise
             except Exception as exc:
                 log.warning(
                     "event listener %r failed on %s: %s",

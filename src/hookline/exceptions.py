@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # for annotations only: at run time this module imports nothi
     from hookline.typing import LookupTraceView as LookupTrace
 
 __all__ = [
+    "AuditError",
+    "AuditUnavailable",
     "AuthenticationFailed",
     "BackendError",
     "BackendPermissionDenied",
@@ -297,6 +299,15 @@ class RotationError(HooklineError):
     def __init__(self, message: str, *, step: str) -> None:
         super().__init__(message)
         self.step = step
+
+
+class AuditError(HooklineError):
+    """The audit log cannot be read, verified or written."""
+
+
+class AuditUnavailable(AuditError):
+    """No audit sink can write and ``[audit] fail_closed`` is on: secret reads are refused until one
+    can (an access that cannot be recorded does not happen)."""
 
 
 class MissingDependency(HooklineError, ImportError):

@@ -22,6 +22,7 @@ that once per refresh, not once per call).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from typing import Literal
 
 from hookline.connection import Connection, validate_conn_id
 from hookline.connection_secrets import register_connection_secrets
-from hookline.events import ConnectionWritten, EventBus, LookupDone, default_bus
+from hookline.events import ConnectionWritten, EventBus, LookupDone, default_bus, fingerprint
 from hookline.exceptions import (
     BackendError,
     BackendPermissionDenied,
@@ -107,7 +108,10 @@ class SecretsChain:
             outcome: Literal["hit", "absent", "unresolved"] = "hit"
         else:
             outcome = "unresolved" if result.trace.unavailable else "absent"
-        bus.emit(_lookup_done(conn_id, result.trace, result.source, outcome))
+        done = _lookup_done(conn_id, result.trace, result.source, outcome)
+        if result.connection is not None:
+            done = dataclasses.replace(done, fingerprint=fingerprint(result.connection.get_uri()))
+        bus.emit(done)
         return result
 
     def _lookup(self, conn_id: str) -> LookupResult:

@@ -1,0 +1,329 @@
+"""The audit listener and its background writer: events in, signed records out, off the hot path.
+
+:class:`AuditWriter` subscribes to an :class:`~hookline.events.EventBus`. Lookups that reached a
+backend, writes, credential refreshes and rotation steps become one record each; cache hits are
+counted per conn_id and written as one ``cache_hits`` record per conn_id per interval. The listener
+only appends to a queue (or bumps a counter); a daemon thread signs and writes batches, so a cached
+lookup pays a counter increment, not a disk write. Pending records are flushed on :meth:`close`, at
+interpreter exit and on SIGTERM.
+
+Fail-open by default: when no sink can write, the error is logged and records are kept in memory
+(bounded). With ``fail_closed=True`` the listener raises
+:class:`~hookline.exceptions.AuditUnavailable` instead, which fails the lookup that emitted the event
+(Vault's behaviour: an access that cannot be audited is refused).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from hookline import masking
+from hookline.audit.log import AuditRecord, sign
+from hookline.audit.sinks import AuditSink
+from hookline.events import (
+    CacheHit,
+    ConnectionWritten,
+    CredentialsRefreshed,
+    Event,
+    EventBus,
+    LookupDone,
+    RotationStep,
+    default_bus,
+)
+from hookline.exceptions import AuditUnavailable
+
+__all__ = ["AuditWriter"]
+
+log = logging.getLogger(__name__)
+
+_MAX_PENDING = 100_000
+_writers: weakref.WeakSet[AuditWriter] = weakref.WeakSet()
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+class AuditWriter:
+    """Turns events into signed audit records and writes them to every sink in the background.
+
+    Args:
+        sinks: Where records go; a batch counts as written when at least one sink took it.
+        key: The audit HMAC key.
+        start_seq: The sequence number of the newest record already written (0 for a new log).
+        start_mac: Its mac (the genesis mac for a new log).
+        fail_closed: Refuse secret reads (raise AuditUnavailable) while no sink can write.
+        flush_interval_s: How often the background thread writes pending records.
+        aggregate_interval_s: How often cache hits are written, one record per conn_id.
+        bus: The bus to listen to (default: the process-wide one).
+    """
+
+    def __init__(
+        self,
+        sinks: Sequence[AuditSink],
+        *,
+        key: bytes,
+        start_seq: int = 0,
+        start_mac: str = "",
+        fail_closed: bool = False,
+        flush_interval_s: float = 0.2,
+        aggregate_interval_s: float = 60.0,
+        bus: EventBus | None = None,
+    ) -> None:
+        from hookline.audit.log import GENESIS_MAC
+
+        self.sinks = list(sinks)
+        self._key = key
+        self._seq = start_seq
+        self._mac = start_mac or GENESIS_MAC
+        self.fail_closed = fail_closed
+        self.flush_interval_s = flush_interval_s
+        self.aggregate_interval_s = aggregate_interval_s
+        self._pending: collections.deque[AuditRecord] = collections.deque()
+        self._hits: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self.failing = False
+        self.write_failures = 0
+        self._host = socket.gethostname()
+        self._user = _whoami()
+        self._next_aggregate = time.monotonic() + aggregate_interval_s
+        self._bus = bus if bus is not None else default_bus
+        self._unsubscribe: Callable[[], None] | None = self._bus.subscribe(self.listen)
+        self._thread = threading.Thread(target=self._run, name="hookline-audit", daemon=True)
+        self._thread.start()
+        _writers.add(self)
+
+    # -- the listener: cheap, called on the emitting thread ---------------------------------------
+
+    def listen(self, event: Event) -> None:
+        """Record ``event`` (called by the bus)."""
+        if self.fail_closed and self.failing:
+            raise AuditUnavailable(
+                "the audit log cannot be written ([audit] fail_closed = true): refusing access "
+                "until a sink works again"
+            )
+        if isinstance(event, CacheHit):
+            if not event.negative:
+                with self._lock:
+                    self._hits[event.conn_id] += 1
+            return
+        if isinstance(event, LookupDone):
+            self.record(
+                "lookup",
+                conn_id=event.conn_id,
+                backend=event.source or "",
+                outcome=event.outcome,
+                fingerprint=event.fingerprint,
+                detail=" ".join(f"{name}:{outcome}" for name, outcome in event.backends),
+                ts=event.at,
+            )
+        elif isinstance(event, ConnectionWritten):
+            self.record(
+                "write",
+                conn_id=event.conn_id,
+                backend=event.backend,
+                outcome=event.action,
+                ts=event.at,
+            )
+        elif isinstance(event, CredentialsRefreshed):
+            self.record(
+                "refresh",
+                conn_id=event.conn_id,
+                backend=event.hook,
+                outcome="changed" if event.changed else "unchanged",
+                ts=event.at,
+            )
+        elif isinstance(event, RotationStep):
+            self.record(
+                "rotation",
+                conn_id=event.conn_id,
+                backend=event.strategy,
+                outcome=event.outcome,
+                detail=event.step,
+                ts=event.at,
+            )
+
+    def record(
+        self,
+        kind: str,
+        *,
+        conn_id: str | None = None,
+        backend: str = "",
+        outcome: str = "",
+        fingerprint: str = "",
+        count: int = 1,
+        detail: str = "",
+        ts: float | None = None,
+    ) -> None:
+        """Queue one record (its sequence number and mac are assigned when it is written)."""
+        record = AuditRecord(
+            seq=0,
+            ts=time.time() if ts is None else ts,
+            kind=kind,
+            conn_id=conn_id,
+            backend=backend,
+            outcome=outcome,
+            fingerprint=fingerprint,
+            count=count,
+            pid=os.getpid(),
+            host=self._host,
+            user=self._user,
+            detail=masking.redact(detail),
+            prev="",
+        )
+        with self._lock:
+            if len(self._pending) >= _MAX_PENDING:
+                self._pending.popleft()
+                log.error("audit backlog full: the oldest pending record was dropped")
+            self._pending.append(record)
+
+    # -- the background writer --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            try:
+                self.flush(aggregate=time.monotonic() >= self._next_aggregate)
+            except Exception as exc:  # never let the thread die
+                log.error("audit writer failed: %s", type(exc).__name__)
+
+    def flush(self, *, aggregate: bool = True) -> int:
+        """Write every pending record now (and the cache-hit counts when ``aggregate``).
+
+        Returns:
+            The number of records written.
+        """
+        with self._write_lock:
+            with self._lock:
+                if aggregate:
+                    self._next_aggregate = time.monotonic() + self.aggregate_interval_s
+                    hits, self._hits = self._hits, collections.Counter()
+                else:
+                    hits = collections.Counter()
+                batch = list(self._pending)
+            now = time.time()
+            for conn_id, count in sorted(hits.items()):
+                batch.append(
+                    AuditRecord(
+                        0,
+                        now,
+                        "cache_hits",
+                        conn_id,
+                        "cache",
+                        "hit",
+                        "",
+                        count,
+                        os.getpid(),
+                        self._host,
+                        self._user,
+                        "",
+                        "",
+                    )
+                )
+            if not batch:
+                return 0
+            seq, mac = self._seq, self._mac
+            signed: list[AuditRecord] = []
+            for record in batch:
+                seq += 1
+                item = sign(self._key, _with_chain(record, seq, mac))
+                signed.append(item)
+                mac = item.mac
+            written = 0
+            for sink in self.sinks:
+                try:
+                    sink.write(signed)
+                    written += 1
+                except Exception as exc:
+                    self.write_failures += 1
+                    log.error(
+                        "audit sink %s failed: %s",
+                        sink.name,
+                        masking.redact(f"{type(exc).__name__}: {exc}"),
+                    )
+            if written == 0:
+                self.failing = True
+                with self._lock:
+                    for conn_id, count in hits.items():  # keep the counts for the next try
+                        self._hits[conn_id] += count
+                return 0
+            self.failing = False
+            self._seq, self._mac = seq, mac
+            with self._lock:
+                for _ in range(len(batch) - len(hits)):
+                    self._pending.popleft()
+            return len(signed)
+
+    def close(self) -> None:
+        """Stop listening, write what is pending, stop the thread and close the sinks."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        try:
+            self.flush()
+        finally:
+            for sink in self.sinks:
+                with contextlib.suppress(Exception):
+                    sink.close()
+            _writers.discard(self)
+
+
+def _with_chain(record: AuditRecord, seq: int, prev: str) -> AuditRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, seq=seq, prev=prev)
+
+
+def _flush_all() -> None:
+    for writer in list(_writers):
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+atexit.register(_flush_all)
+_previous_sigterm: Any = None
+
+
+def install_sigterm_flush() -> None:
+    """On SIGTERM, flush every writer, then do what the previous handler did (default: exit).
+
+    Installed once, from the main thread only (signal handlers cannot be set elsewhere)."""
+    global _previous_sigterm
+    if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
+        return
+    _previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        _flush_all()
+        previous = _previous_sigterm
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

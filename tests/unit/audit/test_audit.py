@@ -1,0 +1,269 @@
+"""The audit log: records from real lookups, the hash chain, tamper detection, sinks, fail-closed."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+import hookline
+from hookline import audit
+from hookline.audit.log import CHECKPOINT_SUFFIX, AuditRecord, Checkpoint, load_audit_key, verify
+from hookline.audit.sinks import FileSink, MetastoreSink, SyslogSink
+from hookline.events import EventBus
+from hookline.exceptions import AuditUnavailable, ConfigurationError
+from hookline.resolve.cache import CachedResolver
+from hookline.resolve.chain import SecretsChain
+from hookline.testing import InMemoryBackend
+
+CANARY = "canary-audit-7e1f3a"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOOKLINE_AUDIT_KEY", raising=False)
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return EventBus()
+
+
+def _resolver(bus: EventBus) -> CachedResolver:
+    backend = InMemoryBackend({"wh": f"postgres://alice:{CANARY}@db/app"})
+    return CachedResolver(SecretsChain([backend], bus=bus), bus=bus)
+
+
+def _writer(
+    tmp_path: Path, bus: EventBus, **kwargs: object
+) -> tuple[audit.AuditWriter, Path, bytes]:
+    path = tmp_path / "audit.jsonl"
+    key = load_audit_key(tmp_path, log_exists=False)
+    sink = FileSink(path, key=key, max_bytes=int(kwargs.pop("max_bytes", 10_000_000)))  # type: ignore[call-overload]
+    writer = audit.AuditWriter([sink], key=key, bus=bus, flush_interval_s=60, **kwargs)  # type: ignore[arg-type]
+    return writer, path, key
+
+
+def _records(path: Path) -> list[AuditRecord]:
+    return [AuditRecord.from_json(line) for _, _, line in audit.read_records(path)]
+
+
+def _checkpoint(path: Path) -> Checkpoint | None:
+    return Checkpoint.load(path.with_name(path.name + CHECKPOINT_SUFFIX))
+
+
+def test_lookups_writes_and_cache_hits_become_records_without_secrets(
+    tmp_path: Path, bus: EventBus
+) -> None:
+    writer, path, key = _writer(tmp_path, bus)
+    resolver = _resolver(bus)
+    for _ in range(5):
+        resolver.get_connection("wh")
+    resolver.set_connection(hookline.Connection(conn_id="new", conn_type="http", password=CANARY))
+    writer.close()
+    records = _records(path)
+    kinds = [(r.kind, r.conn_id, r.outcome, r.count) for r in records]
+    assert kinds == [
+        ("lookup", "wh", "hit", 1),
+        ("write", "new", "set", 1),
+        ("cache_hits", "wh", "hit", 4),
+    ]
+    lookup = records[0]
+    assert lookup.backend == "memory"
+    assert len(lookup.fingerprint) == 16
+    assert lookup.pid == os.getpid()
+    assert lookup.user
+    assert lookup.host == socket.gethostname()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert CANARY.encode() not in raw
+    assert verify(path, key, checkpoint=_checkpoint(path)).ok
+
+
+def test_the_fingerprint_changes_when_the_value_changes(tmp_path: Path, bus: EventBus) -> None:
+    writer, path, _ = _writer(tmp_path, bus)
+    backend = InMemoryBackend({"wh": "postgres://alice:one-password@db/app"})
+    chain = SecretsChain([backend], bus=bus)
+    chain.lookup("wh")
+    chain.lookup("wh")
+    backend.set_connection(
+        hookline.Connection.from_uri("postgres://alice:two-password@db/app", conn_id="wh")
+    )
+    chain.lookup("wh")
+    writer.close()
+    prints = [r.fingerprint for r in _records(path)]
+    assert prints[0] == prints[1] != prints[2]
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "insert", "reorder", "truncate"])
+def test_verify_detects_tampering_and_names_the_record(
+    tmp_path: Path, bus: EventBus, tamper: str
+) -> None:
+    writer, path, key = _writer(tmp_path, bus)
+    for i in range(5):
+        writer.record("reveal", conn_id=f"c{i}", outcome="shown")
+    writer.close()
+    assert verify(path, key, checkpoint=_checkpoint(path)).ok
+    lines = path.read_text().splitlines()
+    if tamper == "edit":
+        data = json.loads(lines[2])
+        data["conn_id"] = "someone-else"
+        lines[2] = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    elif tamper == "delete":
+        del lines[2]
+    elif tamper == "insert":
+        lines.insert(2, lines[1])
+    elif tamper == "reorder":
+        lines[1], lines[2] = lines[2], lines[1]
+    else:
+        lines = lines[:3]
+    path.write_text("\n".join(lines) + "\n")
+    result = verify(path, key, checkpoint=_checkpoint(path))
+    assert not result.ok
+    expected = {
+        "edit": "record 3 was altered",
+        "delete": "record 4 where 3 was expected",
+        "insert": "record 2 where 3 was expected",
+        "reorder": "record 3 where 2 was expected",
+        "truncate": "records were truncated",
+    }[tamper]
+    assert expected in result.problem
+
+
+def test_a_forged_checkpoint_is_detected(tmp_path: Path, bus: EventBus) -> None:
+    writer, path, key = _writer(tmp_path, bus)
+    writer.record("reveal", conn_id="a")
+    writer.close()
+    cp = _checkpoint(path)
+    assert cp is not None
+    Checkpoint(cp.seq - 1, cp.mac, cp.signature).save(path.with_name(path.name + CHECKPOINT_SUFFIX))
+    result = verify(path, key, checkpoint=_checkpoint(path))
+    assert "signature is invalid" in result.problem
+
+
+def test_the_chain_continues_across_rotated_files_and_restarts(
+    tmp_path: Path, bus: EventBus
+) -> None:
+    writer, path, key = _writer(tmp_path, bus, max_bytes=1024)
+    for batch in range(4):
+        for i in range(5):
+            writer.record("reveal", conn_id=f"c{batch}-{i}")
+        writer.flush()
+    writer.close()
+    assert len(audit.log_files(path)) > 1
+    # a new process continues the same chain
+    sink = FileSink(path, key=key, max_bytes=1024)
+    seq, mac = sink.last()
+    again = audit.AuditWriter([sink], key=key, start_seq=seq, start_mac=mac, bus=bus)
+    again.record("reveal", conn_id="after-restart")
+    again.close()
+    result = verify(path, key, checkpoint=_checkpoint(path))
+    assert result.ok, result.problem
+    assert result.records == 21
+
+
+def test_fail_closed_refuses_reads_when_no_sink_can_write(tmp_path: Path, bus: EventBus) -> None:
+    class BrokenSink:
+        name = "broken"
+
+        def write(self, records: object) -> None:
+            raise OSError(f"disk full ({CANARY})")
+
+        def close(self) -> None:
+            pass
+
+    key = load_audit_key(tmp_path, log_exists=False)
+    writer = audit.AuditWriter(
+        [BrokenSink()], key=key, fail_closed=True, bus=bus, flush_interval_s=60
+    )
+    resolver = _resolver(bus)
+    resolver.get_connection("wh")  # recorded in memory; the sink has not failed yet
+    assert writer.flush() == 0
+    with pytest.raises(AuditUnavailable, match="fail_closed") as info:
+        resolver.get_connection("wh")
+    assert CANARY not in str(info.value)
+    writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+    assert writer.flush() > 0  # a sink works again: reads are allowed again
+    assert resolver.get_connection("wh").login == "alice"
+    writer.close()
+
+
+def test_fail_open_by_default_logs_and_serves(
+    tmp_path: Path, bus: EventBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenSink:
+        name = "broken"
+
+        def write(self, records: object) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            pass
+
+    key = load_audit_key(tmp_path, log_exists=False)
+    writer = audit.AuditWriter([BrokenSink()], key=key, bus=bus, flush_interval_s=60)
+    resolver = _resolver(bus)
+    resolver.get_connection("wh")
+    writer.flush()
+    assert resolver.get_connection("wh").login == "alice"
+    assert "audit sink broken failed" in caplog.text
+    writer.close()
+
+
+def test_a_log_without_its_key_is_an_error_not_a_new_key(tmp_path: Path) -> None:
+    (tmp_path / "audit.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigurationError, match="exists but its key does not"):
+        load_audit_key(tmp_path, log_exists=True)
+    assert not (tmp_path / "audit.key").exists()
+
+
+def test_key_file_is_private(tmp_path: Path) -> None:
+    load_audit_key(tmp_path, log_exists=False)
+    assert (tmp_path / "audit.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_syslog_sink_sends_each_record_over_udp(tmp_path: Path, bus: EventBus) -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(5)
+    port = server.getsockname()[1]
+    key = load_audit_key(tmp_path, log_exists=False)
+    writer = audit.AuditWriter(
+        [SyslogSink(f"127.0.0.1:{port}")], key=key, bus=bus, flush_interval_s=60
+    )
+    _resolver(bus).get_connection("wh")
+    writer.close()
+    message = server.recv(65536).decode()
+    server.close()
+    assert message.startswith("<86>hookline-audit: {")
+    assert '"conn_id":"wh"' in message
+    assert CANARY not in message
+
+
+def test_metastore_sink_stores_records_in_a_table(tmp_path: Path, bus: EventBus) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'hookline.db'}"
+    key = load_audit_key(tmp_path, log_exists=False)
+    writer = audit.AuditWriter([MetastoreSink(url)], key=key, bus=bus, flush_interval_s=60)
+    _resolver(bus).get_connection("wh")
+    writer.close()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("select seq, record from hookline_audit")).all()
+    engine.dispose()
+    assert [row[0] for row in rows] == [1]
+    assert CANARY not in rows[0][1]
+
+
+def test_settings_are_checked() -> None:
+    assert audit.AuditSettings.from_mapping({"enabled": "true", "sinks": "file,syslog"}).sinks == (
+        "file",
+        "syslog",
+    )
+    with pytest.raises(ConfigurationError, match="unknown key"):
+        audit.AuditSettings.from_mapping({"enabeld": True})
+    with pytest.raises(ConfigurationError, match="unknown audit sink"):
+        audit.AuditSettings.from_mapping({"sinks": ["file", "kafka"]})
