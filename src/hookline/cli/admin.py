@@ -13,7 +13,7 @@ import typer
 
 from hookline import masking
 from hookline.cli import common, render
-from hookline.cli.common import CliFailure, register_secrets
+from hookline.cli.common import CliFailure, VerboseOption, register_secrets
 from hookline.cli.render import ConfigFormat
 from hookline.exceptions import (
     BackendPermissionDenied,
@@ -53,6 +53,7 @@ def _trace_data(trace: LookupTraceView | None) -> Any:
 def trace(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
     output: StructuredOutput = ConfigFormat.table,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Show which backends were asked for CONN_ID, under which keys, what each said and how long it
     took. Never prints a secret. Exit code 1 when no backend holds the connection."""
@@ -78,7 +79,7 @@ def trace(
             register_secrets(result.connection)
     console = common.out_console()
     if lookup_trace is not None:
-        if output is ConfigFormat.table:
+        if output in (ConfigFormat.table, ConfigFormat.plain):
             render.write_text(console, masking.redact(str(lookup_trace)))
         elif output is ConfigFormat.json:
             render.write_text(console, render.to_json(_trace_data(lookup_trace)))
@@ -88,12 +89,12 @@ def trace(
         raise CliFailure(failure)
     if not found:
         raise CliFailure(f"connection {conn_id!r} not found in any backend")
-    if output is ConfigFormat.table:
+    if output in (ConfigFormat.table, ConfigFormat.plain):
         render.write_text(console, f"=> {conn_id!r} resolved from {source}")
 
 
 @keys_app.command("generate")
-def generate() -> None:
+def generate(verbose: VerboseOption = 0) -> None:
     """Print a new Fernet key (put it first in HOOKLINE_FERNET_KEY, then run `keys rotate`)."""
     from hookline.secrets.metastore.keys import generate_key
 
@@ -108,6 +109,7 @@ def rotate(
     force: Annotated[
         bool, typer.Option("--force", help="Re-encrypt rows already under the first key too.")
     ] = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Re-encrypt every metastore row with the first key of HOOKLINE_FERNET_KEY.
 
@@ -127,7 +129,7 @@ def rotate(
 
 
 @config_app.command("show")
-def show(output: StructuredOutput = ConfigFormat.table) -> None:
+def show(output: StructuredOutput = ConfigFormat.table, verbose: VerboseOption = 0) -> None:
     """Print the effective settings (from hookline.toml and HOOKLINE_* variables), redacted."""
     from hookline.config import load_settings
 

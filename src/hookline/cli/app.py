@@ -2,13 +2,13 @@
 
 Exit codes: 0 on success; 1 on an expected failure (not found, invalid input, backend errors), printed
 as one masked ``error:`` line on stderr without a traceback; 2 on usage errors (click's default).
-Masking is always installed, so log lines never carry a resolved secret.
+Masking is always installed, so log lines never carry a resolved secret. ``-v``/``--verbose`` is
+accepted anywhere on the command line (``hookline connections list -v``), as in Airflow, and shell
+completion is on (``hookline --install-completion``).
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 import traceback
 from typing import Annotated, Any
 
@@ -69,7 +69,7 @@ class _Group(TyperGroup):
             _report(f"{exc.strerror or exc}{where}")
             raise typer.Exit(1) from None
         except Exception as exc:
-            verbose = bool(ctx.meta.get("hookline.verbose"))
+            verbose = bool(ctx.meta.get("hookline.verbosity"))
             if verbose:
                 text = "".join(traceback.format_exception(exc))
                 render.write_text(err_console(), masking.redact(text).rstrip("\n"))
@@ -85,7 +85,7 @@ app = typer.Typer(
     cls=_Group,
     help="Airflow-compatible connections and secrets backends, from the command line.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -101,31 +101,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _log_to_stderr(ctx: typer.Context, verbosity: int) -> None:
-    """Send log records to stderr, masked, for this invocation only (-v info, -vv debug)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(masking.MaskingFilter())
-    root_logger = logging.getLogger()
-    previous_level = root_logger.level
-    root_logger.addHandler(handler)
-    root_logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
-
-    def restore() -> None:
-        root_logger.removeHandler(handler)
-        root_logger.setLevel(previous_level)
-
-    ctx.call_on_close(restore)
-
-
 @app.callback()
 def root(
     ctx: typer.Context,
     verbose: Annotated[
         int,
-        typer.Option(
-            "--verbose", "-v", count=True, help="Log to stderr, masked (-v info, -vv debug)."
-        ),
+        typer.Option("--verbose", "-v", count=True, help=common.VERBOSE_HELP),
     ] = 0,
     version: Annotated[
         bool,
@@ -135,11 +116,10 @@ def root(
     ] = False,
 ) -> None:
     """hookline: connections, secrets backends and hooks, Airflow-compatible."""
-    ctx.meta["hookline.verbose"] = verbose > 0
     ctx.call_on_close(common.invalidate)
     masking.install()
     if verbose:
-        _log_to_stderr(ctx, verbose)
+        common.set_verbosity(ctx, verbose)
 
 
 def main(argv: list[str] | None = None) -> None:
