@@ -1,8 +1,9 @@
-"""``hookline secrets trace``, ``hookline keys generate|rotate`` and ``hookline config show``.
+"""``hookline secrets trace``, ``keys generate|rotate`` and ``config show|check``.
 
 ``secrets trace`` shows what each backend of the chain said about an id (keys asked, outcome, time),
 never a value. ``keys rotate`` re-encrypts the metastore with the first configured Fernet key.
-``config show`` prints the effective settings with secrets redacted.
+``config show`` prints the effective settings with secrets redacted; ``config check`` validates them
+and reaches every configured backend (:mod:`hookline.cli.check`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ keys_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(
-    help="Show the effective configuration.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="Show and check the configuration.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 
 StructuredOutput = Annotated[
@@ -121,7 +122,8 @@ def rotate(
     backend = common.writable_backend()
     if not isinstance(backend, MetastoreBackend):
         raise CliFailure(f"the writable backend {backend.name} has no Fernet keys to rotate")
-    count = backend.rotate_keys(batch_size=batch_size, force=force)
+    with common.progress("Re-encrypting connections") as update:
+        count = backend.rotate_keys(batch_size=batch_size, force=force, progress=update)
     render.write_text(
         common.out_console(),
         f"Re-encrypted {count} connection{'' if count == 1 else 's'} in {backend.name}",
@@ -136,3 +138,24 @@ def show(output: StructuredOutput = ConfigFormat.table, verbose: VerboseOption =
     settings = load_settings()
     data = render.redact_text_values(settings.as_display_dict())
     render.render_mapping(data, output, common.out_console())
+
+
+@config_app.command("check")
+def check(verbose: VerboseOption = 0) -> None:
+    """Validate the configuration and reach every backend of the chain; exit 1 on any problem.
+
+    Checks that hookline.toml and the HOOKLINE_* variables hold only known sections, keys and
+    values; that each backend of [secrets] backends is registered, installed and accepts its
+    settings; and that each answers a lookup (connection variables and files are read whole, so
+    every malformed entry is listed). Creates nothing.
+    """
+    from hookline.cli.check import run_checks
+
+    checks = run_checks()
+    console = common.out_console()
+    for item in checks:
+        render.write_text(console, item.line())
+    failed = [item for item in checks if not item.ok]
+    if failed:
+        raise CliFailure(f"configuration check failed: {len(failed)} check(s) failed")
+    render.write_text(console, "configuration OK")

@@ -18,7 +18,12 @@ from typer.core import TyperGroup
 from hookline import __version__, masking
 from hookline.cli import admin, common, connections, render
 from hookline.cli.common import CliFailure, err_console, out_console
-from hookline.exceptions import ConnectionNotFound, ConnectionUnresolved, HooklineError
+from hookline.exceptions import (
+    ConfigurationError,
+    ConnectionNotFound,
+    ConnectionUnresolved,
+    HooklineError,
+)
 from hookline.resolve.trace import LookupTrace
 
 __all__ = ["app", "main"]
@@ -60,6 +65,10 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (ConnectionNotFound, ConnectionUnresolved) as exc:
             _report(_not_found_message(exc))
+            raise typer.Exit(1) from None
+        except ConfigurationError as exc:  # may list several problems, one per line
+            first, *rest = str(exc).splitlines() or [""]
+            _report(first, tuple(line.strip() for line in rest))
             raise typer.Exit(1) from None
         except HooklineError as exc:
             _report(f"{exc}")

@@ -22,7 +22,13 @@ from hookline.secrets.base import SecretsBackend
 if TYPE_CHECKING:
     from hookline.config import Settings
 
-__all__ = ["backend_class", "build_backend", "build_chain", "is_metastore_type"]
+__all__ = [
+    "backend_class",
+    "build_backend",
+    "build_chain",
+    "check_settings_used",
+    "is_metastore_type",
+]
 
 _METASTORE_MODULE = "hookline.secrets.metastore.backend"
 
@@ -132,6 +138,22 @@ def _kwarg_hint(cls: type[Any], kwargs: dict[str, Any]) -> str:
     return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
+def check_settings_used(settings: Settings, backends: list[SecretsBackend]) -> None:
+    """Refuse settings that no backend of the chain reads.
+
+    Raises:
+        ConfigurationError: ``[metastore] url`` is set while no backend is of the metastore type.
+    """
+    if settings.metastore_url is not None and not any(
+        is_metastore_type(type(backend)) for backend in backends
+    ):
+        raise ConfigurationError(
+            f"[metastore] url is set ({settings.where('metastore.url')}) but no backend in "
+            f"[secrets] backends {list(settings.backends)} is a metastore; add 'metastore' to "
+            "backends or remove the setting"
+        )
+
+
 def build_chain(settings: Settings | None = None) -> SecretsChain:
     """Build the chain configured in ``settings`` (default: :func:`hookline.config.load_settings`).
 
@@ -148,14 +170,7 @@ def build_chain(settings: Settings | None = None) -> SecretsChain:
     try:
         for name in settings.backends:
             backends.append(build_backend(settings, name))
-        if settings.metastore_url is not None and not any(
-            is_metastore_type(type(backend)) for backend in backends
-        ):
-            raise ConfigurationError(
-                f"[metastore] url is set ({settings.where('metastore.url')}) but no backend in "
-                f"[secrets] backends {list(settings.backends)} is a metastore; add 'metastore' to "
-                "backends or remove the setting"
-            )
+        check_settings_used(settings, backends)
     except BaseException:
         for backend in backends:
             backend.close()
