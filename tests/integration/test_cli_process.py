@@ -351,3 +351,84 @@ def test_export_never_writes_through_a_symlink(home: Path, tmp_path: Path) -> No
     proc = hookline("connections", "export", str(link), "--show-secrets")
     assert "symbolic link" in one_error_line(proc)
     assert target.read_text() == "keep"
+
+
+# -- the wheel, installed bare (issue 13: packaging) ----------------------------------------------
+
+
+def uv_command() -> list[str]:
+    """uv as the bootstrap installs it (on PATH, or as a module of the system Python)."""
+    import shutil
+
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    return ["python3", "-m", "uv"]
+
+
+def test_bare_wheel_reads_variables_without_the_cli_dependencies(tmp_path: Path) -> None:
+    """The built wheel holds the LICENSE; installed without extras (from the local cache, offline)
+    it pulls only PyYAML, reads connections from variables with `backends = env`, explains the
+    missing `metastore` extra for the default chain, and its `hookline` script names the `cli`
+    extra (exit 1, no traceback)."""
+    import zipfile
+
+    root = Path(__file__).resolve().parents[2]
+    uv = uv_command()
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [*uv, "build", "--wheel", "--out-dir", str(dist), "-q", str(root)],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = dist.glob("hookline-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith("dist-info/METADATA"))).decode()
+    assert any(n.endswith("dist-info/licenses/LICENSE") for n in names)
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Provides-Extra: cli" in metadata
+    assert "Provides-Extra: celery" not in metadata
+    venv = tmp_path / "venv"
+    subprocess.run([*uv, "venv", "-q", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [*uv, "pip", "install", "-q", "--offline", "--python", str(python), str(wheel)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    listed = subprocess.run(
+        [*uv, "pip", "list", "--python", str(python), "--format", "json"],
+        check=True, timeout=120, capture_output=True, text=True,
+    )  # fmt: skip
+    installed = sorted(item["name"].lower() for item in json.loads(listed.stdout))
+    assert installed == ["hookline", "pyyaml"]
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOOKLINE_HOME": str(tmp_path / "home"),
+        "HOOKLINE_CONN_WAREHOUSE": URI,
+    }
+    code = "import hookline; print(hookline.get_connection('warehouse').host)"
+    env_only = subprocess.run(
+        [str(python), "-c", code],
+        env={**env, "HOOKLINE_SECRETS__BACKENDS": "env"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert env_only.returncode == 0, env_only.stderr
+    assert env_only.stdout.strip() == "db.example"
+    default_chain = subprocess.run(
+        [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert default_chain.returncode == 1
+    assert "MissingDependency: sqlalchemy is required for the metastore backend" in (
+        default_chain.stderr
+    )
+    assert "HOOKLINE_SECRETS__BACKENDS=env" in default_chain.stderr
+    script = subprocess.run(
+        [str(venv / "bin" / "hookline"), "connections", "list"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert script.returncode == 1
+    assert script.stderr == (
+        "error: typer is required for the hookline command; install it with: "
+        "pip install 'hookline[cli]'\n"
+    )

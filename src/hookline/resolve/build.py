@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hookline import masking
 from hookline.connection_secrets import register_sensitive_values
-from hookline.exceptions import ConfigurationError
+from hookline.exceptions import ConfigurationError, MissingDependency
 from hookline.resolve.chain import SecretsChain
 from hookline.secrets.base import SecretsBackend
 
@@ -88,6 +88,7 @@ def build_backend(settings: Settings, name: str) -> SecretsBackend:
     cls = backend_class(settings, name)
     kwargs = settings.kwargs_for(name)
     if is_metastore_type(cls):
+        _require_metastore_packages(name)
         kwargs.setdefault("url", settings.metastore_url)
         kwargs.setdefault("home", settings.home)
     # Credentials configured for a backend (a Vault token, AWS keys, an AppRole secret_id) are
@@ -109,6 +110,29 @@ def build_backend(settings: Settings, name: str) -> SecretsBackend:
     if backend.name != name:
         backend.name = name  # the chain entry's name shows in traces and `--source`
     return backend
+
+
+# What the metastore needs that only the `metastore` extra installs (checked without importing).
+_METASTORE_PACKAGES = ("sqlalchemy", "alembic", "cryptography")
+
+
+def _require_metastore_packages(name: str) -> None:
+    """Fail when the chain names a metastore but the ``metastore`` extra is not installed.
+
+    Raises:
+        MissingDependency: says which package is missing, the extra that installs it, and how to
+            leave the metastore out of the chain (a service that only reads variables).
+    """
+    import importlib.util
+
+    for package in _METASTORE_PACKAGES:
+        if importlib.util.find_spec(package) is None:
+            raise MissingDependency(
+                package,
+                "metastore",
+                purpose=f"the metastore backend {name!r} in [secrets] backends (or set "
+                "HOOKLINE_SECRETS__BACKENDS=env to read connections from variables only)",
+            )
 
 
 def _kwarg_hint(cls: type[Any], kwargs: dict[str, Any]) -> str:

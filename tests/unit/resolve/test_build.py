@@ -127,3 +127,28 @@ def test_misspelled_backend_keyword_suggests_the_closest(tmp_path: Path) -> None
     assert "secrets backend 'env' rejected its settings [secrets.backend.env] (" in message
     assert "did you mean 'prefixs' -> 'prefixes'?" in message
     assert CANARY not in message
+
+
+def test_a_metastore_without_its_extra_is_a_missing_dependency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chain naming the metastore on an install without the `metastore` extra fails when the chain
+    is built, naming the package, the extra and how to read variables only."""
+    import importlib.util
+
+    from hookline.exceptions import MissingDependency
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "alembic" else real(name, *a)
+    )
+    settings = settings_from(tmp_path, '[secrets]\nbackends = ["env", "metastore"]\n')
+    with pytest.raises(MissingDependency) as exc_info:
+        build_chain(settings)
+    assert str(exc_info.value) == (
+        "alembic is required for the metastore backend 'metastore' in [secrets] backends (or set "
+        "HOOKLINE_SECRETS__BACKENDS=env to read connections from variables only); install it "
+        "with: pip install 'hookline[metastore]'"
+    )
+    env_only = settings_from(tmp_path, '[secrets]\nbackends = ["env"]\n')
+    assert [b.name for b in build_chain(env_only).backends] == ["env"]
