@@ -115,7 +115,7 @@ def root(
     ctx: typer.Context,
     verbose: Annotated[
         int,
-        typer.Option("--verbose", "-v", count=True, help=common.VERBOSE_HELP),
+        typer.Option("--verbose", "-v", count=True, help=common.VERBOSE_HELP, show_default=False),
     ] = 0,
     version: Annotated[
         bool,

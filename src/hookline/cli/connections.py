@@ -322,8 +322,8 @@ def list_(
 ) -> None:
     """List the connections of every backend of the chain, with the backend that holds each.
 
-    Exit code 1, with nothing printed, when a connection cannot be read (say which and why) unless
-    --partial.
+    When a connection cannot be read (an undecryptable row, a malformed variable, a backend down),
+    nothing is printed and the exit code is 1, with each problem on stderr, unless --partial.
     """
     rows = list_rows(source, partial=partial)
     render.render_connections(rows, output, common.out_console(), show_secrets=show_secrets)
