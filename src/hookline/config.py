@@ -47,12 +47,22 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
 from hookline import masking
+from hookline._settings_source import (
+    ENV_PREFIX,
+    Source,
+    closest,
+    env_tree,
+    leaf_paths,
+    literal,
+    read_toml,
+    variable_name,
+)
 from hookline.exceptions import ConfigurationError
 from hookline.masking import REDACTED, redact
 
@@ -71,7 +81,6 @@ __all__ = [
 
 # -- every default, in one place -------------------------------------------------------------------
 
-ENV_PREFIX: Final = "HOOKLINE_"
 DEFAULT_HOME: Final = "~/.hookline"
 CONFIG_FILE_NAME: Final = "hookline.toml"
 DEFAULT_BACKENDS: Final[tuple[str, ...]] = ("env", "metastore")
@@ -86,8 +95,6 @@ DEFAULT_CACHE_CHANGE_CHECK_INTERVAL_SECONDS: Final = 0.25
 DEFAULT_CACHE_MAX_ENTRIES: Final = 100_000
 DEFAULT_METASTORE_URL: Final[str | None] = None  # None: SQLite at $HOOKLINE_HOME/hookline.db
 
-# Variables that look like HOOKLINE_<SECTION>__<KEY> but are not settings.
-_NOT_SETTINGS: Final = ("HOOKLINE_CONN_",)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)[^@/?#\s]*(?=@)")
 
 
@@ -152,24 +159,6 @@ SECTIONS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "metastore": ("url",),
     }
 )
-
-
-def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The choice closest to ``name`` (a likely misspelling of it), or None when none is close."""
-    import difflib  # only on the error path
-
-    options = sorted(set(choices))
-    lowered = {option.lower(): option for option in options}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    matches = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    if matches:
-        return lowered[matches[0]]
-    # A shortened name (``ttl`` for ``ttl_seconds``): the one choice it starts.
-    starts = [
-        option for low, option in lowered.items() if len(name) >= 3 and low.startswith(name.lower())
-    ]
-    return starts[0] if len(starts) == 1 else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
@@ -273,91 +262,6 @@ def _redact_display(value: Any, key: str | None = None) -> Any:
 # -- loading ----------------------------------------------------------------------------------------
 
 
-class _Source:
-    """Where a value came from, for error messages: a file (with line lookup) or a variable."""
-
-    def __init__(self, path: Path | None = None, text: str = "") -> None:
-        self.path = path
-        self._lines = text.splitlines()
-
-    @property
-    def from_env(self) -> bool:
-        return self.path is None
-
-    def origin(self, keys: Sequence[str]) -> str:
-        """``"file, line N"`` (or just the file), or the variable name."""
-        if self.path is None:
-            return variable_name(keys)
-        line = _find_line(self._lines, list(keys))
-        return f"{self.path}" + (f", line {line}" if line else "")
-
-    def where(self, keys: Sequence[str]) -> str:
-        """The prefix of an error message about ``keys``."""
-        if self.path is None:
-            return variable_name(keys)
-        return f"{'.'.join(keys)} ({self.origin(keys)})"
-
-
-def variable_name(keys: Sequence[str]) -> str:
-    """The ``HOOKLINE_<SECTION>__<KEY>`` variable that sets ``keys``."""
-    return ENV_PREFIX + "__".join(k.upper() for k in keys)
-
-
-def _find_line(lines: list[str], keys: list[str]) -> int | None:
-    """Best-effort line number of ``keys`` in TOML text: the key line, else its table header."""
-    table: list[str] = []
-    header_line: int | None = None
-    want_table, want_key = keys[:-1], keys[-1]
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if line.startswith("["):
-            name = line.strip("[] \t").split("]")[0]
-            table = [part.strip().strip("\"'") for part in name.split(".")]
-            if table == keys and header_line is None:
-                header_line = number
-            continue
-        if "=" not in line or line.startswith("#"):
-            continue
-        key_path = [part.strip().strip("\"'") for part in line.split("=", 1)[0].split(".")]
-        full = table + key_path
-        if full == [*want_table, want_key]:
-            return number
-        if header_line is None and full[: len(keys)] == keys:
-            header_line = number  # a dotted key that defines the table (``secret.backends = ...``)
-    return header_line
-
-
-def _read_toml(path: Path) -> tuple[dict[str, Any], _Source]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"config file {path} does not exist (HOOKLINE_CONFIG)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"config file {path} cannot be read: {type(exc).__name__}: {exc}"
-        ) from exc
-    import tomllib  # only when a config file exists
-
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
-    return data, _Source(path, text)
-
-
-def _literal(text: str) -> Any:
-    """A backend keyword value from the environment: a TOML literal when it parses as one."""
-    stripped = text.strip()
-    if not stripped:
-        return text
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {stripped}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
 def _coerce_cache(key: str, value: Any, where: str) -> Any:
     kind = "bool" if key == "enabled" else "int" if key == "max_entries" else "float"
     try:
@@ -393,13 +297,6 @@ def _coerce_backends(value: Any, where: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _leaf_paths(value: Any) -> list[list[str]]:
-    """The key paths to the leaves of a nested mapping (``[[]]`` for a leaf itself)."""
-    if not isinstance(value, Mapping) or not value:
-        return [[]]
-    return [[str(key), *rest] for key, child in value.items() for rest in _leaf_paths(child)]
-
-
 def _did_you_mean(suggestion: str | None) -> str:
     return f"; did you mean {suggestion}?" if suggestion else ""
 
@@ -421,10 +318,10 @@ class _Builder:
         self.table_where: dict[str, str] = {}
         self.problems: list[str] = []
 
-    def _set_origin(self, source: _Source, keys: Sequence[str]) -> None:
+    def _set_origin(self, source: Source, keys: Sequence[str]) -> None:
         self.origins[".".join(keys)] = source.origin(keys)
 
-    def apply(self, data: Mapping[str, Any], source: _Source) -> None:
+    def apply(self, data: Mapping[str, Any], source: Source) -> None:
         for section, body in data.items():
             if section not in SECTIONS:
                 self.problems.append(self._unknown_section(section, body, source))
@@ -444,14 +341,14 @@ class _Builder:
                 except ConfigurationError as exc:
                     self.problems.append(str(exc))
 
-    def _unknown_section(self, section: str, body: Any, source: _Source) -> str:
+    def _unknown_section(self, section: str, body: Any, source: Source) -> str:
         suggestion = closest(section, SECTIONS)
         owners = [name for name, keys in SECTIONS.items() if section in keys]
         if source.from_env:
-            names = [variable_name([section, *rest]) for rest in _leaf_paths(body)]
+            names = [variable_name([section, *rest]) for rest in leaf_paths(body)]
             hint = None
             if suggestion is not None:
-                hint = " or ".join(variable_name([suggestion, *rest]) for rest in _leaf_paths(body))
+                hint = " or ".join(variable_name([suggestion, *rest]) for rest in leaf_paths(body))
             elif owners:  # HOOKLINE_BACKENDS: a key without its section
                 hint = variable_name([owners[0], section])
             return (
@@ -469,7 +366,7 @@ class _Builder:
             f" (known sections: {', '.join(f'[{name}]' for name in sorted(SECTIONS))})"
         )
 
-    def _unknown_key(self, section: str, key: str, source: _Source) -> str:
+    def _unknown_key(self, section: str, key: str, source: Source) -> str:
         known = SECTIONS[section]
         suggestion = closest(key, known)
         if suggestion is not None:
@@ -481,7 +378,7 @@ class _Builder:
             f"{_did_you_mean(suggestion)}; known: {', '.join(known)}"
         )
 
-    def _apply_secrets(self, key: str, value: Any, source: _Source) -> None:
+    def _apply_secrets(self, key: str, value: Any, source: Source) -> None:
         where = source.where(["secrets", key])
         if key == "backends":
             self.backends = _coerce_backends(value, where)
@@ -498,7 +395,7 @@ class _Builder:
                 )
                 continue
             self.table_where[name] = (
-                ", ".join(variable_name([*keys, *rest]) for rest in _leaf_paths(kwargs))
+                ", ".join(variable_name([*keys, *rest]) for rest in leaf_paths(kwargs))
                 if source.from_env
                 else source.origin(keys)
             )
@@ -516,9 +413,9 @@ class _Builder:
                         continue
                     self.backend_types[name] = arg_value.strip()
                     continue
-                target[arg] = _literal(arg_value) if from_text else arg_value
+                target[arg] = literal(arg_value) if from_text else arg_value
 
-    def _apply_cache(self, key: str, value: Any, source: _Source) -> None:
+    def _apply_cache(self, key: str, value: Any, source: Source) -> None:
         where = source.where(["cache", key])
         coerced = _coerce_cache(key, value, where)
         try:
@@ -528,7 +425,7 @@ class _Builder:
         self.cache[key] = coerced
         self._set_origin(source, ["cache", key])
 
-    def _apply_metastore(self, key: str, value: Any, source: _Source) -> None:
+    def _apply_metastore(self, key: str, value: Any, source: Source) -> None:
         where = source.where(["metastore", key])
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(f"{where}: expected a database URL string")
@@ -566,27 +463,6 @@ class _Builder:
         )
 
 
-def _env_tree(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``HOOKLINE_A__B__C=v`` variables as a nested dict ``{"a": {"b": {"c": "v"}}}``."""
-    tree: dict[str, Any] = {}
-    for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name.startswith(_NOT_SETTINGS) or "__" not in name:
-            continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
-        if not all(parts):
-            raise ConfigurationError(f"{name}: empty part in a HOOKLINE_<SECTION>__<KEY> variable")
-        node = tree
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigurationError(f"{name}: conflicts with a variable naming {part!r} alone")
-            node = child
-        if isinstance(node.get(parts[-1]), dict):
-            raise ConfigurationError(f"{name}: conflicts with variables below it")
-        node[parts[-1]] = environ[name]
-    return tree
-
-
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Load settings from the defaults, the TOML file and ``HOOKLINE_*`` variables.
 
@@ -609,7 +485,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         config_path = candidate if candidate.is_file() else None
     builder = _Builder()
     if config_path is not None:
-        data, source = _read_toml(config_path)
+        data, source = read_toml(config_path)
         builder.apply(data, source)
-    builder.apply(_env_tree(env), _Source())
+    builder.apply(env_tree(env), Source())
     return builder.build(home, config_path)
