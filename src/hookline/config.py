@@ -11,10 +11,14 @@ Sources, weakest first:
 The file layout::
 
     [secrets]
-    backends = ["env", "files", "metastore"]     # asked in this order
+    backends = ["env", "files", "metastore"]     # asked in this order, exactly as written
 
     [secrets.backend.files]                       # keyword arguments of the "files" backend
     connections_file_path = "/etc/hookline/connections.yaml"
+
+    [secrets.backend.shared]                      # a second metastore, named "shared" in the chain
+    type = "metastore"                            # the registered backend it is (default: its name)
+    url = "postgresql+psycopg://hookline@db/hookline"
 
     [cache]
     ttl_seconds = 300
@@ -22,53 +26,65 @@ The file layout::
     [metastore]
     url = "postgresql+psycopg://hookline@db/hookline"
 
-When ``[secrets] backends`` is not set, the chain is ``env`` then ``metastore``, with ``files`` put
-between them when a ``[secrets.backend.files]`` table (or a ``HOOKLINE_SECRETS__BACKEND__FILES__*``
-variable) configures it. Tables for backends that are not in the chain are ignored with a warning.
+The chain is exactly ``[secrets] backends`` (default ``env`` then ``metastore``): nothing is added
+because a table exists, and a ``[secrets.backend.<name>]`` table for a name that is not in the chain
+is an error. ``[metastore] url`` and ``HOOKLINE_HOME`` go to every backend of the metastore type
+(:mod:`hookline.resolve.build`), whatever its name.
+
+Strict by design: a misspelled section or key (``[secret]``, ``[metastor]``, ``ttl``) is an error
+naming the file and line (or the variable) and the closest valid name, never silently ignored; only
+sections that hookline reads are accepted. Every problem found is reported at once.
 
 Environment values are text. Typed settings (numbers, booleans, the backend list) are converted and
 checked; backend keyword values are read as TOML literals when they look like one (``5``, ``2.5``,
 ``true``, ``[...]``, ``{...}``, ``"quoted"``) and kept as text otherwise, so quote a value that must
 stay text: ``HOOKLINE_SECRETS__BACKEND__X__TOKEN='"12345"'``.
-
-Sections hookline does not know (``[audit]``, ``[pool]``...) are kept as read in
-:attr:`Settings.sections` for the modules that own them. Unknown keys in known sections are errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from hookline import masking
+from hookline._settings_source import (
+    ENV_PREFIX,
+    Source,
+    closest,
+    env_tree,
+    leaf_paths,
+    literal,
+    read_toml,
+    variable_name,
+)
 from hookline.exceptions import ConfigurationError
-from hookline.masking import REDACTED, is_sensitive_key, redact
+from hookline.masking import REDACTED, redact
 
 __all__ = [
+    "BACKEND_TYPE_KEY",
     "CONFIG_FILE_NAME",
     "DEFAULT_BACKENDS",
     "DEFAULT_HOME",
     "ENV_PREFIX",
+    "SECTIONS",
     "CacheSettings",
     "Settings",
+    "closest",
     "load_settings",
 ]
 
-log = logging.getLogger(__name__)
-
 # -- every default, in one place -------------------------------------------------------------------
 
-ENV_PREFIX: Final = "HOOKLINE_"
 DEFAULT_HOME: Final = "~/.hookline"
 CONFIG_FILE_NAME: Final = "hookline.toml"
 DEFAULT_BACKENDS: Final[tuple[str, ...]] = ("env", "metastore")
-FILES_BACKEND: Final = "files"
+BACKEND_TYPE_KEY: Final = "type"  # in [secrets.backend.<name>]: the registered backend it is
 DEFAULT_CACHE_ENABLED: Final = True
 DEFAULT_CACHE_TTL_SECONDS: Final = 300.0
 DEFAULT_CACHE_TTL_JITTER_RATIO: Final = 0.1
@@ -79,8 +95,6 @@ DEFAULT_CACHE_CHANGE_CHECK_INTERVAL_SECONDS: Final = 0.25
 DEFAULT_CACHE_MAX_ENTRIES: Final = 100_000
 DEFAULT_METASTORE_URL: Final[str | None] = None  # None: SQLite at $HOOKLINE_HOME/hookline.db
 
-# Variables that look like HOOKLINE_<SECTION>__<KEY> but are not settings.
-_NOT_SETTINGS: Final = ("HOOKLINE_CONN_",)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)[^@/?#\s]*(?=@)")
 
 
@@ -135,6 +149,18 @@ class CacheSettings:
             )
 
 
+_CACHE_FIELDS: Final = {f.name: f for f in dataclasses.fields(CacheSettings)}
+
+# Every section hookline reads, with its keys (a section no code reads is not accepted).
+SECTIONS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "secrets": ("backends", "backend"),
+        "cache": tuple(_CACHE_FIELDS),
+        "metastore": ("url",),
+    }
+)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Resolved hookline settings (see the module docstring for sources and layout).
@@ -142,12 +168,16 @@ class Settings:
     Attributes:
         home: ``HOOKLINE_HOME`` (default ``~/.hookline``): the config file, SQLite metastore, key file.
         config_path: The TOML file that was read, or None.
-        backends: Backend names, asked in this order (``[secrets] backends``).
-        backend_kwargs: Keyword arguments per backend name (``[secrets.backend.<name>]``).
+        backends: Backend names, asked in this order (``[secrets] backends``), exactly as written.
+        backend_kwargs: Keyword arguments per backend name (``[secrets.backend.<name>]`` without
+            its ``type`` key).
+        backend_types: The registered backend each name is, when its table declares ``type``
+            (otherwise the name itself is the type).
         cache: Cache settings (``[cache]``).
         metastore_url: SQLAlchemy URL of the metastore (``[metastore] url``); None means SQLite at
             ``$HOOKLINE_HOME/hookline.db``.
-        sections: Sections hookline's core does not interpret, as read (for other modules).
+        origins: Where each set value came from (dotted key -> ``"file, line N"`` or the
+            variable name), for error messages.
     """
 
     home: Path
@@ -156,37 +186,52 @@ class Settings:
     backend_kwargs: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
-    cache: CacheSettings = dataclasses.field(default_factory=CacheSettings)
-    metastore_url: str | None = DEFAULT_METASTORE_URL
-    sections: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+    backend_types: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
+    cache: CacheSettings = dataclasses.field(default_factory=CacheSettings)
+    metastore_url: str | None = DEFAULT_METASTORE_URL
+    origins: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
 
     def kwargs_for(self, backend: str) -> dict[str, Any]:
         """A mutable copy of the keyword arguments configured for ``backend`` (empty if none)."""
         return dict(self.backend_kwargs.get(backend, {}))
 
+    def backend_type(self, backend: str) -> str:
+        """The registered backend type of the chain entry ``backend`` (its declared type, else its name)."""
+        return self.backend_types.get(backend, backend)
+
+    def where(self, dotted: str) -> str:
+        """Where the setting ``dotted`` (``"secrets.backends"``) was set: a file and line, a variable,
+        or ``"default"``; the nearest enclosing setting's origin when the key itself has none."""
+        parts = dotted.split(".")
+        while parts:
+            origin = self.origins.get(".".join(parts))
+            if origin is not None:
+                return origin
+            parts.pop()
+        return "default"
+
     def as_display_dict(self) -> dict[str, Any]:
         """The settings as plain data for ``hookline config show``, secrets redacted.
 
-        Values under sensitive-looking keys (``token``, ``password``, ``secret_id``...) become ``***``
-        and passwords inside URLs are replaced, so the result is safe to print.
+        Values under keys :func:`hookline.masking.is_sensitive_key` flags (``token``, ``password``,
+        ``secret_id``, webhook URLs...) become ``***`` and passwords inside URLs are replaced, so the
+        result is safe to print.
         """
-        data: dict[str, Any] = {
+        backend: dict[str, Any] = {}
+        for name in sorted({*self.backend_kwargs, *self.backend_types}):
+            table = dict(self.backend_kwargs.get(name, {}))
+            if name in self.backend_types:
+                table = {BACKEND_TYPE_KEY: self.backend_types[name], **table}
+            backend[name] = _redact_display(table)
+        return {
             "home": str(self.home),
             "config_path": str(self.config_path) if self.config_path else None,
-            "secrets": {
-                "backends": list(self.backends),
-                "backend": {
-                    name: _redact_display(kwargs) for name, kwargs in self.backend_kwargs.items()
-                },
-            },
+            "secrets": {"backends": list(self.backends), "backend": backend},
             "cache": dataclasses.asdict(self.cache),
             "metastore": {"url": _redact_url(self.metastore_url)},
         }
-        for name, section in self.sections.items():
-            data[name] = _redact_display(section)
-        return data
 
     def __repr__(self) -> str:
         # Backend kwargs hold tokens and keys, the metastore URL a password: show the redacted form.
@@ -202,7 +247,8 @@ def _redact_url(value: str | None) -> str | None:
 
 
 def _redact_display(value: Any, key: str | None = None) -> Any:
-    if key is not None and is_sensitive_key(key) and value is not None:
+    # Through the module attribute, so the one sensitive-name policy of hookline.masking decides.
+    if key is not None and masking.is_sensitive_key(key) and value is not None:
         return REDACTED
     if isinstance(value, Mapping):
         return {str(k): _redact_display(v, str(k)) for k, v in value.items()}
@@ -216,96 +262,18 @@ def _redact_display(value: Any, key: str | None = None) -> Any:
 # -- loading ----------------------------------------------------------------------------------------
 
 
-class _Source:
-    """Where a value came from, for error messages: a file (with line lookup) or a variable."""
-
-    def __init__(self, path: Path | None = None, text: str = "") -> None:
-        self.path = path
-        self._lines = text.splitlines()
-
-    def where(self, dotted: Iterable[str]) -> str:
-        keys = list(dotted)
-        if self.path is None:
-            return ENV_PREFIX + "__".join(k.upper() for k in keys)
-        line = _find_line(self._lines, keys)
-        location = f"{self.path}" + (f", line {line}" if line else "")
-        return f"{'.'.join(keys)} ({location})"
-
-
-def _find_line(lines: list[str], keys: list[str]) -> int | None:
-    """Best-effort line number of ``keys`` in TOML text: the key line, else its table header."""
-    table: list[str] = []
-    header_line: int | None = None
-    want_table, want_key = keys[:-1], keys[-1]
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if line.startswith("["):
-            name = line.strip("[] \t").split("]")[0]
-            table = [part.strip().strip("\"'") for part in name.split(".")]
-            if table == keys:
-                header_line = number
-            continue
-        if "=" not in line or line.startswith("#"):
-            continue
-        key_path = [part.strip().strip("\"'") for part in line.split("=", 1)[0].split(".")]
-        if table + key_path == [*want_table, want_key]:
-            return number
-    return header_line
-
-
-def _read_toml(path: Path) -> tuple[dict[str, Any], _Source]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"config file {path} does not exist (HOOKLINE_CONFIG)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"config file {path} cannot be read: {type(exc).__name__}: {exc}"
-        ) from exc
-    import tomllib  # only when a config file exists
-
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
-    return data, _Source(path, text)
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(text)
-
-
-def _literal(text: str) -> Any:
-    """A backend keyword value from the environment: a TOML literal when it parses as one."""
-    stripped = text.strip()
-    if not stripped:
-        return text
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {stripped}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-_CACHE_FIELDS: Final = {f.name: f for f in dataclasses.fields(CacheSettings)}
-
-
 def _coerce_cache(key: str, value: Any, where: str) -> Any:
     kind = "bool" if key == "enabled" else "int" if key == "max_entries" else "float"
     try:
         if isinstance(value, str):
             if kind == "bool":
-                return _parse_bool(value)
+                from hookline.options import parse_bool
+
+                return parse_bool(value, name=key, error=ConfigurationError)
             return int(value) if kind == "int" else float(value)
         if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
-    except ValueError:
+    except (ValueError, ConfigurationError):
         expected = {"bool": "true or false", "int": "an integer", "float": "a number"}[kind]
         raise ConfigurationError(f"{where}: expected {expected}, got {value!r}") from None
     return value
@@ -329,93 +297,157 @@ def _coerce_backends(value: Any, where: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _did_you_mean(suggestion: str | None) -> str:
+    return f"; did you mean {suggestion}?" if suggestion else ""
+
+
 class _Builder:
-    """Collects values from the file and the environment, checking each against its schema."""
+    """Collects values from the file and the environment, checking each against its schema.
+
+    Problems are collected, not raised one by one, so a file with three typos is fixed in one go.
+    """
 
     def __init__(self) -> None:
         self.backends: tuple[str, ...] | None = None
         self.backend_kwargs: dict[str, dict[str, Any]] = {}
+        self.backend_types: dict[str, str] = {}
         self.cache: dict[str, Any] = {}
         self.metastore_url: str | None = DEFAULT_METASTORE_URL
-        self.sections: dict[str, dict[str, Any]] = {}
+        self.origins: dict[str, str] = {}
+        # Where each backend table was (last) defined, for "defined but not in backends".
+        self.table_where: dict[str, str] = {}
+        self.problems: list[str] = []
 
-    def apply(self, data: Mapping[str, Any], source: _Source, *, from_env: bool) -> None:
+    def _set_origin(self, source: Source, keys: Sequence[str]) -> None:
+        self.origins[".".join(keys)] = source.origin(keys)
+
+    def apply(self, data: Mapping[str, Any], source: Source) -> None:
         for section, body in data.items():
-            if section not in {"secrets", "cache", "metastore"}:
-                if not isinstance(body, Mapping):
-                    raise ConfigurationError(
-                        f"{source.where([section])}: expected a table, got {body!r}"
-                    )
-                self.sections.setdefault(section, {}).update(body)
+            if section not in SECTIONS:
+                self.problems.append(self._unknown_section(section, body, source))
                 continue
             if not isinstance(body, Mapping):
-                raise ConfigurationError(
+                self.problems.append(
                     f"{source.where([section])}: expected a table [{section}], "
                     f"got a {type(body).__name__}"
                 )
-            getattr(self, f"_apply_{section}")(body, source, from_env)
+                continue
+            for key, value in body.items():
+                if key not in SECTIONS[section]:
+                    self.problems.append(self._unknown_key(section, key, source))
+                    continue
+                try:
+                    getattr(self, f"_apply_{section}")(key, value, source)
+                except ConfigurationError as exc:
+                    self.problems.append(str(exc))
 
-    def _apply_secrets(self, body: Mapping[str, Any], source: _Source, from_env: bool) -> None:
-        for key, value in body.items():
-            where = source.where(["secrets", key])
-            if key == "backends":
-                self.backends = _coerce_backends(value, where)
-            elif key == "backend":
-                if not isinstance(value, Mapping):
-                    raise ConfigurationError(f"{where}: expected [secrets.backend.<name>] tables")
-                for name, kwargs in value.items():
-                    if not isinstance(kwargs, Mapping):
-                        raise ConfigurationError(
-                            f"{source.where(['secrets', 'backend', name])}: expected a table of "
-                            f"keyword arguments, got a {type(kwargs).__name__}"
+    def _unknown_section(self, section: str, body: Any, source: Source) -> str:
+        suggestion = closest(section, SECTIONS)
+        owners = [name for name, keys in SECTIONS.items() if section in keys]
+        if source.from_env:
+            names = [variable_name([section, *rest]) for rest in leaf_paths(body)]
+            hint = None
+            if suggestion is not None:
+                hint = " or ".join(variable_name([suggestion, *rest]) for rest in leaf_paths(body))
+            elif owners:  # HOOKLINE_BACKENDS: a key without its section
+                hint = variable_name([owners[0], section])
+            return (
+                f"{', '.join(names)}: unknown section {section!r}{_did_you_mean(hint)}"
+                f" (known sections: {', '.join(sorted(SECTIONS))})"
+            )
+        if suggestion is None and owners:  # a key written outside its table
+            return (
+                f"{source.where([section])}: unknown section {section!r}; "
+                f"did you mean [{owners[0]}] {section}?"
+            )
+        return (
+            f"{source.where([section])}: unknown section [{section}]"
+            f"{_did_you_mean(f'[{suggestion}]' if suggestion else None)}"
+            f" (known sections: {', '.join(f'[{name}]' for name in sorted(SECTIONS))})"
+        )
+
+    def _unknown_key(self, section: str, key: str, source: Source) -> str:
+        known = SECTIONS[section]
+        suggestion = closest(key, known)
+        if suggestion is not None:
+            suggestion = (
+                variable_name([section, suggestion]) if source.from_env else repr(suggestion)
+            )
+        return (
+            f"{source.where([section, key])}: unknown setting {key!r} in [{section}]"
+            f"{_did_you_mean(suggestion)}; known: {', '.join(known)}"
+        )
+
+    def _apply_secrets(self, key: str, value: Any, source: Source) -> None:
+        where = source.where(["secrets", key])
+        if key == "backends":
+            self.backends = _coerce_backends(value, where)
+            self._set_origin(source, ["secrets", "backends"])
+            return
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{where}: expected [secrets.backend.<name>] tables")
+        for name, kwargs in value.items():
+            keys = ["secrets", "backend", name]
+            if not isinstance(kwargs, Mapping):
+                self.problems.append(
+                    f"{source.where(keys)}: expected a table of keyword arguments, "
+                    f"got a {type(kwargs).__name__}"
+                )
+                continue
+            self.table_where[name] = (
+                ", ".join(variable_name([*keys, *rest]) for rest in leaf_paths(kwargs))
+                if source.from_env
+                else source.origin(keys)
+            )
+            self._set_origin(source, keys)
+            target = self.backend_kwargs.setdefault(name, {})
+            for arg, arg_value in kwargs.items():
+                self._set_origin(source, [*keys, arg])
+                from_text = source.from_env and isinstance(arg_value, str)
+                if arg == BACKEND_TYPE_KEY:
+                    if not isinstance(arg_value, str) or not arg_value.strip():
+                        self.problems.append(
+                            f"{source.where([*keys, arg])}: expected the name of a registered "
+                            f"secrets backend, got {arg_value!r}"
                         )
-                    target = self.backend_kwargs.setdefault(name, {})
-                    for arg, arg_value in kwargs.items():
-                        from_text = from_env and isinstance(arg_value, str)
-                        target[arg] = _literal(arg_value) if from_text else arg_value
-            else:
-                raise ConfigurationError(
-                    f"{where}: unknown setting {key!r} in [secrets]; known: backends, backend"
-                )
+                        continue
+                    self.backend_types[name] = arg_value.strip()
+                    continue
+                target[arg] = literal(arg_value) if from_text else arg_value
 
-    def _apply_cache(self, body: Mapping[str, Any], source: _Source, from_env: bool) -> None:
-        for key, value in body.items():
-            where = source.where(["cache", key])
-            if key not in _CACHE_FIELDS:
-                known = ", ".join(_CACHE_FIELDS)
-                raise ConfigurationError(
-                    f"{where}: unknown setting {key!r} in [cache]; known: {known}"
-                )
-            coerced = _coerce_cache(key, value, where)
-            try:
-                CacheSettings(**{key: coerced})
-            except ConfigurationError as exc:
-                raise ConfigurationError(f"{where}: {exc}") from None
-            self.cache[key] = coerced
+    def _apply_cache(self, key: str, value: Any, source: Source) -> None:
+        where = source.where(["cache", key])
+        coerced = _coerce_cache(key, value, where)
+        try:
+            CacheSettings(**{key: coerced})
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
+        self.cache[key] = coerced
+        self._set_origin(source, ["cache", key])
 
-    def _apply_metastore(self, body: Mapping[str, Any], source: _Source, from_env: bool) -> None:
-        for key, value in body.items():
-            where = source.where(["metastore", key])
-            if key != "url":
-                raise ConfigurationError(
-                    f"{where}: unknown setting {key!r} in [metastore]; known: url"
-                )
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigurationError(f"{where}: expected a database URL string")
-            self.metastore_url = value.strip()
+    def _apply_metastore(self, key: str, value: Any, source: Source) -> None:
+        where = source.where(["metastore", key])
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"{where}: expected a database URL string")
+        self.metastore_url = value.strip()
+        self._set_origin(source, ["metastore", key])
 
     def build(self, home: Path, config_path: Path | None) -> Settings:
-        backends = self.backends
-        if backends is None:
-            backends = DEFAULT_BACKENDS
-            if FILES_BACKEND in self.backend_kwargs:
-                backends = (DEFAULT_BACKENDS[0], FILES_BACKEND, *DEFAULT_BACKENDS[1:])
-        unused = sorted(set(self.backend_kwargs) - set(backends))
-        if unused:
-            log.warning(
-                "secrets backend table(s) %s are configured but not in the chain %s; ignored",
-                ", ".join(unused),
-                list(backends),
+        backends = DEFAULT_BACKENDS if self.backends is None else self.backends
+        for name in sorted(set(self.backend_kwargs) - set(backends)):
+            suggestion = closest(name, set(backends) - set(self.backend_kwargs))
+            hint = _did_you_mean(repr(suggestion) if suggestion else None)
+            self.problems.append(
+                f"[secrets.backend.{name}] ({self.table_where[name]}) is defined but not in "
+                f"[secrets] backends {list(backends)}{hint}; add {name!r} to backends or "
+                "remove the table"
+            )
+        if self.problems:
+            if len(self.problems) == 1:
+                raise ConfigurationError(self.problems[0])
+            raise ConfigurationError(
+                f"{len(self.problems)} problems in the configuration:\n"
+                + "\n".join(f"  - {problem}" for problem in self.problems)
             )
         return Settings(
             home=home,
@@ -424,33 +456,11 @@ class _Builder:
             backend_kwargs=MappingProxyType(
                 {k: MappingProxyType(dict(v)) for k, v in self.backend_kwargs.items()}
             ),
+            backend_types=MappingProxyType(dict(self.backend_types)),
             cache=CacheSettings(**self.cache),
             metastore_url=self.metastore_url,
-            sections=MappingProxyType(
-                {k: MappingProxyType(dict(v)) for k, v in self.sections.items()}
-            ),
+            origins=MappingProxyType(dict(self.origins)),
         )
-
-
-def _env_tree(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``HOOKLINE_A__B__C=v`` variables as a nested dict ``{"a": {"b": {"c": "v"}}}``."""
-    tree: dict[str, Any] = {}
-    for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name.startswith(_NOT_SETTINGS) or "__" not in name:
-            continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
-        if not all(parts):
-            raise ConfigurationError(f"{name}: empty part in a HOOKLINE_<SECTION>__<KEY> variable")
-        node = tree
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigurationError(f"{name}: conflicts with a variable naming {part!r} alone")
-            node = child
-        if isinstance(node.get(parts[-1]), dict):
-            raise ConfigurationError(f"{name}: conflicts with variables below it")
-        node[parts[-1]] = environ[name]
-    return tree
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -460,8 +470,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         environ: The environment to read (default ``os.environ``; tests pass a dict).
 
     Raises:
-        ConfigurationError: the file cannot be read or parsed, or a value is unknown or invalid; the
-            message names the file and line or the variable.
+        ConfigurationError: the file cannot be read or parsed, or a section, key or value is unknown
+            or invalid (every problem is listed; each names the file and line or the variable, and
+            the closest valid name when there is one).
     """
     env = os.environ if environ is None else environ
     home = Path(env.get("HOOKLINE_HOME") or DEFAULT_HOME).expanduser()  # as crypto.hookline_home
@@ -474,7 +485,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         config_path = candidate if candidate.is_file() else None
     builder = _Builder()
     if config_path is not None:
-        data, source = _read_toml(config_path)
-        builder.apply(data, source, from_env=False)
-    builder.apply(_env_tree(env), _Source(), from_env=True)
+        data, source = read_toml(config_path)
+        builder.apply(data, source)
+    builder.apply(env_tree(env), Source())
     return builder.build(home, config_path)

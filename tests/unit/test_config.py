@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -63,6 +62,9 @@ def test_file_in_home_is_read(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
+[secrets]
+backends = ["env", "files", "metastore"]
+
 [secrets.backend.files]
 connections_file_path = "/etc/conns.yaml"
 
@@ -72,9 +74,6 @@ enabled = true
 
 [metastore]
 url = "postgresql+psycopg://hookline@db/hookline"
-
-[audit]
-path = "audit.log"
 """,
     )
     settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
@@ -85,7 +84,9 @@ path = "audit.log"
     assert settings.cache.ttl_seconds == 60.0
     assert isinstance(settings.cache.ttl_seconds, float)
     assert settings.metastore_url == "postgresql+psycopg://hookline@db/hookline"
-    assert dict(settings.sections["audit"]) == {"path": "audit.log"}
+    assert settings.where("cache.ttl_seconds") == f"{path}, line 9"
+    assert settings.where("secrets.backend.files.connections_file_path") == f"{path}, line 6"
+    assert settings.where("cache.max_entries") == "default"
 
 
 def test_explicit_config_path_and_backend_order(tmp_path: Path) -> None:
@@ -119,7 +120,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             "HOOKLINE_SECRETS__BACKEND__VAULT__TIMEOUT_S": "5",
             "HOOKLINE_SECRETS__BACKEND__VAULT__VERIFY": "false",
             "HOOKLINE_SECRETS__BACKEND__VAULT__TOKEN": '"12345"',
-            "HOOKLINE_SECRETS__BACKEND__AWS_SSM__PREFIXES": '["a/", "b/"]',
+            "HOOKLINE_SECRETS__BACKEND__METASTORE__READ_POOL_SIZE": "2",
             "HOOKLINE_METASTORE__URL": "sqlite:////tmp/x.db",
             "HOOKLINE_CONN_SOMETHING__ODD": "http://not-a-setting",
             "HOOKLINE_FERNET_KEY": "not-a-setting-either",
@@ -135,20 +136,48 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         "verify": False,
         "token": "12345",
     }
-    assert settings.kwargs_for("aws_ssm") == {"prefixes": ["a/", "b/"]}
+    assert settings.kwargs_for("metastore") == {"read_pool_size": 2}
     assert settings.metastore_url == "sqlite:////tmp/x.db"
-    assert dict(settings.sections) == {}
+    assert settings.where("secrets.backends") == "HOOKLINE_SECRETS__BACKENDS"
+    assert settings.where("secrets.backend.vault.url") == "HOOKLINE_SECRETS__BACKEND__VAULT__URL"
 
 
-def test_files_backend_enabled_by_environment_table(tmp_path: Path) -> None:
-    """A files table from the environment alone puts files between env and metastore."""
-    settings = load_settings(
-        {
-            "HOOKLINE_HOME": str(tmp_path),
-            "HOOKLINE_SECRETS__BACKEND__FILES__CONNECTIONS_FILE_PATH": "/x.json",
-        }
+def test_a_backend_table_does_not_add_the_backend_to_the_chain(tmp_path: Path) -> None:
+    """The chain is exactly [secrets] backends: a files table alone (file or environment) does not
+    slip `files` into the default chain; it is an error naming where the table is."""
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings(
+            {
+                "HOOKLINE_HOME": str(tmp_path),
+                "HOOKLINE_SECRETS__BACKEND__FILES__CONNECTIONS_FILE_PATH": "/x.json",
+            }
+        )
+    assert str(exc_info.value) == (
+        "[secrets.backend.files] (HOOKLINE_SECRETS__BACKEND__FILES__CONNECTIONS_FILE_PATH) is "
+        "defined but not in [secrets] backends ['env', 'metastore']; add 'files' to backends or "
+        "remove the table"
     )
-    assert settings.backends == ("env", "files", "metastore")
+    path = write(tmp_path, '[secrets.backend.files]\nconnections_file_path = "/x.json"\n')
+    with pytest.raises(ConfigurationError, match="defined but not in") as exc_info:
+        load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert f"[secrets.backend.files] ({path}, line 1) is defined" in str(exc_info.value)
+
+
+def test_declared_backend_type(tmp_path: Path) -> None:
+    """`type` in a backend table names the registered backend; the entry keeps its own name."""
+    write(
+        tmp_path,
+        '[secrets]\nbackends = ["env", "shared"]\n'
+        '[secrets.backend.shared]\ntype = "metastore"\nurl = "sqlite:////tmp/s.db"\n',
+    )
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert settings.backend_type("shared") == "metastore"
+    assert settings.backend_type("env") == "env"
+    assert settings.kwargs_for("shared") == {"url": "sqlite:////tmp/s.db"}
+    assert settings.as_display_dict()["secrets"]["backend"]["shared"] == {
+        "type": "metastore",
+        "url": "sqlite:////tmp/s.db",
+    }
 
 
 def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
@@ -183,7 +212,7 @@ def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
         ("[metastore]\nurl = 5\n", "metastore.url ({path}, line 2): expected a database URL"),
         ("[metastore]\nhost = 'x'\n", "unknown setting 'host' in [metastore]; known: url"),
         ("cache = 5\n", "expected a table [cache], got a int"),
-        ("audit = 5\n", "audit ({path}, line 1): expected a table"),
+        ("audit = 5\n", "audit ({path}, line 1): unknown section [audit]"),
     ],
 )
 def test_bad_values_name_key_file_and_line(tmp_path: Path, text: str, fragment: str) -> None:
@@ -219,13 +248,131 @@ def test_conflicting_environment_levels() -> None:
         load_settings({"HOOKLINE_AUDIT__PATH": "x", "HOOKLINE_AUDIT__PATH__DEEP": "y"})
 
 
-def test_unused_backend_table_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A [secrets.backend.x] table for a backend outside the chain is ignored with a warning."""
-    write(tmp_path, '[secrets]\nbackends = ["env"]\n[secrets.backend.vault]\nurl = "u"\n')
-    with caplog.at_level(logging.WARNING, logger="hookline.config"):
-        settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
-    assert settings.backends == ("env",)
-    assert "vault are configured but not in the chain ['env']; ignored" in caplog.text
+def test_unused_backend_table_is_an_error(tmp_path: Path) -> None:
+    """A [secrets.backend.x] table for a backend outside the chain is an error (not ignored), with
+    the closest chain name when it looks like a misspelling."""
+    path = write(
+        tmp_path, '[secrets]\nbackends = ["env", "vault"]\n[secrets.backend.vualt]\nurl = "u"\n'
+    )
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert str(exc_info.value) == (
+        f"[secrets.backend.vualt] ({path}, line 3) is defined but not in [secrets] backends "
+        "['env', 'vault']; did you mean 'vault'?; add 'vualt' to backends or remove the table"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '# shared database\n[metastor]\nurl = "postgresql://db/h"\n',
+            "metastor ({path}, line 2): unknown section [metastor]; did you mean [metastore]? "
+            "(known sections: [cache], [metastore], [secrets])",
+        ),
+        (
+            '[secret]\nbackends = ["env"]\n',
+            "secret ({path}, line 1): unknown section [secret]; did you mean [secrets]? "
+            "(known sections: [cache], [metastore], [secrets])",
+        ),
+        (
+            'secret.backends = ["env"]\n',
+            "secret ({path}, line 1): unknown section [secret]; did you mean [secrets]?",
+        ),
+        (
+            "[Cache]\nttl_seconds = 5\n",
+            "Cache ({path}, line 1): unknown section [Cache]; did you mean [cache]?",
+        ),
+        (
+            'backends = ["env"]\n',
+            "backends ({path}, line 1): unknown section 'backends'; did you mean [secrets] backends?",
+        ),
+        (
+            "[cache]\nttl_secs = 5\n",
+            "cache.ttl_secs ({path}, line 2): unknown setting 'ttl_secs' in [cache]; did you mean "
+            "'ttl_seconds'?; known: enabled, ttl_seconds,",
+        ),
+        (
+            '[secrets]\nbackend_list = ["env"]\n',
+            "secrets.backend_list ({path}, line 2): unknown setting 'backend_list' in [secrets]; "
+            "did you mean 'backends'?; known: backends, backend",
+        ),
+        (
+            "[pool]\nsize = 5\n",
+            "pool ({path}, line 1): unknown section [pool] (known sections: [cache], [metastore], "
+            "[secrets])",
+        ),
+    ],
+)
+def test_misspelled_sections_and_keys_name_file_line_and_closest_name(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Issue 13.4: `[secret]`, `[metastor]` and other unknown names are errors that name the file,
+    the line and the closest valid name, never silently kept (a section no code reads is refused)."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    assert expected.format(path=path) in str(exc_info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"HOOKLINE_SECRET__BACKENDS": "env"},
+            "HOOKLINE_SECRET__BACKENDS: unknown section 'secret'; did you mean "
+            "HOOKLINE_SECRETS__BACKENDS? (known sections: cache, metastore, secrets)",
+        ),
+        (
+            {"HOOKLINE_METASTOR__URL": "sqlite:////x.db"},
+            "HOOKLINE_METASTOR__URL: unknown section 'metastor'; did you mean "
+            "HOOKLINE_METASTORE__URL?",
+        ),
+        (
+            {"HOOKLINE_CACHE__TTL_SECOND": "5"},
+            "HOOKLINE_CACHE__TTL_SECOND: unknown setting 'ttl_second' in [cache]; did you mean "
+            "HOOKLINE_CACHE__TTL_SECONDS?",
+        ),
+        (
+            {"HOOKLINE_BACKENDS__X": "env"},
+            "HOOKLINE_BACKENDS__X: unknown section 'backends'; did you mean "
+            "HOOKLINE_SECRETS__BACKENDS?",
+        ),
+        (
+            {"HOOKLINE_AUDIT__PATH": "audit.log"},
+            "HOOKLINE_AUDIT__PATH: unknown section 'audit' (known sections: cache, metastore, "
+            "secrets)",
+        ),
+    ],
+)
+def test_unknown_environment_settings_are_errors(env: dict[str, str], expected: str) -> None:
+    """HOOKLINE_<SECTION>__<KEY> variables with unknown names are errors naming the variable and
+    the variable that was probably meant."""
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings(env)
+    assert expected in str(exc_info.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    """Three mistakes in the file and one in the environment: one error listing all four."""
+    path = write(tmp_path, '[secret]\nbackends = ["env"]\n[cache]\nttl = 5\nenabled = "x"\n')
+    with pytest.raises(ConfigurationError) as exc_info:
+        load_settings({"HOOKLINE_HOME": str(tmp_path), "HOOKLINE_METASTOR__URL": "u"})
+    lines = str(exc_info.value).splitlines()
+    assert lines[0] == "4 problems in the configuration:"
+    assert lines[1].startswith(f"  - secret ({path}, line 1): unknown section [secret]")
+    assert lines[2].startswith(f"  - cache.ttl ({path}, line 4): unknown setting 'ttl'")
+    assert lines[3].startswith(f"  - cache.enabled ({path}, line 5): expected true or false")
+    assert lines[4].startswith("  - HOOKLINE_METASTOR__URL: unknown section 'metastor'")
+
+
+def test_variables_that_are_not_settings_are_left_alone() -> None:
+    """HOOKLINE_CONN_* (connections, even with `__` in the id), HOOKLINE_HOME and
+    HOOKLINE_FERNET_KEY are not settings."""
+    settings = load_settings(
+        {"HOOKLINE_CONN_MY__DB": "sqlite:///x", "HOOKLINE_FERNET_KEY": "k", "HOOKLINE_HOME": "/h"}
+    )
+    assert settings.backends == DEFAULT_BACKENDS
 
 
 def test_display_dict_redacts_secrets(tmp_path: Path) -> None:
@@ -241,9 +388,6 @@ token = "{CANARY}"
 auth = {{ role_id = "r", secret_id = "{CANARY}" }}
 [metastore]
 url = "postgresql://hookline:{CANARY}@db:5432/hookline"
-[audit]
-sink_url = "https://user:{CANARY}@logs.example.com/in"
-api_key = "{CANARY}"
 """,
     )
     settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
@@ -254,7 +398,6 @@ api_key = "{CANARY}"
     assert shown["secrets"]["backend"]["vault"]["auth"] == {"role_id": "r", "secret_id": "***"}
     assert shown["secrets"]["backend"]["vault"]["url"] == "http://127.0.0.1:8200"
     assert shown["metastore"]["url"] == "postgresql://hookline:***@db:5432/hookline"
-    assert shown["audit"] == {"sink_url": "https://user:***@logs.example.com/in", "api_key": "***"}
     assert shown["cache"]["ttl_seconds"] == 300.0
     assert shown["secrets"]["backends"] == ["env", "vault", "metastore"]
     assert shown["config_path"] == str(tmp_path / "hookline.toml")
@@ -262,7 +405,10 @@ api_key = "{CANARY}"
 
 def test_settings_are_frozen(tmp_path: Path) -> None:
     """Settings and their tables cannot be changed after loading."""
-    write(tmp_path, '[secrets.backend.files]\nconnections_file_path = "x"\n')
+    write(
+        tmp_path,
+        '[secrets]\nbackends = ["files"]\n[secrets.backend.files]\nconnections_file_path = "x"\n',
+    )
     settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.backends = ()  # type: ignore[misc]
@@ -291,10 +437,10 @@ backends = ["env", "vault", "metastore"]
 [secrets.backend.vault]
 url = "http://127.0.0.1:8200/?token=Tk1"
 token = "{CANARY}"
+[secrets.backend.vault.auth]
+aws_secret_access_key = "{CANARY}"
 [metastore]
 url = "postgresql://u:c4n4ry-S3cret%21@db/h?sslpassword=c4n4ry-S3cret%21&password=Pw1"
-[custom]
-aws_secret_access_key = "{CANARY}"
 """,
     )
     settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
@@ -305,3 +451,25 @@ aws_secret_access_key = "{CANARY}"
         "postgresql://u:***@db/h?sslpassword=***&password=***"
     )
     assert "Settings(" in repr(settings)
+
+
+def test_display_goes_through_the_masking_sensitive_key_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`config show` hides exactly what hookline.masking.is_sensitive_key flags (one policy): when the
+    policy learns a new name (a webhook URL holds its token), the display follows."""
+    from hookline import masking
+
+    token_url = f"https://hooks.slack.com/services/T0/B0/{CANARY}"
+    write(
+        tmp_path,
+        f'[secrets]\nbackends = ["vault"]\n[secrets.backend.vault]\nalert_webhook = "{token_url}"\n',
+    )
+    settings = load_settings({"HOOKLINE_HOME": str(tmp_path)})
+    original = masking.is_sensitive_key
+    monkeypatch.setattr(
+        masking, "is_sensitive_key", lambda name: "webhook" in str(name) or original(name)
+    )
+    shown = settings.as_display_dict()
+    assert shown["secrets"]["backend"]["vault"]["alert_webhook"] == "***"
+    assert CANARY not in repr(settings)

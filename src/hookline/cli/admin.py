@@ -1,8 +1,9 @@
-"""``hookline secrets trace``, ``hookline keys generate|rotate`` and ``hookline config show``.
+"""``hookline secrets trace``, ``keys generate|rotate`` and ``config show|check``.
 
 ``secrets trace`` shows what each backend of the chain said about an id (keys asked, outcome, time),
 never a value. ``keys rotate`` re-encrypts the metastore with the first configured Fernet key.
-``config show`` prints the effective settings with secrets redacted.
+``config show`` prints the effective settings with secrets redacted; ``config check`` validates them
+and reaches every configured backend (:mod:`hookline.cli.check`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 
 from hookline import masking
 from hookline.cli import common, render
-from hookline.cli.common import CliFailure, register_secrets
+from hookline.cli.common import CliFailure, VerboseOption, register_secrets
 from hookline.cli.render import ConfigFormat
 from hookline.exceptions import (
     BackendPermissionDenied,
@@ -36,7 +37,7 @@ keys_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(
-    help="Show the effective configuration.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="Show and check the configuration.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 
 StructuredOutput = Annotated[
@@ -53,6 +54,7 @@ def _trace_data(trace: LookupTraceView | None) -> Any:
 def trace(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
     output: StructuredOutput = ConfigFormat.table,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Show which backends were asked for CONN_ID, under which keys, what each said and how long it
     took. Never prints a secret. Exit code 1 when no backend holds the connection."""
@@ -78,7 +80,7 @@ def trace(
             register_secrets(result.connection)
     console = common.out_console()
     if lookup_trace is not None:
-        if output is ConfigFormat.table:
+        if output in (ConfigFormat.table, ConfigFormat.plain):
             render.write_text(console, masking.redact(str(lookup_trace)))
         elif output is ConfigFormat.json:
             render.write_text(console, render.to_json(_trace_data(lookup_trace)))
@@ -88,12 +90,12 @@ def trace(
         raise CliFailure(failure)
     if not found:
         raise CliFailure(f"connection {conn_id!r} not found in any backend")
-    if output is ConfigFormat.table:
+    if output in (ConfigFormat.table, ConfigFormat.plain):
         render.write_text(console, f"=> {conn_id!r} resolved from {source}")
 
 
 @keys_app.command("generate")
-def generate() -> None:
+def generate(verbose: VerboseOption = 0) -> None:
     """Print a new Fernet key (put it first in HOOKLINE_FERNET_KEY, then run `keys rotate`)."""
     from hookline.secrets.metastore.keys import generate_key
 
@@ -108,6 +110,7 @@ def rotate(
     force: Annotated[
         bool, typer.Option("--force", help="Re-encrypt rows already under the first key too.")
     ] = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Re-encrypt every metastore row with the first key of HOOKLINE_FERNET_KEY.
 
@@ -119,7 +122,8 @@ def rotate(
     backend = common.writable_backend()
     if not isinstance(backend, MetastoreBackend):
         raise CliFailure(f"the writable backend {backend.name} has no Fernet keys to rotate")
-    count = backend.rotate_keys(batch_size=batch_size, force=force)
+    with common.progress("Re-encrypting connections") as update:
+        count = backend.rotate_keys(batch_size=batch_size, force=force, progress=update)
     render.write_text(
         common.out_console(),
         f"Re-encrypted {count} connection{'' if count == 1 else 's'} in {backend.name}",
@@ -127,10 +131,31 @@ def rotate(
 
 
 @config_app.command("show")
-def show(output: StructuredOutput = ConfigFormat.table) -> None:
+def show(output: StructuredOutput = ConfigFormat.table, verbose: VerboseOption = 0) -> None:
     """Print the effective settings (from hookline.toml and HOOKLINE_* variables), redacted."""
     from hookline.config import load_settings
 
     settings = load_settings()
     data = render.redact_text_values(settings.as_display_dict())
     render.render_mapping(data, output, common.out_console())
+
+
+@config_app.command("check")
+def check(verbose: VerboseOption = 0) -> None:
+    """Validate the configuration and reach every backend of the chain; exit 1 on any problem.
+
+    Checks that hookline.toml and the HOOKLINE_* variables hold only known sections, keys and
+    values; that each backend of [secrets] backends is registered, installed and accepts its
+    settings; and that each answers a lookup (connection variables and files are read whole, so
+    every malformed entry is listed). Creates nothing.
+    """
+    from hookline.cli.check import run_checks
+
+    checks = run_checks()
+    console = common.out_console()
+    for item in checks:
+        render.write_text(console, item.line())
+    failed = [item for item in checks if not item.ok]
+    if failed:
+        raise CliFailure(f"configuration check failed: {len(failed)} check(s) failed")
+    render.write_text(console, "configuration OK")

@@ -2,13 +2,13 @@
 
 Exit codes: 0 on success; 1 on an expected failure (not found, invalid input, backend errors), printed
 as one masked ``error:`` line on stderr without a traceback; 2 on usage errors (click's default).
-Masking is always installed, so log lines never carry a resolved secret.
+Masking is always installed, so log lines never carry a resolved secret. ``-v``/``--verbose`` is
+accepted anywhere on the command line (``hookline connections list -v``), as in Airflow, and shell
+completion is on (``hookline --install-completion``).
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 import traceback
 from typing import Annotated, Any
 
@@ -18,7 +18,12 @@ from typer.core import TyperGroup
 from hookline import __version__, masking
 from hookline.cli import admin, common, connections, render
 from hookline.cli.common import CliFailure, err_console, out_console
-from hookline.exceptions import ConnectionNotFound, ConnectionUnresolved, HooklineError
+from hookline.exceptions import (
+    ConfigurationError,
+    ConnectionNotFound,
+    ConnectionUnresolved,
+    HooklineError,
+)
 from hookline.resolve.trace import LookupTrace
 
 __all__ = ["app", "main"]
@@ -61,6 +66,10 @@ class _Group(TyperGroup):
         except (ConnectionNotFound, ConnectionUnresolved) as exc:
             _report(_not_found_message(exc))
             raise typer.Exit(1) from None
+        except ConfigurationError as exc:  # may list several problems, one per line
+            first, *rest = str(exc).splitlines() or [""]
+            _report(first, tuple(line.strip() for line in rest))
+            raise typer.Exit(1) from None
         except HooklineError as exc:
             _report(f"{exc}")
             raise typer.Exit(1) from None
@@ -69,7 +78,7 @@ class _Group(TyperGroup):
             _report(f"{exc.strerror or exc}{where}")
             raise typer.Exit(1) from None
         except Exception as exc:
-            verbose = bool(ctx.meta.get("hookline.verbose"))
+            verbose = bool(ctx.meta.get("hookline.verbosity"))
             if verbose:
                 text = "".join(traceback.format_exception(exc))
                 render.write_text(err_console(), masking.redact(text).rstrip("\n"))
@@ -85,7 +94,7 @@ app = typer.Typer(
     cls=_Group,
     help="Airflow-compatible connections and secrets backends, from the command line.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -101,31 +110,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _log_to_stderr(ctx: typer.Context, verbosity: int) -> None:
-    """Send log records to stderr, masked, for this invocation only (-v info, -vv debug)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(masking.MaskingFilter())
-    root_logger = logging.getLogger()
-    previous_level = root_logger.level
-    root_logger.addHandler(handler)
-    root_logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
-
-    def restore() -> None:
-        root_logger.removeHandler(handler)
-        root_logger.setLevel(previous_level)
-
-    ctx.call_on_close(restore)
-
-
 @app.callback()
 def root(
     ctx: typer.Context,
     verbose: Annotated[
         int,
-        typer.Option(
-            "--verbose", "-v", count=True, help="Log to stderr, masked (-v info, -vv debug)."
-        ),
+        typer.Option("--verbose", "-v", count=True, help=common.VERBOSE_HELP, show_default=False),
     ] = 0,
     version: Annotated[
         bool,
@@ -135,11 +125,10 @@ def root(
     ] = False,
 ) -> None:
     """hookline: connections, secrets backends and hooks, Airflow-compatible."""
-    ctx.meta["hookline.verbose"] = verbose > 0
     ctx.call_on_close(common.invalidate)
     masking.install()
     if verbose:
-        _log_to_stderr(ctx, verbose)
+        common.set_verbosity(ctx, verbose)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,12 +8,16 @@ masked line on stderr and exit code 1.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 
+from hookline import masking
 from hookline.connection import Connection
 from hookline.resolve import default as resolver
 from hookline.secrets.base import SecretsBackend
@@ -22,12 +26,16 @@ if TYPE_CHECKING:
     from hookline.resolve.chain import SecretsChain
 
 __all__ = [
+    "VERBOSE_HELP",
     "CliFailure",
+    "VerboseOption",
     "chain",
     "err_console",
     "invalidate",
     "out_console",
+    "progress",
     "register_secrets",
+    "set_verbosity",
     "writable_backend",
 ]
 
@@ -97,3 +105,81 @@ def register_secrets(conn: Connection) -> None:
     from hookline.connection_secrets import register_connection_secrets
 
     register_connection_secrets(conn)
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for long work; silent when stderr is not a terminal.
+
+    Yields ``update(completed)``: the number of items done so far. With ``total=None`` the bar shows
+    a spinner and the count (``keys rotate`` does not know its total in advance). Nothing is printed
+    when stderr is redirected (scripts, CI, pipes), so machine output stays clean.
+    """
+    console = err_console()
+    if not console.is_terminal:
+        yield lambda completed: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}")]
+        if total is None
+        else [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    )
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda completed: bar.update(task, completed=completed)
+
+
+# -- -v anywhere ----------------------------------------------------------------------------------
+
+VERBOSE_HELP = "Log to stderr, masked (-v info, -vv debug); accepted before or after the command."
+
+
+def set_verbosity(ctx: typer.Context, verbosity: int) -> None:
+    """Send log records to stderr, masked, for this invocation only (-v info, -vv debug).
+
+    Each ``-v`` (before the command or after it) adds to the count: one handler, its level following
+    the total, removed when the command ends.
+    """
+    root_ctx = ctx.find_root()
+    total = int(root_ctx.meta.get("hookline.verbosity", 0)) + verbosity
+    root_ctx.meta["hookline.verbosity"] = total
+    root_logger = logging.getLogger()
+    handler = root_ctx.meta.get("hookline.log_handler")
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(masking.MaskingFilter())
+        previous_level = root_logger.level
+        root_logger.addHandler(handler)
+        root_ctx.meta["hookline.log_handler"] = handler
+
+        def restore() -> None:
+            root_logger.removeHandler(handler)
+            root_logger.setLevel(previous_level)
+
+        root_ctx.call_on_close(restore)
+    root_logger.setLevel(logging.DEBUG if total > 1 else logging.INFO)
+
+
+def _verbose_seen(ctx: typer.Context, value: int) -> int:
+    if value:
+        set_verbosity(ctx, value)
+    return value
+
+
+VerboseOption = Annotated[
+    int,
+    typer.Option(
+        "--verbose", "-v", count=True, callback=_verbose_seen, help=VERBOSE_HELP, show_default=False
+    ),
+]
+"""The ``-v`` every command takes (``hookline connections list -v``), as Airflow accepts it."""

@@ -1,15 +1,16 @@
 """``hookline connections add|get|list|delete|import|export|test``.
 
-The semantics follow ``airflow connections`` (AIRFLOW.md section 5) with hookline's safer defaults:
-output is redacted unless ``--show-secrets``; a duplicate id is an error unless ``--overwrite``; an
-import is all-or-nothing and lists every bad entry; ``get`` and ``list`` see every backend of the
-chain, writes go to its writable backend (the metastore by default).
+The semantics follow ``airflow connections`` (its flag names, ``--conn-uri``, ``--conn-type``...,
+are accepted as aliases) with hookline's safer defaults: output is redacted unless
+``--show-secrets``; a duplicate id is an error unless ``--overwrite``; an import is all-or-nothing and
+lists every bad entry; ``get`` and ``list`` see every backend of the chain, writes go to its writable
+backend (the metastore by default); ``list`` and ``export`` fail (exit 1, naming what could not be
+read) rather than print or save an incomplete result, unless ``--partial``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
@@ -19,11 +20,12 @@ from typing import Annotated, Any
 import typer
 
 from hookline import masking
-from hookline.cli import common, render
-from hookline.cli.common import CliFailure, register_secrets
+from hookline._uri import normalize_conn_type
+from hookline.cli import common, render, transfer
+from hookline.cli.common import CliFailure, VerboseOption, register_secrets
 from hookline.cli.render import OutputFormat
 from hookline.connection import Connection
-from hookline.exceptions import DecryptionError, InvalidConnection
+from hookline.exceptions import DecryptionError, HooklineError, InvalidConnection
 from hookline.resolve.trace import not_found_error
 from hookline.secrets.base import SecretsBackend
 
@@ -147,32 +149,44 @@ def _shadow_note(conn_id: str, written_to: str) -> None:
 def add(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
     uri: Annotated[
-        str | None, typer.Option("--uri", help="The connection as an Airflow URI.")
+        str | None,
+        typer.Option("--uri", "--conn-uri", help="The connection as an Airflow URI."),
     ] = None,
     json_text: Annotated[
         str | None,
-        typer.Option("--json", help="The connection as Airflow's JSON form."),
+        typer.Option("--json", "--conn-json", help="The connection as Airflow's JSON form."),
     ] = None,
-    conn_type: Annotated[str | None, typer.Option("--conn-type", help="Connection type.")] = None,
-    host: Annotated[str | None, typer.Option("--host")] = None,
-    login: Annotated[str | None, typer.Option("--login")] = None,
-    password: Annotated[str | None, typer.Option("--password")] = None,
+    conn_type: Annotated[
+        str | None,
+        typer.Option(
+            "--conn-type",
+            help="Connection type, normalised as in URIs (postgresql or Postgres: postgres).",
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option("--host", "--conn-host")] = None,
+    login: Annotated[str | None, typer.Option("--login", "--conn-login")] = None,
+    password: Annotated[str | None, typer.Option("--password", "--conn-password")] = None,
     password_stdin: Annotated[
         bool,
         typer.Option("--password-stdin", help="Read the password from stdin (keeps it out of ps)."),
     ] = False,
-    schema: Annotated[str | None, typer.Option("--schema")] = None,
-    port: Annotated[int | None, typer.Option("--port", min=0, max=65535)] = None,
-    extra: Annotated[str | None, typer.Option("--extra", help="Extras as a JSON object.")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", "--conn-schema")] = None,
+    port: Annotated[int | None, typer.Option("--port", "--conn-port", min=0, max=65535)] = None,
+    extra: Annotated[
+        str | None, typer.Option("--extra", "--conn-extra", help="Extras as a JSON object.")
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description", "--conn-description")] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing connection with this id.")
     ] = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Add a connection to the writable backend (the metastore by default).
 
     Give the connection as --uri, as --json, or as --conn-type plus field flags; an existing id is an
-    error unless --overwrite.
+    error unless --overwrite. Airflow's flag names (--conn-uri, --conn-json, --conn-host,
+    --conn-login, --conn-password, --conn-schema, --conn-port, --conn-extra, --conn-description)
+    work too.
     """
     if password_stdin:
         if password is not None:
@@ -181,6 +195,8 @@ def add(
             )
         password = sys.stdin.readline().rstrip("\r\n")
     masking.register(password)
+    if conn_type is not None:
+        conn_type = normalize_conn_type(conn_type.strip().lower()) or None
     fields: dict[str, Any] = {
         "conn_type": conn_type,
         "host": host,
@@ -231,26 +247,63 @@ def get(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
     output: OutputOption = OutputFormat.table,
     show_secrets: ShowSecretsOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Show one connection, from whichever backend of the chain holds it (redacted by default)."""
     conn, source, _ = lookup(conn_id)
     render.render_connection(conn, source, output, common.out_console(), show_secrets=show_secrets)
 
 
-def _listing_failed(backend: str, exc: Exception) -> None:
-    _note(f"cannot list the connections of {backend}: {type(exc).__name__}: {exc}")
+def _failure_detail(backend: str, exc: Exception) -> str:
+    """``backend: conn_id: reason`` for one listing failure (masked by the caller's printer)."""
+    conn_id = exc.conn_id if isinstance(exc, DecryptionError | InvalidConnection) else None
+    what = f"{backend}: {conn_id}" if conn_id else backend
+    reason = str(exc) if isinstance(exc, HooklineError) else f"{type(exc).__name__}: {exc}"
+    return f"{what}: {reason}"
 
 
-def list_rows(source: str | None = None) -> list[tuple[str, Connection]]:
-    """Every backend's connections as ``(backend name, connection)``, sorted by id then chain order."""
-    rows: list[tuple[str, Connection]] = list(
-        common.chain().list_connections(on_error=_listing_failed)
-    )
+PartialOption = Annotated[
+    bool,
+    typer.Option(
+        "--partial",
+        help="When some connections cannot be read (an undecryptable row, a malformed variable, a "
+        "backend down), go on with the others and exit 0 with a warning, instead of failing.",
+    ),
+]
+
+
+def list_rows(
+    source: str | None = None, *, partial: bool = False, action: str = "list"
+) -> list[tuple[str, Connection]]:
+    """Every backend's connections as ``(backend name, connection)``, sorted by id then chain order.
+
+    Raises:
+        CliFailure: a backend (of ``source``, when given) could not list every connection and
+            ``partial`` is False; the details say which backend, which row and why. With
+            ``partial``, the same lines are printed as warnings and the readable rows returned.
+    """
+    failures: list[str] = []
+
+    def failed(backend: str, exc: Exception) -> None:
+        if source is None or backend == source:
+            failures.append(_failure_detail(backend, exc))
+
+    with common.progress("Reading connections"):
+        rows: list[tuple[str, Connection]] = list(common.chain().list_connections(on_error=failed))
     if source is not None:
         rows = [row for row in rows if row[0] == source]
     rows.sort(key=lambda row: row[1].conn_id or "")
     for _, conn in rows:
         register_secrets(conn)
+    if failures and not partial:
+        raise CliFailure(
+            f"cannot {action} every connection: {len(failures)} problem(s); nothing "
+            f"{'printed' if action == 'list' else 'exported'} (fix them, or use --partial to "
+            "go on without the connections that cannot be read)",
+            failures,
+        )
+    for failure in failures:
+        _stderr(f"warning: incomplete ({len(failures)} problem(s), --partial): {failure}")
     return rows
 
 
@@ -264,9 +317,15 @@ def list_(
     output: OutputOption = OutputFormat.table,
     show_secrets: ShowSecretsOption = False,
     source: SourceOption = None,
+    partial: PartialOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
-    """List the connections of every backend of the chain, with the backend that holds each."""
-    rows = list_rows(source)
+    """List the connections of every backend of the chain, with the backend that holds each.
+
+    When a connection cannot be read (an undecryptable row, a malformed variable, a backend down),
+    nothing is printed and the exit code is 1, with each problem on stderr, unless --partial.
+    """
+    rows = list_rows(source, partial=partial)
     render.render_connections(rows, output, common.out_console(), show_secrets=show_secrets)
 
 
@@ -276,6 +335,7 @@ def list_(
 @app.command("delete")
 def delete(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    verbose: VerboseOption = 0,
 ) -> None:
     """Delete a connection from the writable backend."""
     backend = common.writable_backend()
@@ -296,6 +356,7 @@ def delete(
 @app.command("test")
 def test(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    verbose: VerboseOption = 0,  # noqa: PT028 - a CLI command named test, not a pytest test
 ) -> None:
     """Build the connection's hook and make one real round trip; exit 0 on success, 1 on failure."""
     conn, _, _ = lookup(conn_id)
@@ -362,9 +423,11 @@ def _write_all(
     """Write every connection; if one write fails, undo the ones done so far and re-raise."""
     done: list[str] = []
     try:
-        for conn_id, conn in conns.items():
-            common.chain().set_connection(conn, overwrite=True)
-            done.append(conn_id)
+        with common.progress("Importing connections", total=len(conns)) as update:
+            for conn_id, conn in conns.items():
+                common.chain().set_connection(conn, overwrite=True)
+                done.append(conn_id)
+                update(len(done))
     except BaseException:
         for conn_id in done:
             try:
@@ -384,10 +447,13 @@ def import_(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace connections that already exist.")
     ] = False,
+    verbose: VerboseOption = 0,
 ) -> None:
-    """Import a connections file (Airflow's JSON, YAML or env form) into the writable backend.
+    """Import a connections file into the writable backend.
 
-    All or nothing: when any entry is invalid, nothing is written and every bad entry is listed.
+    Accepts Airflow's JSON, YAML and env forms, a JSON or YAML list of connection objects (each with
+    its conn_id), and the HOOKLINE_CONN_<ID>=... lines that `-o env` prints. All or nothing: when
+    any entry is invalid, nothing is written and every bad entry is listed.
     """
     file_format = _file_format(file, fmt)
     try:
@@ -396,11 +462,11 @@ def import_(
         raise CliFailure(f"cannot read {file}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise CliFailure(f"cannot read {file}: it is not UTF-8 text") from None
-    from hookline.secrets.files import ConnectionsFileError, parse_connections_text
+    from hookline.exceptions import ConnectionsFileError
 
     source = "<stdin>" if file == "-" else file
     try:
-        conns = parse_connections_text(text, file_format.value, source)
+        conns = transfer.parse_import_text(text, file_format.value, source)
     except ConnectionsFileError as exc:
         details = [
             f"line {line}: {message}" if line is not None else str(message)
@@ -482,15 +548,19 @@ def export(
             case_sensitive=False,
         ),
     ] = Serialization.uri,
+    partial: PartialOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Export connections as an Airflow connections file (JSON, YAML or env), sorted by id.
 
     Without --source, each id appears once, as lookups would return it (the first backend of the
-    chain that holds it). Secrets are written as *** unless --show-secrets.
+    chain that holds it). Secrets are written as *** unless --show-secrets. A connection that cannot
+    be read fails the export (exit 1, no file written) unless --partial. FILE is replaced
+    atomically, mode 0600; a symbolic link is refused, never followed.
     """
     file_format = _file_format(file, fmt)
     conns: dict[str, Connection] = {}
-    for _, conn in list_rows(source):
+    for _, conn in list_rows(source, partial=partial, action="export"):
         if conn.conn_id is not None:
             conns.setdefault(conn.conn_id, conn)
     has_secrets = any(c.password or c.sensitive_extra_keys() for c in conns.values())
@@ -503,21 +573,15 @@ def export(
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()
     else:
-        _write_private(Path(file), text)
+        try:
+            transfer.write_private(Path(file), text)
+        except OSError as exc:
+            raise CliFailure(f"cannot write {file}: {exc.strerror or exc}") from None
         render.write_text(
             common.out_console(),
             f"Exported {len(conns)} connection{'' if len(conns) == 1 else 's'} to {file}",
         )
+    if not conns:
+        _note("there were no connections to export" + (f" in {source}" if source else ""))
     if has_secrets and not show_secrets:
         _note("secrets are written as ***; use --show-secrets for a file that can be imported")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (it may hold secrets)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        raise CliFailure(f"cannot write {path}: {exc.strerror or exc}") from None

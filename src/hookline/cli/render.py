@@ -9,10 +9,11 @@ no value is ever read as rich markup; machine formats are plain text written wit
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from rich.console import Console
@@ -20,13 +21,16 @@ from rich.table import Table
 from rich.text import Text
 
 from hookline import masking
+from hookline.cli.common import CliFailure
 from hookline.connection import Connection
 
 __all__ = [
     "ConfigFormat",
     "OutputFormat",
     "connection_record",
+    "env_lines",
     "env_var_name",
+    "plain_table",
     "redact_text_values",
     "render_connection",
     "render_connections",
@@ -37,12 +41,18 @@ __all__ = [
 ]
 
 _ENV_PREFIX = "HOOKLINE_CONN_"
+# What a shell accepts as a variable name: ids that do not fit cannot be printed as `-o env`.
+_SHELL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class OutputFormat(StrEnum):
-    """The ``--output`` choices of ``connections get`` and ``connections list``."""
+    """The ``--output`` choices of ``connections get`` and ``connections list``.
+
+    ``plain`` is a borderless table (Airflow's ``-o plain``), easy to ``grep`` and ``awk``.
+    """
 
     table = "table"
+    plain = "plain"
     json = "json"
     yaml = "yaml"
     uri = "uri"
@@ -53,6 +63,7 @@ class ConfigFormat(StrEnum):
     """The ``--output`` choices of commands that print structured data that has no URI form."""
 
     table = "table"
+    plain = "plain"
     json = "json"
     yaml = "yaml"
 
@@ -83,9 +94,37 @@ def to_yaml(data: Any) -> str:
     return text.rstrip("\n")
 
 
-def env_var_name(conn_id: str) -> str:
-    """The environment variable that defines ``conn_id`` for the env backend."""
-    return _ENV_PREFIX + conn_id.upper()
+def env_var_name(conn_id: str) -> str | None:
+    """The environment variable that defines ``conn_id`` for the env backend, or None when it would
+    not be a valid shell variable name (``a-b``, ``p(q)``, ``a.b``)."""
+    name = _ENV_PREFIX + conn_id.upper()
+    return name if _SHELL_NAME.fullmatch(name) else None
+
+
+def env_lines(conns: Iterable[Connection], *, show_secrets: bool) -> list[str]:
+    """``HOOKLINE_CONN_<ID>=<value>`` lines a POSIX shell can source: the value is shell-quoted.
+
+    ``connections import`` reads them back (the id is the name after the prefix, lower-cased).
+
+    Raises:
+        CliFailure: an id cannot be a shell variable name; every such id is listed and nothing is
+            printed (a line like ``HOOKLINE_CONN_A-B=...`` would be run as a command).
+    """
+    lines: list[str] = []
+    bad: list[str] = []
+    for conn in conns:
+        name = env_var_name(conn.conn_id or "")
+        if name is None:
+            bad.append(repr(conn.conn_id))
+            continue
+        lines.append(f"{name}={shlex.quote(_uri(conn, show_secrets))}")
+    if bad:
+        raise CliFailure(
+            f"cannot print {len(bad)} connection(s) as environment variables: the id(s) "
+            f"{', '.join(bad)} are not valid shell variable names (letters, digits and _ only); "
+            "use -o uri, -o json or `connections export --format env` instead"
+        )
+    return lines
 
 
 def _uri(conn: Connection, show_secrets: bool) -> str:
@@ -121,6 +160,21 @@ def _print_table(table: Table, console: Console) -> None:
     console.print(table, soft_wrap=True)
 
 
+def _plain_cell(value: Any) -> str:
+    # One line per row, whatever the value holds.
+    return " ".join(_cell(value).plain.split()) if value is not None else ""
+
+
+def plain_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as a borderless table: a header line, then columns left-aligned, two spaces apart."""
+    cells = [list(header), *([_plain_cell(value) for value in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
 def render_connection(
     conn: Connection,
     source: str | None,
@@ -130,11 +184,15 @@ def render_connection(
     show_secrets: bool = False,
 ) -> None:
     """Print one connection to ``console`` in ``fmt``."""
-    if fmt is OutputFormat.table:
+    if fmt in (OutputFormat.table, OutputFormat.plain):
+        record = connection_record(conn, source, show_secrets=show_secrets)
+        if fmt is OutputFormat.plain:
+            write_text(console, plain_table(("field", "value"), record.items()))
+            return
         table = Table(show_header=True, header_style="bold")
         table.add_column("field")
         table.add_column("value", overflow="fold")
-        for key, value in connection_record(conn, source, show_secrets=show_secrets).items():
+        for key, value in record.items():
             table.add_row(Text(key), _cell(value))
         _print_table(table, console)
         return
@@ -157,14 +215,20 @@ def render_connections(
     whole connection (redacted unless ``show_secrets``).
     """
     pairs = [(conn, source) for source, conn in rows]
-    if fmt is OutputFormat.table:
-        table = Table(show_header=True, header_style="bold")
-        for column in _LIST_COLUMNS:
-            table.add_column(column, overflow="fold")
+    if fmt in (OutputFormat.table, OutputFormat.plain):
+        records = []
         for conn, source in pairs:
             record = conn.to_dict(redact=True)
             record["source"] = source
-            table.add_row(*(_cell(record.get(column)) for column in _LIST_COLUMNS))
+            records.append([record.get(column) for column in _LIST_COLUMNS])
+        if fmt is OutputFormat.plain:
+            write_text(console, plain_table(_LIST_COLUMNS, records))
+            return
+        table = Table(show_header=True, header_style="bold")
+        for column in _LIST_COLUMNS:
+            table.add_column(column, overflow="fold")
+        for values in records:
+            table.add_row(*(_cell(value) for value in values))
         _print_table(table, console)
         return
     _write_plain(pairs, fmt, console, show_secrets=show_secrets, single=False)
@@ -188,11 +252,8 @@ def _write_plain(
             lines = [_uri(c, show_secrets) for c, _ in pairs]
         else:
             lines = [f"{c.conn_id}\t{_uri(c, show_secrets)}" for c, _ in pairs]
-    else:  # env: lines a shell can source, read back by the env backend
-        lines = [
-            f"{env_var_name(c.conn_id or '')}={shlex.quote(_uri(c, show_secrets))}"
-            for c, _ in pairs
-        ]
+    else:  # env: lines a shell can source, read back by the env backend and by `import`
+        lines = env_lines((c for c, _ in pairs), show_secrets=show_secrets)
     write_text(console, "\n".join(lines))
 
 
@@ -219,6 +280,8 @@ def render_mapping(data: Mapping[str, Any], fmt: ConfigFormat, console: Console)
         write_text(console, to_json(data))
     elif fmt is ConfigFormat.yaml:
         write_text(console, to_yaml(data))
+    elif fmt is ConfigFormat.plain:
+        write_text(console, plain_table(("setting", "value"), _flatten(data)))
     else:
         table = Table(show_header=True, header_style="bold")
         table.add_column("setting")

@@ -9,118 +9,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
 from hookline import masking, registry
 from hookline.cli import common
-from hookline.cli.app import app
 from hookline.connection import Connection
-from hookline.exceptions import BackendUnavailable
-from hookline.resolve import SecretsChain
-from hookline.secrets.base import SecretsBackend
-from hookline.secrets.env import EnvBackend
-from hookline.secrets.metastore import MetastoreBackend
-
-CANARY = "c4n4ry-S3cret!"
-CANARY_FORMS = (CANARY, "c4n4ry-S3cret%21")
-URI = f"postgres://alice:{CANARY.replace('!', '%21')}@db.example:5432/app?sslmode=require"
-
-
-class MemoryBackend(SecretsBackend):
-    """A writable in-memory backend, for failure injection."""
-
-    name = "memory"
-    writable = True
-    listable = True
-
-    def __init__(self) -> None:
-        self.data: dict[str, Connection] = {}
-        self.fail_on: str | None = None
-
-    def get_conn_value(self, conn_id: str) -> str | None:
-        conn = self.data.get(conn_id)
-        return None if conn is None else conn.to_json()
-
-    def get_connection(self, conn_id: str) -> Connection | None:
-        return self.data.get(conn_id)
-
-    def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
-        if conn.conn_id == self.fail_on:
-            raise OSError("disk full")
-        assert conn.conn_id is not None
-        self.data[conn.conn_id] = conn
-
-    def delete_connection(self, conn_id: str) -> bool:
-        return self.data.pop(conn_id, None) is not None
-
-    def list_connections(self) -> Iterator[Connection]:
-        yield from self.data.values()
-
-
-class Store:
-    """Reads the metastore the CLI writes to (its own backend instance on the same SQLite file)."""
-
-    name = "metastore"
-
-    def __init__(self) -> None:
-        self.backend = MetastoreBackend()
-
-    def get(self, conn_id: str) -> Connection:
-        conn = self.backend.get_connection(conn_id)
-        assert conn is not None, f"{conn_id} is not stored"
-        return conn
-
-    def ids(self) -> list[str]:
-        return [conn.conn_id or "" for conn in self.backend.list_connections()]
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    """The real default chain (env, then the SQLite metastore in the test's HOOKLINE_HOME)."""
-    reader = Store()
-    yield reader
-    reader.backend.close()
-
-
-@pytest.fixture
-def memory(monkeypatch: pytest.MonkeyPatch) -> MemoryBackend:
-    """A chain of env then an in-memory writable backend, for failure injection."""
-    backend = MemoryBackend()
-    chain = SecretsChain([EnvBackend(), backend])
-    monkeypatch.setattr(common, "chain", lambda: chain)
-    return backend
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input)
-
-
-def assert_no_canary(result: Result) -> None:
-    for form in CANARY_FORMS:
-        assert form not in result.stdout
-        assert form not in result.stderr
-
-
-def assert_one_error_line(result: Result, exit_code: int = 1) -> str:
-    assert result.exit_code == exit_code, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
-def add_warehouse(*extra: str) -> Result:
-    result = run("connections", "add", "warehouse", "--uri", URI, *extra)
-    assert result.exit_code == 0, result.output
-    return result
-
+from tests.unit.cli.support import (
+    CANARY,
+    CANARY_FORMS,
+    URI,
+    MemoryBackend,
+    Store,
+    add_warehouse,
+    assert_no_canary,
+    assert_one_error_line,
+    run,
+)
 
 # -- add ------------------------------------------------------------------------------------------
 
@@ -905,29 +813,6 @@ def test_import_undoes_partial_writes_when_a_write_fails(
 # -- failing backends -----------------------------------------------------------------------------
 
 
-class DownBackend(SecretsBackend):
-    """A backend that is always unreachable (for lookups and listings)."""
-
-    name = "vault"
-    listable = True
-
-    def get_conn_value(self, conn_id: str) -> str | None:
-        raise BackendUnavailable(f"vault at 127.0.0.1:1 refused (token {CANARY})", backend="vault")
-
-    def list_connections(self) -> Iterator[Connection]:
-        raise BackendUnavailable("vault at 127.0.0.1:1 refused", backend="vault")
-        yield  # pragma: no cover
-
-
-@pytest.fixture
-def with_down_backend(monkeypatch: pytest.MonkeyPatch) -> MemoryBackend:
-    backend = MemoryBackend()
-    chain = SecretsChain([DownBackend(), backend])
-    monkeypatch.setattr(common, "chain", lambda: chain)
-    masking.register(CANARY)
-    return backend
-
-
 def test_not_found_with_an_unavailable_backend_says_it_may_exist_there(
     with_down_backend: MemoryBackend,
 ) -> None:
@@ -948,16 +833,28 @@ def test_trace_shows_an_unavailable_backend_masked(with_down_backend: MemoryBack
     assert_no_canary(result)
 
 
-def test_list_reports_a_backend_that_cannot_list_and_shows_the_others(
+def test_list_with_a_backend_that_cannot_list_fails_unless_partial(
     with_down_backend: MemoryBackend,
 ) -> None:
-    """A backend failing to list is one note on stderr; the others are still listed, exit 0."""
+    """Issue 12.2/13.3: a backend failing to list makes `list` exit 1 with nothing on stdout and the
+    backend and reason on stderr; with --partial the others are listed, exit 0, with a warning."""
     with_down_backend.data["a"] = Connection(conn_id="a", conn_type="http", host="h")
     result = run("connections", "list", "-o", "json")
-    assert result.exit_code == 0, result.output
-    assert [row["conn_id"] for row in json.loads(result.stdout)] == ["a"]
-    assert result.stderr.startswith("note: cannot list the connections of vault:")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: cannot list every connection: 1 problem(s); nothing printed (fix them, or use "
+        "--partial to go on without the connections that cannot be read)",
+        "  vault: vault at 127.0.0.1:1 refused",
+    ]
+    partial = run("connections", "list", "-o", "json", "--partial")
+    assert partial.exit_code == 0, partial.output
+    assert [row["conn_id"] for row in json.loads(partial.stdout)] == ["a"]
+    assert partial.stderr.startswith("warning: incomplete (1 problem(s), --partial): vault: ")
+    only_memory = run("connections", "list", "-o", "json", "--source", "memory")
+    assert only_memory.exit_code == 0, only_memory.output
     assert_no_canary(result)
+    assert_no_canary(partial)
 
 
 def test_delete_of_an_env_only_id_says_where_it_is_defined(

@@ -406,7 +406,10 @@ def test_build_chain_from_settings(tmp_path: Path) -> None:
 
 def test_build_chain_errors_name_the_backend(tmp_path: Path) -> None:
     """Unknown names and rejected keyword arguments are ConfigurationErrors that say which."""
-    with pytest.raises(ConfigurationError, match="unknown secrets backend 'nope'; known backends:"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"unknown secrets backend 'nope' in \[secrets\] backends \(default\); known backends:",
+    ):
         build_chain(Settings(home=tmp_path, backends=("nope",)))
     bad = Settings(
         home=tmp_path, backends=("env",), backend_kwargs={"env": {"token": CANARY, "bogus": 1}}
