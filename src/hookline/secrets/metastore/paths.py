@@ -62,6 +62,10 @@ def check_private_dir(path: Path, what: str) -> bool:
         st = path.stat()
     except FileNotFoundError:
         return False
+    except NotADirectoryError:
+        raise ConfigurationError(
+            f"cannot create or use {what} {path}: a parent of it is a regular file, not a directory"
+        ) from None
     except OSError as exc:
         raise ConfigurationError(
             f"cannot inspect {what} {path}: {exc.strerror or type(exc).__name__}"
@@ -118,7 +122,7 @@ def create_private_file(path: Path) -> None:
     except OSError as exc:
         raise ConfigurationError(
             f"cannot create the SQLite metastore {path}: {exc.strerror or type(exc).__name__}. "
-            f"Check that {path.parent} exists and is a writable directory"
+            f"Check that the directory of the database ({path.parent}) exists and is writable"
         ) from exc
     try:
         os.fchmod(fd, 0o600)  # the umask may have removed bits, never added: make it exact
