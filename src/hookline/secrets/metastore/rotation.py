@@ -191,5 +191,6 @@ def reencrypt(
         if progress is not None:
             progress(total)
     if total:
+        writer.truncate_wal()
         log.info("re-encrypted %d connection(s) with key %s", total, primary)
     return total

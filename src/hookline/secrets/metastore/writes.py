@@ -138,6 +138,8 @@ class Writer:
             def on_connect(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None
                 dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+                # Replaced and deleted content is zeroed, not left in free pages of the file.
+                dbapi_conn.execute("PRAGMA secure_delete=ON")
 
             def on_begin(conn: sa.Connection) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -240,6 +242,20 @@ class Writer:
                 if not _is_locked(exc) or time.monotonic() >= deadline:
                     raise self.error(exc, "open") from exc
                 time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 - jitter
+
+    def truncate_wal(self) -> None:
+        """Copy the WAL into the database and empty it (after rewriting rows that held plaintext:
+        older page images in the WAL would still hold it). Best effort: a busy WAL stays."""
+        if not self.is_sqlite:
+            return
+        try:
+            raw = self.engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+        except (sa.exc.DBAPIError, sqlite3.Error):
+            log.debug("WAL checkpoint of %s failed", self.label, exc_info=True)
 
     def read_engine(self) -> Engine:
         """A separate engine for raw reads: no pool (the backend keeps its own free list), and
