@@ -95,9 +95,11 @@ def test_a_write_under_a_key_that_cannot_read_the_rows_is_refused(tmp_path: Path
             write()
         message = str(info.value)
         assert "refusing to store" in message
-        assert fingerprint(key_a) in message and fingerprint(key_b) in message
+        assert fingerprint(key_a) in message
+        assert fingerprint(key_b) in message
         assert "(2 rows)" in message
-        assert "keys rotate" in message and "Nothing was written" in message
+        assert "keys rotate" in message
+        assert "Nothing was written" in message
         for secret in (CANARY, "replaced", key_a, key_b):
             assert secret not in message
         assert info.value.key_ids == (fingerprint(key_b),)

@@ -51,7 +51,8 @@ def test_set_connections_without_overwrite_names_every_existing_id_and_writes_no
     store.set_connections([conn("a"), conn("b")])
     with pytest.raises(InvalidConnection, match="2 connections already exist") as info:
         store.set_connections([conn("new"), conn("a"), conn("b")], overwrite=False)
-    assert "'a'" in str(info.value) and "'b'" in str(info.value)
+    assert "'a'" in str(info.value)
+    assert "'b'" in str(info.value)
     assert "Nothing was written" in str(info.value)
     assert ids(store) == ["a", "b"]
     with pytest.raises(InvalidConnection, match="connection 'a' already exists") as one:
@@ -100,8 +101,11 @@ def test_list_connections_reports_each_undecryptable_row(tmp_path: Path) -> None
     assert all(f.backend == "metastore" for f in info.value.failures)
     message = str(info.value)
     assert "2 connection(s) could not be read" in message
-    assert "'b'" in message and "'d'" in message
-    assert CANARY not in message and mine not in message and theirs not in message
+    assert "'b'" in message
+    assert "'d'" in message
+    assert CANARY not in message
+    assert mine not in message
+    assert theirs not in message
 
 
 def test_a_malformed_row_is_reported_too(tmp_path: Path) -> None:
