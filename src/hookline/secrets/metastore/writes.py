@@ -194,16 +194,34 @@ class Writer:
                 raise self.error(exc, action) from exc
 
     def revision(self) -> str | None:
-        """The schema revision, read on a write connection (None: no schema yet)."""
+        """The schema revision, read through the write engine (None: no schema yet). On SQLite a
+        plain autocommit read, which takes no write lock."""
 
         def read(db: sa.Connection) -> str | None:
-            inspector = sa.inspect(db)
-            if not inspector.has_table("alembic_version"):
+            if not sa.inspect(db).has_table("alembic_version"):
                 return None
             value = db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
             return None if value is None else str(value)
 
-        return self.transaction("read the schema revision of", read)
+        if not self.is_sqlite:
+            return self.transaction("read the schema revision of", read)
+        try:
+            raw = self.engine.raw_connection()  # autocommit (see on_connect): no BEGIN IMMEDIATE
+            try:
+                cursor = raw.cursor()
+                cursor.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+                )
+                found = cursor.fetchone()
+                if not found or not found[0]:
+                    return None
+                cursor.execute("SELECT version_num FROM alembic_version")
+                row = cursor.fetchone()
+            finally:
+                raw.close()
+        except (sa.exc.DBAPIError, sqlite3.Error) as exc:
+            raise self.error(exc, "read the schema revision of") from exc
+        return None if row is None else str(row[0])
 
     def migrate(self) -> None:
         """Upgrade the schema to the head revision (under the write lock)."""
