@@ -133,9 +133,7 @@ def test_a_lock_held_past_lock_timeout_is_a_typed_error_and_nothing_is_written(
 def test_a_writer_waits_for_a_short_lock_instead_of_failing(tmp_path: Path) -> None:
     """A lock held for 0.3 s, busy timeout 1 ms: the write retries and succeeds once it is free."""
     home = tmp_path / "home"
-    store = MetastoreBackend(
-        fernet_keys=generate_key(), home=home, connect_args={"timeout": 0.001}
-    )
+    store = MetastoreBackend(fernet_keys=generate_key(), home=home, connect_args={"timeout": 0.001})
     store.set_connection(Connection(conn_id="first", conn_type="http"))
     locker = sqlite3.connect(home / "hookline.db", isolation_level=None, check_same_thread=False)
     locker.execute("BEGIN IMMEDIATE")

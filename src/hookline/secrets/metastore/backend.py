@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ from hookline.secrets.metastore.reads import (
     Reader,
     ReaderPool,
     SqliteOpener,
+    close_readers,
 )
 from hookline.secrets.metastore.rows import decode_row, encode_row, is_legacy
 
@@ -198,6 +200,7 @@ class MetastoreBackend(SecretsBackend):
         self._read_engine: Engine | None = None
         self._write_ready = False
         self._opened = False
+        self._pid = os.getpid()
         self._cache: dict[tuple[Any, ...], Connection] = {}
         if fernet_keys is not None:  # a malformed explicit key fails here, at once
             self._keyring = configured_keyring(fernet_keys, self.home)
@@ -212,6 +215,8 @@ class MetastoreBackend(SecretsBackend):
             )
             self._opener = DriverOpener(self._get_read_engine, self._label, self._error)
         self._pool = ReaderPool(self._opener, read_pool_size)
+        # Close idle read connections when the backend is garbage collected without close().
+        weakref.finalize(self, close_readers, self._pool.idle)
 
     @property
     def url(self) -> URL:
@@ -461,6 +466,9 @@ class MetastoreBackend(SecretsBackend):
     def _prepare_write(self) -> Writer:
         """Create what a write needs (home, database file, schema) once; return the writer."""
         writer = self._get_writer()
+        if self._pid != os.getpid():  # forked: never use the parent's pooled write connections
+            self._pid = os.getpid()
+            writer.engine.dispose(close=False)
         if self._write_ready:
             return writer
         with self._setup_lock:
