@@ -85,7 +85,7 @@ class KeyRing:
         ConfigurationError: no key, or a malformed key (the message gives its position, never its text).
     """
 
-    __slots__ = ("_errors", "_fernet", "_primary", "fingerprints", "source")
+    __slots__ = ("_errors", "_fernet", "_fingerprints", "_keys", "_primary", "source")
 
     def __init__(self, keys: Sequence[str], *, source: str = "argument") -> None:
         if isinstance(keys, str):
@@ -108,8 +108,18 @@ class KeyRing:
                 ) from None
         self._fernet = MultiFernet(fernets)
         self._primary = fernets[0]
-        self.fingerprints: tuple[str, ...] = tuple(fingerprint(k) for k in keys)
+        self._keys = tuple(keys)
+        self._fingerprints: tuple[str, ...] | None = None
         self.source = source
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """The fingerprints of the keys, encrypting key first (computed on first need: a lookup
+        that decrypts does not load :mod:`hashlib`'s OpenSSL binding)."""
+        found = self._fingerprints
+        if found is None:
+            found = self._fingerprints = tuple(fingerprint(k) for k in self._keys)
+        return found
 
     @property
     def primary_fingerprint(self) -> str:
