@@ -222,6 +222,9 @@ class DecryptionError(HooklineError):
         self.key_ids = tuple(key_ids)
 
 
+_LISTED_FAILURES = 20
+
+
 class ListingFailure:
     """One thing a listing left out: a row that could not be read, or a whole backend that failed.
 
@@ -286,7 +289,10 @@ class ListingIncomplete(HooklineError):
                 parts.append(f"{len(rows)} connection(s) could not be read")
             if backends:
                 parts.append(f"backend(s) {', '.join(backends)} could not be listed")
-            details = "".join(f"\n  {failure}" for failure in self.failures)
+            shown = self.failures[:_LISTED_FAILURES]
+            details = "".join(f"\n  {failure}" for failure in shown)
+            if len(self.failures) > len(shown):
+                details += f"\n  ... and {len(self.failures) - len(shown)} more (see .failures)"
             message = f"the listing is incomplete: {' and '.join(parts)}{details}"
         super().__init__(message)
         self.message = message
