@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -34,6 +33,8 @@ from hookline.secrets.metastore.rows import (
 )
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from sqlalchemy.engine import Engine
 
 __all__ = ["KNOWN_REVISIONS", "DriverOpener", "Reader", "ReaderPool", "SqliteOpener"]
@@ -174,9 +175,18 @@ class SqliteOpener:
         self._uri = f"file:{quote(str(path))}?mode=ro"
         self._busy_timeout_s = busy_timeout_s
 
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's error classes (evaluated only when an exception is being matched)."""
+        import sqlite3
+
+        return (sqlite3.Error,)
+
     def __call__(self, generation: int) -> Reader | None:
         if not self.path.exists():
             return None
+        import sqlite3  # here, not at module import: a lookup answered by env never loads it
+
         try:
             reader = self._open(self._uri, generation, pooled=True)
         except sqlite3.OperationalError as exc:
@@ -188,6 +198,8 @@ class SqliteOpener:
         return reader
 
     def _open(self, uri: str, generation: int, *, pooled: bool) -> Reader:
+        import sqlite3
+
         conn = sqlite3.connect(
             uri,
             uri=True,
@@ -220,16 +232,18 @@ class SqliteOpener:
                 f"{wal.name} holds changes not yet written to the database. Open it once with "
                 "write access (any hookline write, or `sqlite3 FILE 'PRAGMA wal_checkpoint'`)"
             )
+        import sqlite3
+
         try:
             return self._open(self._uri + "&immutable=1", generation, pooled=False)
         except sqlite3.Error as exc:
             raise self.error(exc, "open") from exc
 
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
-
     @staticmethod
     def revision(reader: Reader) -> str | None:
         """The schema revision (None: no schema yet). One query."""
+        import sqlite3
+
         try:
             reader.cursor.execute(VERSION_SQL)
         except sqlite3.OperationalError as exc:

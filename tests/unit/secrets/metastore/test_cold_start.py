@@ -26,7 +26,9 @@ from hookline.secrets.metastore import DB_FILE_NAME, MetastoreBackend
 from hookline.secrets.metastore.keys import generate_key
 
 CANARY = "c4n4ry-S3cret!"
-HEAVY = ("sqlalchemy", "alembic", "cryptography", "typer", "rich", "httpx", "yaml", "click")
+HEAVY = (
+    "sqlalchemy", "alembic", "cryptography", "sqlite3", "typer", "rich", "httpx", "yaml", "click",
+)  # fmt: skip
 
 
 def _run(code: str, home: Path, **env: str) -> dict[str, Any]:
@@ -58,8 +60,8 @@ LOOKUP = """
 
 @pytest.mark.parametrize("var", ["AIRFLOW_CONN_FROM_ENV", "HOOKLINE_CONN_FROM_ENV"])
 def test_env_answered_lookup_imports_no_database_or_cli_libraries(tmp_path: Path, var: str) -> None:
-    """get_connection answered by env: no SQLAlchemy, Alembic, cryptography, typer, rich, httpx or
-    yaml in sys.modules afterwards, and $HOOKLINE_HOME/hookline.db is not created."""
+    """get_connection answered by env: no SQLAlchemy, Alembic, cryptography, sqlite3, typer, rich,
+    httpx or yaml in sys.modules afterwards, and $HOOKLINE_HOME/hookline.db is not created."""
     home = tmp_path / "home"
     out = _run(LOOKUP % (HEAVY,), home, **{var: f"postgres://u:{CANARY}@env-host:5432/db"})
     assert out == {"host": "env-host", "heavy": []}
