@@ -103,6 +103,7 @@ def run_kills(
     assert f"Imported {ROWS} connections" in out
     assert CANARY not in out + err
     outcomes.append(("completed", count_rows()))
+    print(f"import kill outcomes (what, rows): {outcomes}")  # shown with pytest -s
     return outcomes
 
 
