@@ -36,6 +36,8 @@ __all__ = [
     "InvalidConnection",
     "InvalidConnectionURI",
     "KeyNotConfigured",
+    "ListingFailure",
+    "ListingIncomplete",
     "MissingDependency",
     "PoolTimeout",
     "RotationError",
@@ -220,6 +222,90 @@ class DecryptionError(HooklineError):
         super().__init__(message)
         self.conn_id = conn_id
         self.key_ids = tuple(key_ids)
+
+
+_LISTED_FAILURES = 20
+
+
+class ListingFailure:
+    """One thing a listing left out: a row that could not be read, or a whole backend that failed.
+
+    Attributes:
+        backend: The backend's name.
+        conn_id: The connection that could not be read, or None when the whole backend failed.
+        error: Why (a :class:`DecryptionError`, an :class:`InvalidConnection`, a
+            :class:`BackendUnavailable`...).
+    """
+
+    __slots__ = ("backend", "conn_id", "error")
+
+    def __init__(self, backend: str, conn_id: str | None, error: BaseException) -> None:
+        self.backend = backend
+        self.conn_id = conn_id
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ListingFailure, (self.backend, self.conn_id, self.error))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ListingFailure):
+            return NotImplemented
+        return (self.backend, self.conn_id, self.error) == (
+            other.backend,
+            other.conn_id,
+            other.error,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.backend, self.conn_id, id(self.error)))
+
+    def __str__(self) -> str:
+        where = self.backend if self.conn_id is None else f"{self.backend}: {self.conn_id!r}"
+        return f"{where}: {type(self.error).__name__}: {self.error}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ListingFailure(backend={self.backend!r}, conn_id={self.conn_id!r}, "
+            f"error={type(self.error).__name__})"
+        )
+
+
+class ListingIncomplete(HooklineError):
+    """Listing connections left something out: rows that could not be read, or backends that failed.
+
+    Raised instead of returning a silently shorter list (a backup that misses rows is a lost backup).
+    Callers that accept a partial listing ask for one explicitly (``on_error=`` of
+    :meth:`hookline.resolve.SecretsChain.list_connections`).
+
+    Attributes:
+        failures: What was left out and why, in listing order (never a secret value).
+    """
+
+    def __init__(self, failures: Sequence[ListingFailure], *, message: str | None = None) -> None:
+        self.failures = tuple(failures)
+        if message is None:
+            rows = [f.conn_id for f in self.failures if f.conn_id is not None]
+            backends = sorted({f.backend for f in self.failures if f.conn_id is None})
+            parts = []
+            if rows:
+                parts.append(f"{len(rows)} connection(s) could not be read")
+            if backends:
+                parts.append(f"backend(s) {', '.join(backends)} could not be listed")
+            shown = self.failures[:_LISTED_FAILURES]
+            details = "".join(f"\n  {failure}" for failure in shown)
+            if len(self.failures) > len(shown):
+                details += f"\n  ... and {len(self.failures) - len(shown)} more (see .failures)"
+            message = f"the listing is incomplete: {' and '.join(parts)}{details}"
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def conn_ids(self) -> tuple[str, ...]:
+        """The ids of the connections that could not be read (whole-backend failures excluded)."""
+        return tuple(f.conn_id for f in self.failures if f.conn_id is not None)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class HookError(HooklineError):

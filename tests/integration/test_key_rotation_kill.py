@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hookline import DecryptionError
+from hookline.exceptions import ListingIncomplete
 from hookline.secrets.metastore import MetastoreBackend
 from hookline.secrets.metastore.keys import FERNET_KEY_ENV, fingerprint, generate_key
 
@@ -148,5 +149,8 @@ def test_rotation_killed_at_random_points_loses_nothing(tmp_path: Path) -> None:
     assert out.splitlines()[-1] == f"total {ROWS - rotated_before}"
     assert key_ids(db) == {fingerprint(new): ROWS}
     check_all_readable(home, [new])
-    with pytest.raises(DecryptionError):
+    with pytest.raises(ListingIncomplete) as info:
         check_all_readable(home, [old])
+    assert len(info.value.conn_ids) == ROWS
+    assert all(isinstance(f.error, DecryptionError) for f in info.value.failures)
+    assert "... and 280 more" in str(info.value)

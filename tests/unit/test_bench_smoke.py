@@ -34,7 +34,12 @@ def test_quick_benchmark_without_airflow_prints_and_writes_its_table(tmp_path: P
         "== Hooks: pooling (hookline only)",
     ):
         assert heading in proc.stdout
-    for row in ("URI parse: from_uri", "cached get_connection", "HTTP GET: keep-alive client"):
+    for row in (
+        "URI parse: from_uri",
+        "cached get_connection",
+        "HTTP GET: keep-alive client",
+        "first metastore lookup, SQLite",
+    ):
         assert row in proc.stdout
     assert "hookline median" in proc.stdout
     text = out.read_text(encoding="utf-8")

@@ -417,29 +417,6 @@ def _entry_problems(conns: dict[str, Connection], existing: set[str], overwrite:
     return problems
 
 
-def _write_all(
-    backend: SecretsBackend, conns: dict[str, Connection], previous: dict[str, Connection]
-) -> None:
-    """Write every connection; if one write fails, undo the ones done so far and re-raise."""
-    done: list[str] = []
-    try:
-        with common.progress("Importing connections", total=len(conns)) as update:
-            for conn_id, conn in conns.items():
-                common.chain().set_connection(conn, overwrite=True)
-                done.append(conn_id)
-                update(len(done))
-    except BaseException:
-        for conn_id in done:
-            try:
-                if conn_id in previous:
-                    common.chain().set_connection(previous[conn_id], overwrite=True)
-                else:
-                    backend.delete_connection(conn_id)
-            except Exception:  # best effort: the original error is the one to report
-                log.warning("could not undo the import of %r", conn_id, exc_info=True)
-        raise
-
-
 @app.command("import")
 def import_(
     file: Annotated[str, typer.Argument(help="Connections file, or - for stdin.")],
@@ -488,15 +465,8 @@ def import_(
             "nothing imported",
             problems,
         )
-    previous: dict[str, Connection] = {}
-    for conn_id in existing:
-        try:
-            old = backend.get_connection(conn_id)
-        except DecryptionError:
-            old = None
-        if old is not None:
-            previous[conn_id] = old
-    _write_all(backend, conns, previous)
+    # One transaction on the metastore: all rows or none, even if the process is killed.
+    common.chain().set_connections(list(conns.values()), overwrite=overwrite)
     common.invalidate()
     replaced = f" ({len(existing)} replaced)" if existing else ""
     render.write_text(

@@ -39,6 +39,8 @@ from hookline.exceptions import (
     DecryptionError,
     HooklineError,
     InvalidConnection,
+    ListingFailure,
+    ListingIncomplete,
 )
 from hookline.resolve.trace import (
     LookupResult,
@@ -201,11 +203,24 @@ class SecretsChain:
     ) -> list[tuple[str, Connection]]:
         """Every connection of every backend that can enumerate its own, with the backend's name.
 
-        Backends that are not ``listable`` are left out. A backend that fails while listing is
-        reported to ``on_error(backend_name, error)`` (default: a logged warning) and the others are
-        still listed. The same id may appear under several backends; the first one wins on lookup.
+        Backends that are not ``listable`` are left out. The same id may appear under several
+        backends; the first one wins on lookup. Nothing is left out silently:
+
+        * with ``on_error=None`` (the default), a backend that fails, or rows that cannot be read
+          (undecryptable, malformed), make the call raise
+          :class:`~hookline.exceptions.ListingIncomplete` after every backend was asked; its
+          ``failures`` say which backend and which conn_ids, and why;
+        * with ``on_error``, the caller accepts a partial listing: ``on_error(backend_name, error)``
+          is called once per failing backend, and the rows that could be read are returned. The
+          error is a :class:`~hookline.exceptions.ListingIncomplete` when the backend listed what
+          it could and named the rows it could not read (``error.failures``, ``error.conn_ids``),
+          any other error when the backend could not be listed at all.
+
+        Raises:
+            ListingIncomplete: something was left out and ``on_error`` is None.
         """
         found: list[tuple[str, Connection]] = []
+        failures: list[ListingFailure] = []
         for backend in self.backends:
             if not backend.listable:
                 continue
@@ -216,10 +231,12 @@ class SecretsChain:
             except Exception as exc:
                 if on_error is not None:
                     on_error(backend.name, exc)
+                elif isinstance(exc, ListingIncomplete):
+                    failures.extend(exc.failures)
                 else:
-                    log.warning(
-                        "cannot list connections of %s: %s", backend.name, error_detail(exc)
-                    )
+                    failures.append(ListingFailure(backend.name, None, exc))
+        if failures:
+            raise ListingIncomplete(failures)
         return found
 
     # -- writing --------------------------------------------------------------------------------
@@ -258,6 +275,24 @@ class SecretsChain:
                 )
         finally:
             self._notify(conn.conn_id)
+
+    def set_connections(self, conns: Sequence[Connection], *, overwrite: bool = True) -> None:
+        """Store ``conns`` in the writable backend, all or nothing (see
+        :meth:`SecretsBackend.set_connections`; atomic on ``transactional`` backends such as the
+        metastore), and invalidate caches.
+
+        Raises:
+            InvalidConnection: a connection has no conn_id, or (``overwrite`` False) ids exist.
+            ConfigurationError: no backend is writable.
+        """
+        backend = self.writable_backend()
+        for conn in conns:
+            register_connection_secrets(conn)
+        try:
+            backend.set_connections(conns, overwrite=overwrite)
+        finally:
+            for conn in conns:
+                self._notify(conn.conn_id)
 
     def delete_connection(self, conn_id: str) -> bool:
         """Delete ``conn_id`` from the writable backend; return whether it existed there.

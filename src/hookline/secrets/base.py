@@ -11,18 +11,25 @@ read instead of probing for methods:
 * ``writable``: implements :meth:`set_connection` (with ``overwrite=``) and :meth:`delete_connection`;
 * ``listable``: implements :meth:`list_connections`;
 * ``watchable``: implements :meth:`change_counter_if_open`, a counter bumped by every write from any
-  process (caches poll it to drop entries another process changed).
+  process (caches poll it to drop entries another process changed);
+* ``transactional``: :meth:`set_connections` is atomic (one transaction: all rows or none, even if the
+  process dies). Otherwise the default :meth:`set_connections` writes one connection at a time and
+  undoes what it wrote when a write fails, which a killed process cannot do.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
 from hookline.connection import Connection
+from hookline.exceptions import HooklineError, InvalidConnection
 
 __all__ = ["SecretsBackend"]
+
+log = logging.getLogger(__name__)
 
 
 class SecretsBackend(ABC):
@@ -36,6 +43,7 @@ class SecretsBackend(ABC):
     writable: ClassVar[bool] = False
     listable: ClassVar[bool] = False
     watchable: ClassVar[bool] = False
+    transactional: ClassVar[bool] = False
 
     @abstractmethod
     def get_conn_value(self, conn_id: str) -> str | None:
@@ -78,6 +86,68 @@ class SecretsBackend(ABC):
                 atomically with the write).
         """
         raise NotImplementedError(f"{self.name} backend is read-only")
+
+    def set_connections(self, conns: Iterable[Connection], *, overwrite: bool = True) -> None:
+        """Store every connection of ``conns``: all of them, or (as far as this backend can) none.
+
+        ``transactional`` backends override this with one transaction. This default, for the others,
+        checks every id first (with ``overwrite`` False), then writes one connection at a time; when
+        a write fails it restores what it replaced, deletes what it added, and re-raises. That undo
+        cannot run if the process is killed mid-way.
+
+        Raises:
+            InvalidConnection: a connection has no conn_id, ids repeat, or (``overwrite`` False)
+                some ids exist already; nothing is written.
+            NotImplementedError: the backend is read-only.
+        """
+        items = list(conns)
+        ids = [conn.conn_id for conn in items]
+        if any(conn_id is None for conn_id in ids):
+            raise InvalidConnection("a connection needs a conn_id to be stored")
+        if len(set(ids)) != len(ids):
+            raise InvalidConnection("connection ids given more than once; nothing was written")
+        previous: dict[str, Connection | None] = {}
+        unreadable: set[str] = set()
+        for conn in items:
+            conn_id = str(conn.conn_id)
+            try:
+                previous[conn_id] = self.get_connection(conn_id)
+            except HooklineError:  # stored but unreadable: it cannot be restored on failure
+                unreadable.add(conn_id)
+        existing = sorted(unreadable | {k for k, v in previous.items() if v is not None})
+        if existing and not overwrite:
+            raise InvalidConnection(
+                f"{len(existing)} connection(s) already exist in {self.name} "
+                f"({', '.join(map(repr, existing[:20]))}); pass overwrite=True to replace them. "
+                "Nothing was written"
+            )
+        done: list[str] = []
+        try:
+            for conn in items:
+                self.set_connection(conn, overwrite=True)
+                done.append(str(conn.conn_id))
+        except BaseException:
+            self._undo(done, previous, unreadable)
+            raise
+
+    def _undo(
+        self, done: list[str], previous: dict[str, Connection | None], unreadable: set[str]
+    ) -> None:
+        for conn_id in reversed(done):
+            try:
+                old = previous.get(conn_id)
+                if conn_id in unreadable:
+                    log.warning(
+                        "cannot restore %r in %s: its old value was unreadable", conn_id, self.name
+                    )
+                elif old is not None:
+                    self.set_connection(old, overwrite=True)
+                else:
+                    self.delete_connection(conn_id)
+            except Exception:  # best effort: the original error is the one to report
+                log.warning(
+                    "could not undo the write of %r in %s", conn_id, self.name, exc_info=True
+                )
 
     def delete_connection(self, conn_id: str) -> bool:
         """Delete ``conn_id``; return whether it existed (writable backends only)."""

@@ -19,7 +19,10 @@ from hookline.exceptions import (
     ConfigurationError,
     ConnectionNotFound,
     ConnectionUnresolved,
+    DecryptionError,
     InvalidConnection,
+    ListingFailure,
+    ListingIncomplete,
 )
 from hookline.resolve import LookupTrace, SecretsChain, build_chain, not_found_error
 from hookline.secrets.base import SecretsBackend
@@ -361,17 +364,50 @@ def test_list_connections_reports_failing_backends() -> None:
     assert isinstance(errors[0][1], InvalidConnection)
 
 
-def test_list_connections_logs_when_no_callback(caplog: pytest.LogCaptureFixture) -> None:
-    """Without on_error, a failing backend is logged as a warning and the rest are listed."""
+def test_list_connections_raises_listing_incomplete_when_no_callback() -> None:
+    """Without on_error, nothing is left out silently: a failing backend makes the call raise
+    ListingIncomplete (after every backend was asked) naming the backend and why."""
     failing = InMemoryBackend(name="failing")
 
     def broken() -> Any:
         raise BackendUnavailable("503 from server", backend="failing")
 
     failing.list_connections = broken  # type: ignore[method-assign]
-    found = SecretsChain([failing, InMemoryBackend({"a": "http://a"})]).list_connections()
-    assert [conn.conn_id for _, conn in found] == ["a"]
-    assert "cannot list connections of failing" in caplog.text
+    chain = SecretsChain([failing, InMemoryBackend({"a": "http://a"})])
+    with pytest.raises(ListingIncomplete) as info:
+        chain.list_connections()
+    assert [(f.backend, f.conn_id) for f in info.value.failures] == [("failing", None)]
+    assert isinstance(info.value.failures[0].error, BackendUnavailable)
+    assert info.value.conn_ids == ()
+    assert "failing" in str(info.value)
+    assert "503 from server" in str(info.value)
+
+
+def test_list_connections_passes_row_failures_through() -> None:
+    """A backend that lists what it can and reports unreadable rows (ListingIncomplete): without
+    on_error the chain re-raises them with the other backends' failures; with on_error the
+    readable rows are returned and the callback gets the backend's error with its conn_ids."""
+    partial = InMemoryBackend({"ok": "http://ok"}, name="partial")
+
+    def some_rows() -> Any:
+        yield Connection(conn_id="ok", conn_type="http", host="ok")
+        raise ListingIncomplete(
+            [ListingFailure("partial", "bad", DecryptionError("no key", conn_id="bad"))]
+        )
+
+    partial.list_connections = some_rows  # type: ignore[method-assign]
+    chain = SecretsChain([partial, InMemoryBackend({"a": "http://a"})])
+    with pytest.raises(ListingIncomplete) as info:
+        chain.list_connections()
+    assert info.value.conn_ids == ("bad",)
+    assert "'bad'" in str(info.value)
+    errors: list[tuple[str, Exception]] = []
+    found = chain.list_connections(on_error=lambda name, exc: errors.append((name, exc)))
+    assert [conn.conn_id for _, conn in found] == ["ok", "a"]
+    assert [name for name, _ in errors] == ["partial"]
+    error = errors[0][1]
+    assert isinstance(error, ListingIncomplete)
+    assert error.conn_ids == ("bad",)
 
 
 def test_chain_needs_backends_and_repr_names_them() -> None:

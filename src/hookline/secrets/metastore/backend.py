@@ -1,73 +1,100 @@
-"""The metastore backend: connections in a SQL database, password and extra Fernet-encrypted.
+"""The metastore backend: connections in a SQL database, every credential-bearing field Fernet-encrypted.
 
-The embedded default is SQLite at ``$HOOKLINE_HOME/hookline.db`` (created on first use, WAL mode);
-PostgreSQL serves many workers (``postgresql+psycopg://...``). The schema is created and upgraded by
-the Alembic migrations shipped in :mod:`hookline.secrets.metastore.migrations`, run programmatically on first use under
-a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL); when the schema is already at
-head, Alembic is not even imported.
+The embedded default is SQLite at ``$HOOKLINE_HOME/hookline.db`` (created mode 0600 on the first
+write, WAL mode); PostgreSQL serves many machines (``postgresql+psycopg://...``).
 
-Each row records the fingerprint of the key that encrypted it (``key_id``), so a wrong key is reported
-precisely and :meth:`MetastoreBackend.rotate_keys` can resume where an interrupted run stopped. Every
-write bumps a single-row change counter in the same transaction; caches in other processes poll
-:meth:`MetastoreBackend.change_counter` to learn that something changed.
+* **Reads** (:mod:`~hookline.secrets.metastore.reads`) of SQLite use the stdlib :mod:`sqlite3`,
+  read-only: no SQLAlchemy, no Alembic, nothing created, and they work on a read-only home. A
+  database that does not exist yet holds nothing (every lookup is absent).
+* **Writes** (:mod:`~hookline.secrets.metastore.writes`) use SQLAlchemy; the first one creates the
+  home (0700) and the database file (0600) and runs the Alembic migrations under a lock. Every write
+  bumps a single-row change counter in the same transaction; caches in other processes poll
+  :meth:`MetastoreBackend.change_counter` to learn that something changed. :meth:`set_connections`
+  stores many connections in one transaction (all or nothing, even under SIGKILL).
+* **Rows** (:mod:`~hookline.secrets.metastore.rows`): host, login, password, schema, description and
+  extra live in one Fernet token per row, with the fingerprint of its key (``key_id``), so a wrong key
+  is reported precisely and :meth:`MetastoreBackend.rotate_keys` can resume where it stopped.
 
-Reads take a raw driver connection from a small free list and run one prepared statement (a few
-microseconds on SQLite); decrypted rows are cached keyed by their ciphertext, so a warm lookup does no
-cryptography.
+Keys (:mod:`~hookline.secrets.metastore.keys`), so that one metastore never ends up under several:
 
-Nothing happens on construction with the default URL: SQLAlchemy (and the schema in
-:mod:`hookline.secrets.metastore.schema`) is imported, the engines are created and the database file
-is opened on first use, so a lookup answered by an earlier backend (the environment) costs nothing
-here. :meth:`MetastoreBackend.change_counter_if_open` lets caches poll without opening the database.
+* a key file is generated only for a SQLite metastore, and only while it holds **no rows**; a
+  PostgreSQL metastore is shared, so it needs ``HOOKLINE_FERNET_KEY`` (or ``fernet_keys=``, or a
+  ``key_file``) and says how to share one (:class:`~hookline.exceptions.KeyNotConfigured`);
+* a write refuses to add a row under a key that cannot read the rows already stored (a
+  :class:`~hookline.exceptions.DecryptionError` naming the fingerprints), checked inside the write
+  transaction, which SQLite's write lock and a PostgreSQL advisory lock serialize.
+
+Decrypted rows are cached keyed by their ciphertext, so a warm lookup runs one SELECT and no
+cryptography. :meth:`MetastoreBackend.list_connections` never drops a row silently: rows that cannot
+be read are reported at the end as :class:`~hookline.exceptions.ListingIncomplete`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import (
     BackendError,
-    BackendUnavailable,
     ConfigurationError,
     DecryptionError,
     InvalidConnection,
-    MissingDependency,
+    KeyNotConfigured,
+    ListingFailure,
+    ListingIncomplete,
 )
 from hookline.masking import is_sensitive_key
 from hookline.secrets.base import SecretsBackend
 from hookline.secrets.metastore.keys import (
     FERNET_KEY_ENV,
-    KeyNotConfigured,
     KeyRing,
-    hookline_home,
-    load_keyring,
+    configured_keyring,
+    create_home_keyring,
+    home_key_file,
 )
-from hookline.secrets.metastore.migrations import HEAD_REVISION, SCRIPT_LOCATION
+from hookline.secrets.metastore.migrations import HEAD_REVISION
+from hookline.secrets.metastore.paths import (
+    DB_FILE_NAME,
+    check_private_dir,
+    create_private_file,
+    hookline_home,
+    make_home,
+)
+from hookline.secrets.metastore.reads import (
+    COUNT_SQL,
+    COUNTER_SQL,
+    DriverOpener,
+    Reader,
+    ReaderPool,
+    SqliteOpener,
+    close_readers,
+)
+from hookline.secrets.metastore.rows import decode_row, encode_row, is_legacy
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.engine import URL, Engine
 
     from hookline.secrets.metastore.schema import connection_table, metadata, state_table
+    from hookline.secrets.metastore.writes import Writer
 
 __all__ = ["DB_FILE_NAME", "MetastoreBackend", "connection_table", "metadata", "state_table"]
 
 log = logging.getLogger(__name__)
 
-DB_FILE_NAME: Final = "hookline.db"
-_ADVISORY_LOCK_KEY: Final = 0x686F6F6B6C696E65  # "hookline"
 _CACHE_MAX_ENTRIES: Final = 4096
-
 _SCHEMA_NAMES: Final = frozenset({"connection_table", "metadata", "state_table"})
+_SIMPLE_SQLITE_URL: Final = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?#]*)")
+_T = TypeVar("_T")
 
 
 def __getattr__(name: str) -> Any:
@@ -77,35 +104,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_metastore_schema, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _Reader:
-    """One raw driver connection with its cursor, kept in the backend's free list."""
-
-    __slots__ = ("conn", "cursor", "generation", "pid")
-
-    def __init__(self, conn: Any, generation: int) -> None:
-        self.conn = conn
-        self.cursor = conn.cursor()
-        self.generation = generation
-        self.pid = os.getpid()
-
-    def close(self) -> None:
-        if self.pid != os.getpid():
-            return  # inherited through fork: closing would end the parent's session
-        try:
-            self.conn.close()
-        except Exception:  # closing a broken connection may fail; nothing to do
-            log.debug("closing a metastore reader failed", exc_info=True)
-
-
-def _close_readers(readers: list[_Reader]) -> None:
-    while readers:
-        try:
-            reader = readers.pop()
-        except IndexError:
-            return
-        reader.close()
 
 
 def _normalize_url(url: str | URL) -> URL:
@@ -128,22 +126,25 @@ def _normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def _is_dbapi_error(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError
-
-    return isinstance(exc, DBAPIError)
+def _check_file_database(database: str) -> Path:
+    if database in {"", ":memory:"} or "mode=memory" in database:
+        raise ConfigurationError("the metastore needs a SQLite file, not an in-memory database")
+    return Path(database)
 
 
 class MetastoreBackend(SecretsBackend):
-    """Connections in a SQL database (SQLite or PostgreSQL), password and extra encrypted with Fernet.
+    """Connections in a SQL database (SQLite or PostgreSQL), credential fields encrypted with Fernet.
 
     Args:
         url: A SQLAlchemy URL; None for SQLite at ``<home>/hookline.db``. ``postgresql://`` means
             ``postgresql+psycopg://``.
         fernet_keys: Fernet keys (comma-separated or a sequence; the first encrypts). None: see
-            :func:`hookline.secrets.metastore.keys.load_keyring` (``HOOKLINE_FERNET_KEY``, else ``<home>/fernet.key``).
+            :func:`~hookline.secrets.metastore.keys.configured_keyring` (``HOOKLINE_FERNET_KEY``,
+            else ``key_file``, else ``<home>/fernet.key`` for SQLite).
+        key_file: A file holding the keys (``[secrets.backend.metastore] key_file``); it must exist.
         home: The hookline home (None: ``$HOOKLINE_HOME`` or ``~/.hookline``).
         connect_timeout_s: Connect timeout for network databases.
+        lock_timeout_s: How long a SQLite write waits, retries included, for another writer's lock.
         read_pool_size: How many idle read connections to keep.
         **engine_kwargs: Passed to :func:`sqlalchemy.create_engine` for the write engine.
 
@@ -156,346 +157,226 @@ class MetastoreBackend(SecretsBackend):
     writable = True
     listable = True
     watchable = True
+    transactional: ClassVar[bool] = True
 
     def __init__(
         self,
         url: str | URL | None = None,
         *,
         fernet_keys: str | Sequence[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
         home: str | os.PathLike[str] | None = None,
         connect_timeout_s: float = 5.0,
+        lock_timeout_s: float = 30.0,
         read_pool_size: int = 8,
         **engine_kwargs: Any,
     ) -> None:
         self.home = hookline_home(home)
         self._fernet_keys = fernet_keys
+        self._key_file = key_file
         self._keyring: KeyRing | None = None
-        if fernet_keys is not None:
-            self._keyring = load_keyring(fernet_keys, self.home)
         self._default_db = url is None
-        self._setup_lock = threading.Lock()
-        self._set_up = False
         self._url: URL | None = None
-        if url is None:  # SQLite at <home>/hookline.db: the URL is parsed on first use
-            self.is_sqlite = True
-            self._label = DB_FILE_NAME
+        self._path: Path | None = None
+        if url is None:
+            self._path = self.home / DB_FILE_NAME
         else:
-            parsed = self._url = _normalize_url(url)
-            self.is_sqlite = parsed.get_backend_name() == "sqlite"
-            if self.is_sqlite:
-                database = parsed.database or ""
-                if database in {"", ":memory:"} or "mode=memory" in str(parsed):
-                    raise ConfigurationError(
-                        "the metastore needs a SQLite file, not an in-memory database"
-                    )
-                self._label = Path(database).name
+            simple = _SIMPLE_SQLITE_URL.fullmatch(url) if isinstance(url, str) else None
+            if simple is not None:  # the common form, parsed without importing SQLAlchemy
+                self._path = _check_file_database(simple["path"])
             else:
-                self._label = f"{parsed.host or 'localhost'}:{parsed.port or 'default'}/{parsed.database or ''}"
+                parsed = self._url = _normalize_url(url)
+                if parsed.get_backend_name() == "sqlite":
+                    self._path = _check_file_database(
+                        "mode=memory" if "mode=memory" in str(parsed) else parsed.database or ""
+                    )
+        self.is_sqlite = self._path is not None
         self._connect_timeout_s = connect_timeout_s
-        self._read_pool_size = read_pool_size
+        self._lock_timeout_s = lock_timeout_s
         self._engine_kwargs = engine_kwargs
         self._lock = threading.Lock()
-        self._ready = False
-        self._idle: list[_Reader] = []
-        # Close idle read connections when the backend is garbage collected without close().
-        weakref.finalize(self, _close_readers, self._idle)
-        self._generation = 0
+        self._setup_lock = threading.Lock()
+        self._writer: Writer | None = None
+        self._read_engine: Engine | None = None
+        self._write_ready = False
+        self._opened = False
         self._pid = os.getpid()
         self._cache: dict[tuple[Any, ...], Connection] = {}
-        if url is not None:  # an explicit URL: driver and engine errors surface here, as before
-            self._setup()
+        if fernet_keys is not None:  # a malformed explicit key fails here, at once
+            self._keyring = configured_keyring(fernet_keys, self.home)
+        self._opener: SqliteOpener | DriverOpener
+        if self._path is not None:
+            self._label = self._path.name
+            self._opener = SqliteOpener(self._path, busy_timeout_s=min(5.0, lock_timeout_s))
+        else:
+            parsed = self.url
+            self._label = (
+                f"{parsed.host or 'localhost'}:{parsed.port or 'default'}/{parsed.database or ''}"
+            )
+            self._opener = DriverOpener(self._get_read_engine, self._label, self._error)
+        self._pool = ReaderPool(self._opener, read_pool_size)
+        # Close idle read connections when the backend is garbage collected without close().
+        weakref.finalize(self, close_readers, self._pool.idle)
 
     @property
     def url(self) -> URL:
-        """The SQLAlchemy URL of the database (parsed on first access for the default SQLite file)."""
+        """The SQLAlchemy URL of the database (imports SQLAlchemy for a SQLite metastore)."""
         url = self._url
         if url is None:
-            with self._setup_lock:
+            with self._lock:
                 if self._url is None:
-                    self._url = _normalize_url(f"sqlite:///{self.home / DB_FILE_NAME}")
+                    self._url = _normalize_url(f"sqlite:///{self._path}")
                 url = self._url
         return url
 
-    # -- engines --------------------------------------------------------------------------------
+    # -- reads ----------------------------------------------------------------------------------
 
-    def _setup(self) -> None:
-        """Import SQLAlchemy, create the engines and compile the statements (once)."""
-        url = self.url
-        with self._setup_lock:
-            if self._set_up:
-                return
-            from hookline.secrets.metastore import schema
+    def _read_directory_check(self) -> None:
+        if self._path is not None:
+            what = "HOOKLINE_HOME" if self._default_db else "the directory of the SQLite metastore"
+            check_private_dir(self._path.parent, what)
 
-            self._engine, self._read_engine = self._create_engines(url)
-            dialect = self._read_engine.dialect
-            self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-            self._positional = dialect.positional
-            self._sql_one = str(schema.SELECT_ONE.compile(dialect=dialect))
-            self._sql_all = str(schema.SELECT_ALL.compile(dialect=dialect))
-            self._sql_counter = str(
-                schema.SELECT_COUNTER.compile(
-                    dialect=dialect, compile_kwargs={"literal_binds": True}
-                )
-            )
-            self._sql_version = str(schema.SELECT_VERSION.compile(dialect=dialect))
-            self._set_up = True
-
-    def _create_engines(self, url: URL) -> tuple[Engine, Engine]:
-        import sqlalchemy as sa
-        from sqlalchemy import event
-        from sqlalchemy.pool import NullPool
-
-        kwargs = dict(self._engine_kwargs)
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        if not self.is_sqlite and url.get_driver_name() == "psycopg":
-            connect_args.setdefault("connect_timeout", max(1, round(self._connect_timeout_s)))
-        try:
-            if self.is_sqlite:
-                kwargs.setdefault("poolclass", NullPool)
-            else:
-                kwargs.setdefault("pool_pre_ping", True)
-            writer = sa.create_engine(url, connect_args=connect_args, **kwargs)
-            reader = sa.create_engine(url, connect_args=connect_args, poolclass=NullPool)
-        except ImportError as exc:
-            raise MissingDependency(
-                exc.name or "the database driver", "postgres", purpose="the metastore"
-            ) from exc
-        except (sa.exc.ArgumentError, TypeError) as exc:
-            raise ConfigurationError(f"cannot create the metastore engine: {exc}") from None
-
-        def on_connect_reader(dbapi_conn: Any, _record: Any) -> None:
-            reader.dialect.set_isolation_level(dbapi_conn, "AUTOCOMMIT")
-
-        event.listen(reader, "connect", on_connect_reader)
-        if self.is_sqlite:
-            # Real transactions on SQLite: the driver's implicit BEGIN is off; writers take the
-            # write lock at once (BEGIN IMMEDIATE), so concurrent writers wait instead of failing.
-            def on_connect_writer(dbapi_conn: Any, _record: Any) -> None:
-                dbapi_conn.isolation_level = None
-                dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-
-            def on_begin(conn: sa.Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-            event.listen(writer, "connect", on_connect_writer)
-            event.listen(writer, "begin", on_begin)
-        return writer, reader
-
-    def _error(self, exc: BaseException, action: str) -> BackendError | ConfigurationError:
-        """Translate a driver error into a hookline error; the message never holds the password."""
-        orig = getattr(exc, "orig", None) or exc
-        detail = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        password = self.url.password
-        if password:
-            detail = detail.replace(str(password), "***")
-        if self.is_sqlite:
-            lowered = detail.lower()
-            if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
-                where = (
-                    f"HOOKLINE_HOME ({self.home})"
-                    if self._default_db
-                    else f"the directory of {self.url.database}"
-                )
-                return ConfigurationError(
-                    f"cannot {action} the SQLite metastore {self.url.database}: {detail}. Check that "
-                    f"{where} exists and is a writable directory"
-                )
-            return BackendUnavailable(
-                f"the SQLite metastore {self.url.database} failed to {action}: {detail}",
-                backend=self.name,
-            )
-        return BackendUnavailable(
-            f"the metastore at {self.url.host or 'localhost'}:{self.url.port or 'default'} "
-            f"(database {self.url.database!r}, user {self.url.username!r}) failed to {action} "
-            f"(connect timeout {self._connect_timeout_s:g} s): {detail}",
-            backend=self.name,
-        )
-
-    # -- raw reads ------------------------------------------------------------------------------
-
-    def _acquire(self) -> _Reader:
-        if not self._set_up:
-            self._setup()
-        if os.getpid() != self._pid:  # forked: never share the parent's connections
-            self._pid = os.getpid()
-            self._idle.clear()  # the parent's connections: drop, never close (shared sockets)
-            self._generation += 1
-            self._engine.dispose(close=False)
-        try:
-            return self._idle.pop()
-        except IndexError:
-            pass
-        try:
-            return _Reader(self._read_engine.raw_connection(), self._generation)
-        except Exception as exc:
-            if isinstance(exc, self._dbapi_error) or _is_dbapi_error(exc):
-                raise self._error(exc, "connect") from exc
-            raise
-
-    def _release(self, reader: _Reader) -> None:
-        if reader.generation == self._generation and len(self._idle) < self._read_pool_size:
-            self._idle.append(reader)
-        else:
-            reader.close()
-
-    def _read(self, sql: str, conn_id: str | None, *, many: bool = False) -> Any:
-        """Run one SELECT on a pooled raw connection; retry once on a dropped connection."""
-        if not self._set_up:
-            self._setup()
-        params: Any = None
-        if conn_id is not None:
-            params = (conn_id,) if self._positional else {"conn_id": conn_id}
+    def _run(self, work: Callable[[Reader], _T], empty: _T) -> _T:
+        """Run ``work`` on a pooled reader (``empty`` when there is no database or schema yet);
+        retry once on a dropped network connection."""
+        if not self._opened:
+            self._read_directory_check()
+            self._opened = True
         for attempt in (1, 2):
-            reader = self._acquire()
+            reader = self._pool.acquire()
+            if reader is None:
+                return empty
+            opener = self._opener
             try:
-                cursor = reader.cursor
-                if params is None:
-                    cursor.execute(sql)
-                else:
-                    cursor.execute(sql, params)
-                result = cursor.fetchall() if many else cursor.fetchone()
-            except self._dbapi_error as exc:
-                dialect = self._read_engine.dialect
-                try:
-                    dbapi_conn = reader.conn.dbapi_connection
-                    dropped = dialect.is_disconnect(exc, dbapi_conn, reader.cursor)  # type: ignore[arg-type]
-                except Exception:  # a half-dead connection may fail to answer; treat it as dropped
-                    dropped = True
+                if reader.recheck:
+                    reader.set_revision(opener.revision(reader), self._label)
+                result = work(reader) if reader.revision is not None else empty
+            except opener.errors as exc:
+                dropped = opener.dropped(exc, reader)
                 reader.close()
                 if attempt == 1 and dropped:
                     continue
-                raise self._error(exc, "read") from exc
-            self._release(reader)
+                raise opener.error(exc, "read") from exc
+            except BaseException:
+                reader.close()
+                raise
+            self._pool.release(reader)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # -- schema ---------------------------------------------------------------------------------
+    @staticmethod
+    def _fetch_one(conn_id: str) -> Callable[[Reader], Any]:
+        def work(reader: Reader) -> Any:
+            cursor = reader.cursor
+            cursor.execute(reader.sql_one, (conn_id,))
+            return cursor.fetchone()
 
-    def _ensure_ready(self) -> None:
-        if not self._set_up:
-            self._setup()
-        with self._lock:
-            if self._ready:
-                return
-            if self._default_db:
-                self._make_home()
-            self._release(self._acquire())  # connection errors surface here, as "connect"
-            if self.is_sqlite:
-                self._read("PRAGMA journal_mode=WAL", None)
-            try:
-                version = self._read(self._sql_version, None)
-            except BackendError:
-                version = None  # no alembic_version table yet; connection errors resurface below
-            if version is None or version[0] != HEAD_REVISION:
-                self._migrate()
-            self._ready = True
+        return work
 
-    def _make_home(self) -> None:
-        try:
-            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot create HOOKLINE_HOME {self.home} for the metastore: "
-                f"{exc.strerror or type(exc).__name__}"
-            ) from exc
-        if not os.access(self.home, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"HOOKLINE_HOME {self.home} is not writable")
+    @staticmethod
+    def _fetch_all(reader: Reader) -> list[Any]:
+        reader.cursor.execute(reader.sql_all)
+        return list(reader.cursor.fetchall())
 
-    def _migrate(self) -> None:
-        import sqlalchemy as sa
-        from alembic import command
-        from alembic.config import Config
+    @staticmethod
+    def _fetch_scalar(sql: str) -> Callable[[Reader], int]:
+        def work(reader: Reader) -> int:
+            reader.cursor.execute(sql)
+            row = reader.cursor.fetchone()
+            return 0 if row is None else int(row[0])
 
-        config = Config()
-        config.set_main_option("script_location", SCRIPT_LOCATION)
-        try:
-            with self._engine.begin() as conn:
-                if not self.is_sqlite:
-                    conn.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
-                    )
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-        except sa.exc.DBAPIError as exc:
-            raise self._error(exc, "create or upgrade the schema of") from exc
-        log.info("metastore %s schema is at revision %s", self._label, HEAD_REVISION)
-
-    def schema_revision(self) -> str | None:
-        """The Alembic revision the database is at (None before the first use)."""
-        if not self._set_up:
-            self._setup()
-        try:
-            row = self._read(self._sql_version, None)
-        except BackendError:
-            return None
-        return None if row is None else str(row[0])
+        return work
 
     # -- keys and decoding ----------------------------------------------------------------------
 
-    @property
-    def keyring(self) -> KeyRing:
-        """The key ring in use (loaded, and the key file generated, on first need)."""
-        return self._load_keyring(create=True)
-
-    def _load_keyring(self, *, create: bool) -> KeyRing:
+    def _configured_keyring(self) -> KeyRing | None:
         ring = self._keyring
         if ring is None:
-            with self._lock:
-                if self._keyring is None:
-                    self._keyring = load_keyring(self._fernet_keys, self.home, create=create)
-                ring = self._keyring
+            ring = configured_keyring(
+                None, self.home, key_file=self._key_file, use_home_key_file=self.is_sqlite
+            )
+            if ring is not None:
+                self._keyring = ring
         return ring
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The key ring writes use (for a SQLite metastore with no rows, the key file is generated)."""
+        return self._write_keyring()
+
+    def _write_keyring(self) -> KeyRing:
+        ring = self._configured_keyring()
+        if ring is not None:
+            return ring
+        if not self.is_sqlite:
+            raise KeyNotConfigured(
+                f"no Fernet key is configured for the metastore at {self._label}. A shared "
+                "metastore needs the same key on every machine, so hookline does not generate "
+                "one: run `hookline keys generate` once, then give that key to every machine that "
+                f"uses this metastore, as {FERNET_KEY_ENV} or in a key file (mode 0600) named by "
+                "`key_file` in [secrets.backend.metastore]"
+            )
+        count = self._run(self._fetch_scalar(COUNT_SQL), 0)
+        if count:
+            raise KeyNotConfigured(
+                f"no Fernet key is configured ({FERNET_KEY_ENV} is not set and there is no key "
+                f"file at {home_key_file(self.home)}), but the metastore {self._label} holds "
+                f"{count} connection(s). hookline does not generate a new key, which could not "
+                f"read them: restore the key file from your backup, or set {FERNET_KEY_ENV} to "
+                "the key that encrypted them"
+            )
+        with self._lock:
+            if self._keyring is None:
+                self._keyring = create_home_keyring(self.home)
+            return self._keyring
 
     def _reading_keyring(self, conn_id: str) -> KeyRing:
         """The key ring for decrypting: a key generated now could not open existing rows."""
         try:
-            return self._load_keyring(create=False)
-        except KeyNotConfigured as exc:
+            ring = self._configured_keyring()
+        except ConfigurationError as exc:
             raise DecryptionError(
-                f"cannot decrypt connection {conn_id!r}: {exc}. Set {FERNET_KEY_ENV} to the key "
-                "that encrypted the metastore",
-                conn_id=conn_id,
+                f"cannot decrypt connection {conn_id!r}: {exc}", conn_id=conn_id
             ) from None
+        if ring is None:
+            where = (
+                f"no key file at {home_key_file(self.home)}" if self.is_sqlite else "no key_file"
+            )
+            raise DecryptionError(
+                f"cannot decrypt connection {conn_id!r}: no Fernet key is configured "
+                f"({FERNET_KEY_ENV} is not set, {where}). Set {FERNET_KEY_ENV} to the key that "
+                "encrypted the metastore",
+                conn_id=conn_id,
+            )
+        return ring
 
     def _decode(self, conn_id: str, row: tuple[Any, ...]) -> Connection:
         key = (conn_id, *row)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        conn_type, description, host, login, password, schema, port, extra, key_id = row
-        if password is not None or extra is not None:
-            ring = self._reading_keyring(conn_id)
-            if password is not None:
-                password = ring.decrypt(password, conn_id=conn_id, field="password", key_id=key_id)
-            if extra is not None:
-                extra = ring.decrypt(extra, conn_id=conn_id, field="extra", key_id=key_id)
-        conn = Connection(
-            conn_id=conn_id, conn_type=conn_type, description=description, host=host,
-            login=login, password=password, schema=schema, port=port, extra=extra,
-        )  # fmt: skip
+        conn = decode_row(conn_id, row, lambda: self._reading_keyring(conn_id))
         if len(self._cache) >= _CACHE_MAX_ENTRIES:
             self._cache.clear()
         self._cache[key] = conn
         return conn
 
     def _lookup(self, conn_id: str) -> Connection | None:
-        if not self._ready:
-            self._ensure_ready()
-        row = self._read(self._sql_one, conn_id)
+        row = self._run(self._fetch_one(conn_id), None)
         if row is None:
             return None
         conn = self._cache.get((conn_id, *row))
         return conn if conn is not None else self._decode(conn_id, tuple(row))
 
-    # -- the backend contract -------------------------------------------------------------------
+    # -- the backend contract: reads --------------------------------------------------------------
 
     def get_conn_value(self, conn_id: str) -> str | None:
         """The stored connection as JSON text (password included), or None when absent.
 
         Raises:
             BackendUnavailable: the database cannot be reached.
-            DecryptionError: no configured key decrypts the stored password or extra.
-            ConfigurationError: HOOKLINE_HOME cannot hold the SQLite database.
+            DecryptionError: no configured key decrypts the stored row.
+            ConfigurationError: the database or its directory cannot be read, or is unsafe.
         """
         conn = self._lookup(conn_id)
         return None if conn is None else conn.to_json()
@@ -508,97 +389,187 @@ class MetastoreBackend(SecretsBackend):
         return [f"{self._label}:connection/{conn_id}"]
 
     def list_connections(self) -> Iterator[Connection]:
-        """Every stored connection, ordered by conn_id."""
-        if not self._ready:
-            self._ensure_ready()
-        rows = self._read(self._sql_all, None, many=True)
+        """Every stored connection that can be read, ordered by conn_id.
+
+        Rows that cannot be read do not stop the listing; after the last readable row,
+        :class:`~hookline.exceptions.ListingIncomplete` names each of them and why.
+
+        Raises:
+            ListingIncomplete: some rows could not be decrypted or are malformed.
+            BackendUnavailable, ConfigurationError: the database cannot be read at all.
+        """
+        rows: list[Any] = self._run(self._fetch_all, [])
+        failures: list[ListingFailure] = []
         for row in rows:
-            yield self._decode(row[0], tuple(row[1:]))
+            conn_id = str(row[0])
+            try:
+                conn = self._decode(conn_id, tuple(row[1:]))
+            except (DecryptionError, InvalidConnection) as exc:
+                failures.append(ListingFailure(self.name, conn_id, exc))
+                continue
+            yield conn
+        if failures:
+            raise ListingIncomplete(failures)
 
     def change_counter(self) -> int:
-        """A counter bumped in the same transaction as every write (cheap: one single-row read).
-
-        Opens (and if needed creates) the database; see :meth:`change_counter_if_open`.
-        """
-        if not self._ready:
-            self._ensure_ready()
-        row = self._read(self._sql_counter, None)
-        return 0 if row is None else int(row[0])
+        """A counter bumped in the same transaction as every write (one single-row read; 0 while
+        the database does not exist)."""
+        return self._run(self._fetch_scalar(COUNTER_SQL), 0)
 
     def change_counter_if_open(self) -> int | None:
-        """:meth:`change_counter`, or None while this backend has not opened its database yet.
+        """:meth:`change_counter`, or None while this backend has not read its database yet.
 
         What caches poll: a process whose lookups were all answered by earlier backends never opens
-        (or creates) the metastore, nor imports SQLAlchemy, just to watch it.
+        the metastore, nor imports anything, just to watch it.
         """
-        if not self._ready:
+        if not self._opened:
             return None
         return self.change_counter()
 
-    def _write(self, action: str, work: Callable[[sa.Connection], Any]) -> Any:
-        import sqlalchemy as sa
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first write)."""
+        return self._run(lambda reader: reader.revision, None)
 
-        if not self._ready:
-            self._ensure_ready()
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _get_writer(self) -> Writer:
+        writer = self._writer
+        if writer is None:
+            from hookline.secrets.metastore.writes import Writer
+
+            url = self.url
+            with self._lock:
+                if self._writer is None:
+                    where = (
+                        f"HOOKLINE_HOME ({self.home})"
+                        if self._default_db
+                        else f"the directory of {self._path}"
+                    )
+                    self._writer = Writer(
+                        url,
+                        path=self._path,
+                        where=where,
+                        label=self._label,
+                        connect_timeout_s=self._connect_timeout_s,
+                        lock_timeout_s=self._lock_timeout_s,
+                        engine_kwargs=self._engine_kwargs,
+                    )
+                writer = self._writer
+        return writer
+
+    def _get_read_engine(self) -> Engine:
+        engine = self._read_engine
+        if engine is None:
+            engine = self._read_engine = self._get_writer().read_engine()
+        return engine
+
+    def _prepare_write(self) -> Writer:
+        """Create what a write needs (home, database file, schema) once; return the writer."""
+        writer = self._get_writer()
+        if self._pid != os.getpid():  # forked: never use the parent's pooled write connections
+            self._pid = os.getpid()
+            writer.engine.dispose(close=False)
+        if self._write_ready:
+            return writer
+        with self._setup_lock:
+            if self._write_ready:
+                return writer
+            path = self._path
+            if path is not None:
+                if self._default_db:
+                    make_home(self.home)
+                else:
+                    check_private_dir(path.parent, "the directory of the SQLite metastore")
+                create_private_file(path)
+                writer.prepare_sqlite()
+            revision = writer.revision()
+            if revision != HEAD_REVISION:
+                writer.migrate()
+            self._write_ready = True
+        if revision is not None and is_legacy(revision):
+            self._convert_after_upgrade()
+        return writer
+
+    def _convert_after_upgrade(self) -> None:
+        """Move rows of the 0001 layout (host, login... in clear) into encrypted payloads."""
         try:
-            with self._engine.begin() as conn:
-                return work(conn)
-        except sa.exc.IntegrityError:
-            raise
-        except sa.exc.DBAPIError as exc:
-            raise self._error(exc, action) from exc
+            ring = self._configured_keyring()
+            if ring is None:
+                raise KeyNotConfigured("no Fernet key is configured")
+            from hookline.secrets.metastore.rotation import reencrypt
+
+            count = reencrypt(self, self._prepare_write(), ring, batch_size=100, force=False)
+        except (ConfigurationError, DecryptionError, InvalidConnection) as exc:
+            log.warning(
+                "the metastore %s was upgraded, but its older rows keep host, login, schema and "
+                "description in clear until `hookline keys rotate` runs with the key that reads "
+                "them (%s)",
+                self._label,
+                type(exc).__name__,
+            )
+        else:
+            if count:
+                log.info("encrypted the fields of %d older row(s) of %s", count, self._label)
+
+    def _error(self, exc: BaseException, action: str) -> BackendError | ConfigurationError:
+        """Translate a driver error into a hookline error (see :meth:`Writer.error`)."""
+        return self._get_writer().error(exc, action)
 
     def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
-        """Store ``conn`` (password and extra encrypted with the first key).
+        """Store ``conn`` (its credential fields encrypted with the first key).
 
         Args:
             conn: The connection; it must have a conn_id.
             overwrite: Replace an existing connection of that id (else raise).
 
         Raises:
-            InvalidConnection: no conn_id, or it exists and ``overwrite`` is False.
-            BackendUnavailable: the database cannot be reached.
+            InvalidConnection: no conn_id, a NUL character in a field, or the id exists and
+                ``overwrite`` is False.
+            KeyNotConfigured: no key, and none may be generated (see the module docstring).
+            DecryptionError: the configured key cannot read the rows already stored.
+            BackendUnavailable: the database cannot be reached, or stayed locked too long.
         """
-        conn_id = conn.conn_id
-        if conn_id is None:
-            raise InvalidConnection("a connection needs a conn_id to be stored in the metastore")
-        ring = self.keyring
-        password = None if conn.password is None else ring.encrypt(conn.password)
-        extra_text = conn.extra_json
-        extra = None if extra_text is None else ring.encrypt(extra_text)
-        values = {
-            "conn_type": conn.conn_type, "description": conn.description, "host": conn.host,
-            "login": conn.login, "password": password, "schema": conn.schema, "port": conn.port,
-            "extra": extra,
-            "key_id": ring.primary_fingerprint if password or extra else None,
-        }  # fmt: skip
-        import sqlalchemy as sa
+        self.set_connections([conn], overwrite=overwrite)
 
-        from hookline.secrets.metastore.schema import BUMP, connection_table
+    def set_connections(self, conns: Iterable[Connection], *, overwrite: bool = True) -> None:
+        """Store every connection of ``conns`` in one transaction: all of them, or none.
 
-        _c = connection_table.c
+        Args:
+            conns: The connections; each needs a conn_id, and ids must be distinct.
+            overwrite: Replace existing connections (else raise, naming every existing id, and
+                write nothing).
 
-        def work(db: sa.Connection) -> None:
-            existing = db.execute(sa.select(_c.id).where(_c.conn_id == conn_id)).scalar()
-            if existing is not None:
-                if not overwrite:
-                    raise InvalidConnection(
-                        f"connection {conn_id!r} already exists in the metastore ({self._label}); "
-                        "pass overwrite=True to replace it",
-                        conn_id=conn_id,
-                    )
-                db.execute(connection_table.update().where(_c.id == existing).values(**values))
-            else:
-                db.execute(connection_table.insert().values(conn_id=conn_id, **values))
-            db.execute(BUMP)
+        Raises:
+            Same as :meth:`set_connection`.
+        """
+        from hookline.secrets.metastore.rotation import upsert
 
-        try:
-            self._write("store a connection in", work)
-        except sa.exc.IntegrityError:  # a concurrent writer inserted the same id first
-            self._write("store a connection in", work)
+        items = list(conns)
+        ring: list[KeyRing] = []
+
+        def keyring() -> KeyRing:
+            if not ring:
+                ring.append(self._write_keyring())
+            return ring[0]
+
+        values = [encode_row(conn, keyring) for conn in items]  # validates every one first
+        counts = Counter(str(v["conn_id"]) for v in values)
+        duplicates = sorted(conn_id for conn_id, n in counts.items() if n > 1)
+        if duplicates:
+            raise InvalidConnection(
+                f"connection id(s) given more than once: {', '.join(map(repr, duplicates))}; "
+                "nothing was written"
+            )
+        if not values:
+            return
+        writer = self._prepare_write()
+        upsert(self, writer, values, ring[0] if ring else None, overwrite=overwrite)
 
     def delete_connection(self, conn_id: str) -> bool:
-        """Delete ``conn_id``; return whether it existed."""
+        """Delete ``conn_id``; return whether it existed (no key needed)."""
+        if self._path is not None and not self._path.exists():
+            return False
+
         from hookline.secrets.metastore.schema import BUMP, connection_table
 
         def work(db: sa.Connection) -> bool:
@@ -608,8 +579,7 @@ class MetastoreBackend(SecretsBackend):
                 db.execute(BUMP)
             return bool(deleted)
 
-        result: bool = self._write("delete a connection from", work)
-        return result
+        return self._prepare_write().transaction("delete a connection from", work)
 
     def rotate_keys(
         self,
@@ -620,9 +590,11 @@ class MetastoreBackend(SecretsBackend):
     ) -> int:
         """Re-encrypt every row not yet under the first key, ``batch_size`` rows per transaction.
 
-        Safe to interrupt at any point (even with SIGKILL): each batch commits on its own, a row holds
-        either its old or its new ciphertext, both readable with the configured keys, and ``key_id``
-        records which key each row is under, so a second run resumes where the first stopped.
+        Rows of the 0001 layout (host, login, schema, description in clear) are moved into
+        encrypted payloads too. Safe to interrupt at any point (even with SIGKILL): each batch
+        commits on its own, a row holds either its old or its new form, both readable with the
+        configured keys, and ``key_id`` records which key each row is under, so a second run
+        resumes where the first stopped.
 
         Args:
             batch_size: Rows per transaction.
@@ -633,70 +605,35 @@ class MetastoreBackend(SecretsBackend):
             The number of rows re-encrypted.
 
         Raises:
+            KeyNotConfigured: no key is configured (nothing is generated for a rotation).
             DecryptionError: a row cannot be decrypted with any configured key (earlier batches
                 stay committed; add the missing key and run again).
         """
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
-        import sqlalchemy as sa
+        from hookline.secrets.metastore.rotation import reencrypt
 
-        from hookline.secrets.metastore.schema import connection_table
-
-        _c = connection_table.c
-        ring = self._load_keyring(create=False)
-        primary = ring.primary_fingerprint
-        query = sa.select(_c.id, _c.conn_id, _c.password, _c.extra, _c.key_id).where(
-            sa.or_(_c.password.is_not(None), _c.extra.is_not(None)),
-            _c.id > sa.bindparam("last_id"),
-        )
-        if not force:
-            query = query.where(sa.or_(_c.key_id.is_(None), _c.key_id != primary))
-        query = query.order_by(_c.id).limit(batch_size)
-        if not self.is_sqlite:
-            query = query.with_for_update()
-
-        def batch(db: sa.Connection, *, last_id: int) -> tuple[int, int]:
-            rows = db.execute(query, {"last_id": last_id}).all()
-            for row in rows:
-                row_id, conn_id, key_id = int(row[0]), str(row[1]), row[4]
-                password: str | None = row[2]
-                extra: str | None = row[3]
-                if password is not None:
-                    password = ring.rotate(
-                        password, conn_id=conn_id, field="password", key_id=key_id
-                    )
-                if extra is not None:
-                    extra = ring.rotate(extra, conn_id=conn_id, field="extra", key_id=key_id)
-                db.execute(
-                    connection_table.update()
-                    .where(_c.id == row_id)
-                    .values(password=password, extra=extra, key_id=primary)
-                )
-            return len(rows), (rows[-1][0] if rows else last_id)
-
-        total, last_id = 0, 0
-        while True:
-            count, last_id = self._write(
-                "re-encrypt connections in", partial(batch, last_id=last_id)
+        ring = self._configured_keyring()
+        if ring is None:
+            raise KeyNotConfigured(
+                f"no Fernet key is configured: {FERNET_KEY_ENV} is not set and there is no key "
+                f"file at {home_key_file(self.home)}; nothing to rotate with"
             )
-            if not count:
-                break
-            total += count
-            if progress is not None:
-                progress(total)
-        if total:
-            log.info("re-encrypted %d connection(s) with key %s", total, primary)
-        return total
+        if self._path is not None and not self._path.exists():
+            return 0
+        writer = self._prepare_write()
+        return reencrypt(self, writer, ring, batch_size=batch_size, force=force, progress=progress)
 
     def close(self) -> None:
         """Close pooled connections; the backend reconnects if used again."""
-        with self._lock:
-            self._generation += 1
-        _close_readers(self._idle)
-        if self._set_up:
-            self._engine.dispose()
+        self._pool.close()
+        if self._writer is not None:
+            self._writer.dispose()
+        if self._read_engine is not None:
             self._read_engine.dispose()
 
     def __repr__(self) -> str:
+        if self._path is not None and self._url is None:
+            return f"MetastoreBackend(url={'sqlite:///' + str(self._path)!r})"
         url = masking.redact(self.url.render_as_string(hide_password=True))
         return f"MetastoreBackend(url={url!r})"

@@ -6,8 +6,10 @@ messages and in the metastore by a *fingerprint* (the first 8 hex digits of the 
 never by the key itself.
 
 :func:`load_keyring` finds the keys: the explicit argument, else ``HOOKLINE_FERNET_KEY`` (a comma-
-separated list, first key writes), else the key file ``$HOOKLINE_HOME/fernet.key``, generated with mode
-0600 on first use. hookline never stores plaintext for want of a key.
+separated list, first key writes), else a configured key file, else ``$HOOKLINE_HOME/fernet.key``. The metastore generates
+that file (mode 0600) only for its embedded SQLite database and only while it holds no rows: a new key
+could not read rows written under another, and a shared database needs one key on every machine.
+hookline never stores plaintext for want of a key.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import contextlib
 import logging
 import os
 import re
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from hookline.config import DEFAULT_HOME
 from hookline.exceptions import ConfigurationError, DecryptionError, KeyNotConfigured
+from hookline.secrets.metastore.paths import check_private_dir, check_secret_file, hookline_home
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -34,8 +36,11 @@ __all__ = [
     "KEY_FILE_NAME",
     "KeyNotConfigured",
     "KeyRing",
+    "configured_keyring",
+    "create_home_keyring",
     "fingerprint",
     "generate_key",
+    "home_key_file",
     "hookline_home",
     "load_keyring",
     "parse_keys",
@@ -46,16 +51,6 @@ log = logging.getLogger(__name__)
 FERNET_KEY_ENV: Final = "HOOKLINE_FERNET_KEY"
 KEY_FILE_NAME: Final = "fernet.key"
 _KEY_SPLIT = re.compile(r"[,\s]+")
-
-
-def hookline_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """The hookline home directory: ``home`` if given, else ``$HOOKLINE_HOME``, else ``~/.hookline``.
-
-    The directory is not created here.
-    """
-    if home is None or str(home) == "":
-        home = os.environ.get("HOOKLINE_HOME") or DEFAULT_HOME
-    return Path(home).expanduser()
 
 
 def generate_key() -> str:
@@ -90,7 +85,7 @@ class KeyRing:
         ConfigurationError: no key, or a malformed key (the message gives its position, never its text).
     """
 
-    __slots__ = ("_errors", "_fernet", "_primary", "fingerprints", "source")
+    __slots__ = ("_errors", "_fernet", "_fingerprints", "_keys", "_primary", "source")
 
     def __init__(self, keys: Sequence[str], *, source: str = "argument") -> None:
         if isinstance(keys, str):
@@ -113,8 +108,18 @@ class KeyRing:
                 ) from None
         self._fernet = MultiFernet(fernets)
         self._primary = fernets[0]
-        self.fingerprints: tuple[str, ...] = tuple(fingerprint(k) for k in keys)
+        self._keys = tuple(keys)
+        self._fingerprints: tuple[str, ...] | None = None
         self.source = source
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """The fingerprints of the keys, encrypting key first (computed on first need: a lookup
+        that decrypts does not load :mod:`hashlib`'s OpenSSL binding)."""
+        found = self._fingerprints
+        if found is None:
+            found = self._fingerprints = tuple(fingerprint(k) for k in self._keys)
+        return found
 
     @property
     def primary_fingerprint(self) -> str:
@@ -205,16 +210,19 @@ def _key_file_error(path: Path, action: str, exc: OSError) -> ConfigurationError
 
 def _read_key_file(path: Path) -> KeyRing:
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
-        mode = path.stat().st_mode
+        fd = os.open(path, os.O_RDONLY)  # symlinks allowed (Kubernetes mounts secrets as links)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise _key_file_error(path, "read", exc) from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "Fernet key file %s is accessible by group or others (mode %o); chmod 600 it",
-            path,
-            stat.S_IMODE(mode),
-        )
+    try:
+        st = os.fstat(fd)  # the file actually opened: its owner and mode are checked
+        check_secret_file(path, st, "the Fernet key file")
+        text = os.read(fd, 65536).decode("ascii", "replace")
+    except OSError as exc:
+        raise _key_file_error(path, "read", exc) from exc
+    finally:
+        os.close(fd)
     keys = parse_keys(text)
     if not keys:
         raise ConfigurationError(f"the Fernet key file {path} is empty")
@@ -229,7 +237,7 @@ def _create_key_file(path: Path) -> None:
         raise _key_file_error(path, "create the directory of", exc) from exc
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
             os.fchmod(fd, 0o600)
             os.write(fd, (generate_key() + "\n").encode("ascii"))
@@ -254,27 +262,22 @@ def _create_key_file(path: Path) -> None:
             tmp.unlink()
 
 
-def load_keyring(
+def configured_keyring(
     keys: str | Sequence[str] | None,
     home: str | os.PathLike[str] | None,
     *,
-    create: bool = True,
-) -> KeyRing:
-    """Find the Fernet keys and build a :class:`KeyRing`.
+    key_file: str | os.PathLike[str] | None = None,
+    use_home_key_file: bool = True,
+) -> KeyRing | None:
+    """The configured keys, or None when none is configured anywhere (nothing is generated).
 
     Order: ``keys`` (a comma-separated string or a sequence), else ``$HOOKLINE_FERNET_KEY``
-    (comma-separated), else the key file ``<home>/fernet.key``, which is generated (mode 0600) when
-    it does not exist.
-
-    Args:
-        keys: Explicit keys, or None.
-        home: The hookline home directory (None: ``$HOOKLINE_HOME`` or ``~/.hookline``).
-        create: Generate the key file when no key is configured; with False, raise
-            :class:`KeyNotConfigured` instead (used before decrypting: a new key cannot help).
+    (comma-separated), else ``key_file`` (which must exist), else ``<home>/fernet.key`` when it
+    exists and ``use_home_key_file`` is true.
 
     Raises:
-        ConfigurationError: a key is malformed, or the key file cannot be read or created.
-        KeyNotConfigured: ``create`` is False and no key is configured anywhere.
+        ConfigurationError: a key is malformed, or a key file cannot be read, is empty, belongs to
+            another user or is writable by group or others.
     """
     if keys is not None:
         parsed = parse_keys(keys)
@@ -284,16 +287,75 @@ def load_keyring(
     env_value = os.environ.get(FERNET_KEY_ENV)
     if env_value is not None and env_value.strip():
         return KeyRing(parse_keys(env_value), source=FERNET_KEY_ENV)
-    path = hookline_home(home) / KEY_FILE_NAME
-    if not path.exists():
-        if not create:
-            raise KeyNotConfigured(
-                f"no Fernet key is configured: {FERNET_KEY_ENV} is not set and there is no key file "
-                f"at {path}"
-            )
-        if path.parent.exists() and not path.parent.is_dir():
+    if key_file is not None and str(key_file) != "":
+        path = Path(key_file).expanduser()
+        try:
+            return _read_key_file(path)
+        except FileNotFoundError:
             raise ConfigurationError(
-                f"HOOKLINE_HOME {path.parent} is not a directory; cannot keep the Fernet key file there"
-            )
-        _create_key_file(path)
+                f"the configured Fernet key file {path} does not exist (hookline never generates "
+                "a configured key file: put the key shared by every machine there, mode 0600)"
+            ) from None
+    if not use_home_key_file:
+        return None
+    path = hookline_home(home) / KEY_FILE_NAME
+    check_private_dir(path.parent, "HOOKLINE_HOME")
+    try:
+        return _read_key_file(path)
+    except FileNotFoundError:
+        return None
+
+
+def home_key_file(home: str | os.PathLike[str] | None) -> Path:
+    """Where the key file of ``home`` lives (``<home>/fernet.key``)."""
+    return hookline_home(home) / KEY_FILE_NAME
+
+
+def create_home_keyring(home: str | os.PathLike[str] | None) -> KeyRing:
+    """Generate ``<home>/fernet.key`` (mode 0600) unless it exists, and load it.
+
+    Only the embedded SQLite metastore calls this, and only when it holds no rows (see
+    :class:`hookline.secrets.metastore.MetastoreBackend`).
+
+    Raises:
+        ConfigurationError: the key file cannot be created or read.
+    """
+    path = home_key_file(home)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigurationError(
+            f"HOOKLINE_HOME {path.parent} is not a directory; cannot keep the Fernet key file there"
+        )
+    _create_key_file(path)
     return _read_key_file(path)
+
+
+def load_keyring(
+    keys: str | Sequence[str] | None,
+    home: str | os.PathLike[str] | None,
+    *,
+    create: bool = True,
+    key_file: str | os.PathLike[str] | None = None,
+) -> KeyRing:
+    """Find the Fernet keys (see :func:`configured_keyring`) and build a :class:`KeyRing`.
+
+    Args:
+        keys: Explicit keys, or None.
+        home: The hookline home directory (None: ``$HOOKLINE_HOME`` or ``~/.hookline``).
+        create: Generate ``<home>/fernet.key`` when no key is configured; with False, raise
+            :class:`KeyNotConfigured` instead. The metastore never passes True for a store that
+            holds rows or is not its embedded SQLite (a new key could not read what is stored).
+        key_file: A configured key file (must exist).
+
+    Raises:
+        ConfigurationError: a key is malformed, or a key file cannot be read or created.
+        KeyNotConfigured: ``create`` is False and no key is configured anywhere.
+    """
+    ring = configured_keyring(keys, home, key_file=key_file)
+    if ring is not None:
+        return ring
+    if not create:
+        raise KeyNotConfigured(
+            f"no Fernet key is configured: {FERNET_KEY_ENV} is not set and there is no key file "
+            f"at {home_key_file(home)}"
+        )
+    return create_home_keyring(home)

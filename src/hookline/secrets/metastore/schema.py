@@ -1,24 +1,15 @@
-"""The metastore's SQLAlchemy schema and prepared statements, imported only when the database is used.
+"""The metastore's SQLAlchemy schema, imported only by writes and by the PostgreSQL read path.
 
-Kept apart from :mod:`hookline.secrets.metastore` so that building the default secrets chain, and any
-lookup that the environment answers, never imports SQLAlchemy (about 100 ms in a fresh process).
+Reads of the embedded SQLite database use the stdlib :mod:`sqlite3` and the SQL text in
+:mod:`hookline.secrets.metastore.rows`, so a lookup never imports SQLAlchemy (about 100 ms in a fresh
+process). The row layout is explained in :mod:`hookline.secrets.metastore.rows`.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = [
-    "BUMP",
-    "ROW_COLUMNS",
-    "SELECT_ALL",
-    "SELECT_COUNTER",
-    "SELECT_ONE",
-    "SELECT_VERSION",
-    "connection_table",
-    "metadata",
-    "state_table",
-]
+__all__ = ["BUMP", "SELECT_COUNTER", "connection_table", "metadata", "state_table"]
 
 metadata = sa.MetaData()
 connection_table = sa.Table(
@@ -27,14 +18,15 @@ connection_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("conn_id", sa.String(250), nullable=False, unique=True),
     sa.Column("conn_type", sa.String(500)),
-    sa.Column("description", sa.Text),
-    sa.Column("host", sa.Text),
-    sa.Column("schema", sa.Text),
-    sa.Column("login", sa.Text),
-    sa.Column("password", sa.Text),
+    sa.Column("description", sa.Text),  # 0001 layout only (now inside payload)
+    sa.Column("host", sa.Text),  # 0001 layout only
+    sa.Column("schema", sa.Text),  # 0001 layout only
+    sa.Column("login", sa.Text),  # 0001 layout only
+    sa.Column("password", sa.Text),  # 0001 layout only (a Fernet token)
     sa.Column("port", sa.Integer),
-    sa.Column("extra", sa.Text),
+    sa.Column("extra", sa.Text),  # 0001 layout only (a Fernet token)
     sa.Column("key_id", sa.String(16)),
+    sa.Column("payload", sa.Text),  # 0002: one Fernet token holding every text field
 )
 state_table = sa.Table(
     "hookline_state",
@@ -43,15 +35,7 @@ state_table = sa.Table(
     sa.Column("change_counter", sa.BigInteger, nullable=False),
 )
 
-_c = connection_table.c
-ROW_COLUMNS = (
-    _c.conn_type, _c.description, _c.host, _c.login, _c.password, _c.schema, _c.port, _c.extra,
-    _c.key_id,
-)  # fmt: skip
-SELECT_ONE = sa.select(*ROW_COLUMNS).where(_c.conn_id == sa.bindparam("conn_id"))
-SELECT_ALL = sa.select(_c.conn_id, *ROW_COLUMNS).order_by(_c.conn_id)
 SELECT_COUNTER = sa.select(state_table.c.change_counter).where(state_table.c.id == 1)
-SELECT_VERSION = sa.text("SELECT version_num FROM alembic_version")
 BUMP = (
     state_table.update()
     .where(state_table.c.id == 1)

@@ -41,9 +41,10 @@ def make_conn(conn_id: str = "warehouse", password: str | None = CANARY) -> Conn
     )
 
 
-def raw_rows(db: Path) -> list[tuple[object, ...]]:
+def raw_rows(db: Path) -> list[dict[str, object]]:
     with sqlite3.connect(db) as raw:
-        return raw.execute("select * from connection order by conn_id").fetchall()
+        raw.row_factory = sqlite3.Row
+        return [dict(r) for r in raw.execute("select * from connection order by conn_id")]
 
 
 @pytest.fixture
@@ -89,24 +90,29 @@ def test_absent_id_is_none(backend: MetastoreBackend) -> None:
     assert backend.get_connection("nope") is None
 
 
-def test_minimal_connection_without_secrets(backend: MetastoreBackend) -> None:
-    """A connection with no password and no extra is stored with no key id."""
-    backend.set_connection(Connection(conn_id="bare", conn_type="http", host="h"))
-    assert backend.get_connection("bare") == Connection(conn_id="bare", conn_type="http", host="h")
-    db = backend.home / "hookline.db"
-    assert raw_rows(db)[0][-1] is None
+def test_connection_with_only_a_type_needs_no_key(tmp_path: Path) -> None:
+    """A connection with no text field but its type is stored in clear, with no key id (and no key
+    file is generated for it); one with a host is encrypted."""
+    store = MetastoreBackend(home=tmp_path / "home")
+    store.set_connection(Connection(conn_id="bare", conn_type="http"))
+    assert store.get_connection("bare") == Connection(conn_id="bare", conn_type="http")
+    row = raw_rows(store.home / "hookline.db")[0]
+    assert (row["key_id"], row["payload"]) == (None, None)
+    assert not (store.home / "fernet.key").exists()
+    store.close()
 
 
-def test_password_and_extra_are_encrypted_at_rest(backend: MetastoreBackend, key: str) -> None:
-    """The raw row holds neither the password nor the extra; key_id is the key's fingerprint."""
+def test_every_text_field_is_encrypted_at_rest(backend: MetastoreBackend, key: str) -> None:
+    """The raw row holds none of host, login, password, schema, description, extra (one Fernet
+    token in payload); key_id is the key's fingerprint; conn_type and port stay in clear."""
     backend.set_connection(make_conn())
     rows = raw_rows(backend.home / "hookline.db")
     text = repr(rows)
-    assert CANARY not in text
-    assert EXTRA_CANARY not in text
-    assert "sslmode" not in text
-    assert rows[0][-1] == fingerprint(key)
-    assert "alice" in text  # login, host, schema and port are plaintext, as in Airflow
+    for plain in (CANARY, EXTRA_CANARY, "sslmode", "alice", "db.example.com", "the warehouse"):
+        assert plain not in text
+    assert rows[0]["key_id"] == fingerprint(key)
+    assert (rows[0]["conn_type"], rows[0]["port"]) == ("postgres", 5432)
+    assert all(rows[0][c] is None for c in ("host", "login", "password", "schema", "extra"))
 
 
 def test_duplicate_without_overwrite_raises_already_exists(backend: MetastoreBackend) -> None:
@@ -206,8 +212,9 @@ def test_rotation_then_read_with_only_the_new_key(backend: MetastoreBackend, key
     assert seen == [3, 6, 7]
     assert both.rotate_keys() == 0
     after = raw_rows(backend.home / "hookline.db")
-    assert [r[7] for r in before if r[1] != "plain"] != [r[7] for r in after if r[1] != "plain"]
-    assert {r[-1] for r in after if r[1] != "plain"} == {fingerprint(new)}
+    tokens = [r["payload"] for r in before if r["conn_id"] != "plain"]
+    assert tokens != [r["payload"] for r in after if r["conn_id"] != "plain"]
+    assert {r["key_id"] for r in after if r["conn_id"] != "plain"} == {fingerprint(new)}
     only_new = MetastoreBackend(fernet_keys=new, home=backend.home)
     assert [c.password for c in only_new.list_connections() if c.conn_id != "plain"] == [CANARY] * 7
     with pytest.raises(DecryptionError):
@@ -223,8 +230,8 @@ def test_rotation_stops_on_an_unknown_key_and_keeps_done_batches(
     """A row no configured key opens stops rotation with DecryptionError; earlier batches stay."""
     for i in range(4):
         backend.set_connection(make_conn(f"a{i}"))
-    stranger = MetastoreBackend(fernet_keys=generate_key(), home=backend.home)
-    stranger.set_connection(make_conn("z-foreign"))
+    stranger = MetastoreBackend(fernet_keys=[generate_key(), key], home=backend.home)
+    stranger.set_connection(make_conn("z-foreign"))  # under a key the rotation will not have
     new = generate_key()
     rotating = MetastoreBackend(fernet_keys=[new, key], home=backend.home)
     with pytest.raises(DecryptionError, match="z-foreign") as info:
@@ -253,9 +260,10 @@ def test_home_under_a_regular_file_is_configuration_error(tmp_path: Path) -> Non
     blocker = tmp_path / "plain-file"
     blocker.write_text("x")
     store = MetastoreBackend(fernet_keys=generate_key(), home=blocker / "home")
-    with pytest.raises(ConfigurationError, match="cannot create HOOKLINE_HOME") as info:
-        store.get_conn_value("x")
-    assert str(blocker / "home") in str(info.value)
+    for call in (lambda: store.get_conn_value("x"), lambda: store.set_connection(make_conn())):
+        with pytest.raises(ConfigurationError, match="cannot create or use HOOKLINE_HOME") as info:
+            call()
+        assert str(blocker / "home") in str(info.value)
 
 
 def test_home_that_is_a_file_is_configuration_error(tmp_path: Path) -> None:
@@ -266,11 +274,14 @@ def test_home_that_is_a_file_is_configuration_error(tmp_path: Path) -> None:
         MetastoreBackend(fernet_keys=generate_key(), home=blocker).set_connection(make_conn())
 
 
-def test_read_only_home_is_configuration_error() -> None:
-    """A read-only HOOKLINE_HOME (/proc/self refuses new files even to root) is a ConfigurationError."""
+def test_write_to_a_read_only_home_is_configuration_error_and_reads_find_nothing() -> None:
+    """A read-only HOOKLINE_HOME (/proc/self refuses new files even to root): reads create nothing
+    and find nothing; a write is a ConfigurationError naming the home."""
     store = MetastoreBackend(fernet_keys=generate_key(), home="/proc/self")
-    with pytest.raises(ConfigurationError, match="writable") as info:
-        store.get_conn_value("x")
+    assert store.get_conn_value("x") is None
+    assert list(store.list_connections()) == []
+    with pytest.raises(ConfigurationError, match="not writable") as info:
+        store.set_connection(make_conn())
     assert "/proc/self" in str(info.value)
     assert not isinstance(info.value, BackendUnavailable)
 
@@ -425,6 +436,8 @@ def test_explicit_sqlite_url_in_missing_directory_is_configuration_error(tmp_pat
     """An explicit SQLite path whose directory is missing names that directory."""
     db = tmp_path / "no-such-dir" / "x.db"
     store = MetastoreBackend(f"sqlite:///{db}", fernet_keys=generate_key())
+    assert store.get_conn_value("x") is None  # nothing stored yet: reads create nothing
     with pytest.raises(ConfigurationError, match="the directory of") as info:
-        store.get_conn_value("x")
+        store.set_connection(make_conn())
     assert str(db) in str(info.value)
+    assert not db.parent.exists()

@@ -26,7 +26,9 @@ from hookline.secrets.metastore import DB_FILE_NAME, MetastoreBackend
 from hookline.secrets.metastore.keys import generate_key
 
 CANARY = "c4n4ry-S3cret!"
-HEAVY = ("sqlalchemy", "alembic", "cryptography", "typer", "rich", "httpx", "yaml", "click")
+HEAVY = (
+    "sqlalchemy", "alembic", "cryptography", "sqlite3", "typer", "rich", "httpx", "yaml", "click",
+)  # fmt: skip
 
 
 def _run(code: str, home: Path, **env: str) -> dict[str, Any]:
@@ -58,8 +60,8 @@ LOOKUP = """
 
 @pytest.mark.parametrize("var", ["AIRFLOW_CONN_FROM_ENV", "HOOKLINE_CONN_FROM_ENV"])
 def test_env_answered_lookup_imports_no_database_or_cli_libraries(tmp_path: Path, var: str) -> None:
-    """get_connection answered by env: no SQLAlchemy, Alembic, cryptography, typer, rich, httpx or
-    yaml in sys.modules afterwards, and $HOOKLINE_HOME/hookline.db is not created."""
+    """get_connection answered by env: no SQLAlchemy, Alembic, cryptography, sqlite3, typer, rich,
+    httpx or yaml in sys.modules afterwards, and $HOOKLINE_HOME/hookline.db is not created."""
     home = tmp_path / "home"
     out = _run(LOOKUP % (HEAVY,), home, **{var: f"postgres://u:{CANARY}@env-host:5432/db"})
     assert out == {"host": "env-host", "heavy": []}
@@ -78,8 +80,11 @@ def test_env_answered_lookup_does_not_open_an_existing_metastore(tmp_path: Path)
     assert out == {"host": "env-host", "heavy": []}
 
 
-def test_metastore_lookup_in_fresh_process_still_works(tmp_path: Path) -> None:
-    """The lazy metastore opens on the first lookup env cannot answer, and reads the stored row."""
+def test_metastore_lookup_in_fresh_process_imports_neither_sqlalchemy_nor_alembic(
+    tmp_path: Path,
+) -> None:
+    """The first lookup env cannot answer reads the stored row from SQLite with the stdlib sqlite3:
+    SQLAlchemy and Alembic stay unimported (cryptography is needed to decrypt the row)."""
     home = tmp_path / "home"
     key = generate_key()
     store = MetastoreBackend(home=home, fernet_keys=key)
@@ -91,26 +96,32 @@ def test_metastore_lookup_in_fresh_process_still_works(tmp_path: Path) -> None:
         import json, os, sys
         import hookline
         conn = hookline.get_connection("stored")
+        loaded = sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "alembic", "cryptography"})
         print(json.dumps({"host": conn.host, "ok": conn.password == os.environ["EXPECTED"],
-                          "sqlalchemy": "sqlalchemy" in sys.modules}))
+                          "loaded": loaded}))
     """
     out = _run(code, home, HOOKLINE_FERNET_KEY=key, EXPECTED=CANARY)
-    assert out == {"host": "db-host", "ok": True, "sqlalchemy": True}
+    assert out == {"host": "db-host", "ok": True, "loaded": ["cryptography"]}
 
 
-def test_default_metastore_construction_does_no_io(tmp_path: Path) -> None:
+def test_default_metastore_construction_and_reads_create_nothing(tmp_path: Path) -> None:
     """Building the backend with the default URL creates nothing and reports no change counter
-    until it is used; change_counter() itself still opens (and creates) the database."""
+    until it is used; reads (lookups, listing, the counter) create nothing either: only the first
+    write creates the home and the database."""
     home = tmp_path / "home"
     store = MetastoreBackend(home=home)
     try:
         assert not home.exists()
         assert store.change_counter_if_open() is None
+        assert store.get_connection("absent") is None
+        assert list(store.list_connections()) == []
+        assert store.change_counter_if_open() == store.change_counter() == 0
+        assert store.schema_revision() is None
         assert not home.exists()
         assert store.url.database == str(home / DB_FILE_NAME)
-        assert store.get_connection("absent") is None
+        store.set_connection(Connection(conn_id="c", conn_type="http"))
         assert (home / DB_FILE_NAME).exists()
-        assert store.change_counter_if_open() == store.change_counter() == 0
+        assert store.change_counter() == 1
     finally:
         store.close()
 
@@ -136,8 +147,9 @@ def test_cache_ignores_an_unopened_metastore_then_drops_once_it_opens(tmp_path: 
         assert cached.get_connection("e").host == "env-host"  # a miss polls: still unopened
         assert not home.exists()
         assert cached.stats.change_resets == 0
-        cached.find_connection("only_in_db")  # opens the metastore
-        assert (home / DB_FILE_NAME).exists()
+        cached.find_connection("only_in_db")  # opens the metastore (creating nothing)
+        assert not home.exists()
+        assert store.change_counter_if_open() == 0
         now[0] += 2
         cached.invalidate("e")
         cached.get_connection("e")

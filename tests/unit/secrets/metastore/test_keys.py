@@ -154,7 +154,7 @@ def test_unwritable_home_is_configuration_error(tmp_path: Path) -> None:
     """A HOOKLINE_HOME under a regular file (fails even as root) gives a clear ConfigurationError."""
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    with pytest.raises(ConfigurationError, match=r"not a directory|cannot create"):
+    with pytest.raises(ConfigurationError, match=r"(?i)not a directory|cannot create"):
         load_keyring(None, blocker / "sub")
     with pytest.raises(ConfigurationError, match="not a directory"):
         load_keyring(None, blocker)
