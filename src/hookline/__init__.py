@@ -25,6 +25,7 @@ from hookline.exceptions import (
     MissingDependency,
     PoolTimeout,
     RotationError,
+    StatementTimeout,
 )
 from hookline.resolve.default import find_connection, get_connection
 
@@ -48,6 +49,7 @@ __all__ = [
     "MissingDependency",
     "PoolTimeout",
     "RotationError",
+    "StatementTimeout",
     "__version__",
     "find_connection",
     "get_connection",
