@@ -143,19 +143,27 @@ def test_generic_sql_hook_follows_conn_type(
 def test_hooks_share_one_engine_per_connection(
     postgres_server: PostgresServer, app_db: tuple[str, str]
 ) -> None:
-    """Two hooks of one connection share the engine; new credentials dispose the old engine."""
+    """Two hooks of one connection share the engine. A Connection with a new password renews that
+    engine: the pooled session opened with the old password is replaced at its next checkout (a new
+    backend pid), and the engine never holds the password."""
     name, password = app_db
     conn = _conn(postgres_server, name, password, conn_id="pg_shared")
     first, second = PostgresHook(conn), PostgresHook(conn)
     assert first.get_sqlalchemy_engine() is second.get_sqlalchemy_engine()
-    first.get_first("select 1")
+    (before,) = first.get_first("select pg_backend_pid()")
+    assert first.get_first("select pg_backend_pid()") == (before,)
     assert engine_count("pg_shared") == 1
-    rotated = conn.replace(password=password + "-new")
     postgres_server.execute(f"ALTER ROLE {name} PASSWORD '{password}-new'")
-    third = PostgresHook(rotated)
-    assert third.get_sqlalchemy_engine() is not first.get_sqlalchemy_engine()
-    assert third.get_first("select 2") == (2,)
+    third = PostgresHook(conn.replace(password=password + "-new"))
+    assert third.get_sqlalchemy_engine() is first.get_sqlalchemy_engine()
+    (after,) = third.get_first("select pg_backend_pid()")
+    assert after != before
+    assert first.get_first("select 2") == (2,)
     assert engine_count("pg_shared") == 1
+    engine = third.get_sqlalchemy_engine()
+    for text in (repr(engine), engine.url.render_as_string(hide_password=False)):
+        assert CANARY not in text
+        assert f"{name}@" not in text
 
 
 def test_bad_password_raises_authentication_failed(

@@ -382,7 +382,8 @@ class SharedEngine:
         if clean and len(self._parked) < self._park_limit:
             if setter is not None and not autocommit:
                 setter(fairy.dbapi_connection, True)
-            fairy.info[LAST_CHECKIN_KEY] = time.monotonic()
+            if self._ping:  # as the checkin listener, attached with pre-ping only
+                fairy.info[LAST_CHECKIN_KEY] = time.monotonic()
             self._parked.append(fairy)
             return
         if setter is not None and autocommit:
