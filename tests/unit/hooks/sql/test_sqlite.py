@@ -323,7 +323,9 @@ def test_engines_are_shared_and_hold_no_password(db_path: Path) -> None:
     """One engine per (conn_id, options); its URL, key and repr hold neither the password nor the
     login. Another Connection object with new credentials renews the same engine (its generation
     rises) instead of building a second one."""
-    conn = Connection(conn_id="shared", conn_type="postgres", host="db", login="al", password=CANARY)
+    conn = Connection(
+        conn_id="shared", conn_type="postgres", host="db", login="al", password=CANARY
+    )
     first, second = PostgresHook(conn), PostgresHook(conn)
     engine = first.get_sqlalchemy_engine()
     assert engine is second.get_sqlalchemy_engine()
