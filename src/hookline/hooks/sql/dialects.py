@@ -188,6 +188,9 @@ class SqliteDialect(Dialect):
     def connect_args(self, conn: Connection, options: PoolOptions) -> dict[str, Any]:
         return {"check_same_thread": False, "timeout": options.connect_timeout_s}
 
+    def driver_credentials(self, conn: Connection, options: PoolOptions) -> dict[str, Any]:
+        return {}  # a file has no login: fields a connection carries anyway are not for sqlite3
+
     def is_static(self, url: URL) -> bool:
         return url.database is None
 
