@@ -82,6 +82,8 @@ class Dialect:
             then check each checkout's credential generation): not SQLite.
         supports_copy: Whether the database speaks ``COPY`` (``copy_expert``; bulk load and dump
             through COPY): PostgreSQL.
+        retries_dropped_sessions: Whether :meth:`dropped_before_statement` can prove a statement
+            never ran, so the raw path sends it again on a new connection: PostgreSQL.
     """
 
     driver: ClassVar[str] = ""
@@ -94,6 +96,7 @@ class Dialect:
     raw_autocommit: ClassVar[bool] = False
     has_credentials: ClassVar[bool] = True
     supports_copy: ClassVar[bool] = False
+    retries_dropped_sessions: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -251,6 +254,7 @@ class PostgresDialect(Dialect):
     autocommit_single_statements = True
     raw_autocommit = True
     supports_copy = True
+    retries_dropped_sessions = True
 
     def set_autocommit(self, dbapi_conn: Any, on: bool) -> None:
         dbapi_conn.autocommit = on  # psycopg: client-side, no round trip

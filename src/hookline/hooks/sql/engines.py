@@ -215,7 +215,8 @@ class SharedEngine:
         self._driver_credentials = driver_credentials
         self._set_autocommit = autocommit_setter
         self._parked: deque[PoolProxiedConnection] = deque()
-        self._park_limit = 0 if spec.static else spec.options.pool_size
+        #: Most idle connections kept parked (``pool_size``; 0 turns parking off).
+        self.park_limit = 0 if spec.static else spec.options.pool_size
         self._ping = spec.options.pool_pre_ping
         self._recycle_s = spec.options.pool_recycle_s
         self.engine = self._create(on_create)
@@ -331,14 +332,16 @@ class SharedEngine:
         self.emit_checkout(time.perf_counter() - started)
         return fairy
 
-    def borrow(self, autocommit: bool = False) -> PoolProxiedConnection:
+    def borrow(self, autocommit: bool = False, *, retries: bool = False) -> PoolProxiedConnection:
         """A DB connection for one hook call: a parked one if any passes its checks, else
         :meth:`checkout`. With an autocommit setter (PostgreSQL), it comes in the asked mode.
+        ``retries``: the caller sends its statement again on a new connection when the server had
+        ended the session, so a parked connection's socket need not be looked at.
 
         Speed trick: a parked connection skips SQLAlchemy's checkout (queue, record, proxy object,
         events), which costs more than a SQLite statement; the checks it still gets are the ones the
         ``checkout`` event runs (generation, recycle age, cheap pre-ping)."""
-        fairy = self._take_parked()
+        fairy = self._take_parked(check_socket=not retries)
         setter = self._set_autocommit
         if fairy is None:
             fairy = self.checkout()
@@ -351,7 +354,7 @@ class SharedEngine:
                 setter(fairy.dbapi_connection, False)
         return fairy
 
-    def _take_parked(self) -> PoolProxiedConnection | None:
+    def _take_parked(self, *, check_socket: bool = True) -> PoolProxiedConnection | None:
         parked = self._parked
         while parked:
             try:
@@ -365,7 +368,11 @@ class SharedEngine:
                 fairy.invalidate()
                 continue
             dbapi_conn = fairy.dbapi_connection
-            if self._ping and needs_ping(dbapi_conn, info) and not self._alive(dbapi_conn):
+            if (
+                self._ping
+                and needs_ping(dbapi_conn, info, check_socket=check_socket)
+                and not self._alive(dbapi_conn)
+            ):
                 fairy.invalidate()
                 continue
             return fairy
@@ -379,7 +386,7 @@ class SharedEngine:
         if fairy.info.get(GENERATION_KEY, self.generation) != self.generation:
             fairy.invalidate()  # opened with credentials since renewed, and no longer in use
             return
-        if clean and len(self._parked) < self._park_limit:
+        if clean and len(self._parked) < self.park_limit:
             if setter is not None and not autocommit:
                 setter(fairy.dbapi_connection, True)
             if self._ping:  # as the checkin listener, attached with pre-ping only

@@ -264,10 +264,12 @@ class SqlExecutor(BaseHook[PoolProxiedConnection]):
             self._client = None
             client.close()
 
-    def _borrow(self, shared: SharedEngine, autocommit: bool) -> PoolProxiedConnection:
+    def _borrow(
+        self, shared: SharedEngine, autocommit: bool, *, retries: bool = False
+    ) -> PoolProxiedConnection:
         """:meth:`SharedEngine.borrow`, driver and pool errors translated."""
         try:
-            return shared.borrow(autocommit)
+            return shared.borrow(autocommit, retries=retries)
         except (sa_exc.DBAPIError, sa_exc.TimeoutError, shared.dbapi_error) as exc:
             failure: Exception = exc
         raise self._translate(failure, connecting=True) from driver_error(failure)
@@ -416,8 +418,12 @@ class SqlExecutor(BaseHook[PoolProxiedConnection]):
         """
         shared = self._shared or self._shared_engine()
         debug = self.log.debug if self.log_sql else None
+        retries = self._dialect.retries_dropped_sessions
         for attempt in (1, 2):
-            fairy = self._borrow(shared, autocommit)
+            # Speed trick: where a statement that finds its session ended is sent again on a new
+            # connection, the first attempt skips the socket check (a poll system call) of the
+            # parked connection it borrows; the retry covers what the check would have found.
+            fairy = self._borrow(shared, autocommit, retries=retries and attempt == 1)
             reused = LAST_CHECKIN_KEY in fairy.info
             dbapi_conn = fairy.dbapi_connection
             results: list[Any] = []

@@ -197,18 +197,29 @@ def _has_input(fd: int) -> bool:
     return bool(readable or errored)
 
 
-def needs_ping(dbapi_conn: Any, info: Mapping[str, Any], now: float | None = None) -> bool:
+def needs_ping(
+    dbapi_conn: Any,
+    info: Mapping[str, Any],
+    now: float | None = None,
+    *,
+    check_socket: bool = True,
+) -> bool:
     """Whether a pooled connection about to be handed out must be pinged (see the module docstring).
 
     Args:
         dbapi_conn: The DB-API connection.
         info: The pool entry's ``info`` dict (holds :data:`LAST_CHECKIN_KEY`).
         now: ``time.monotonic()`` (default: now).
+        check_socket: Look at the socket (a ``poll`` system call). A caller that sends its
+            statement again on a new connection when the server had ended the session (see
+            ``Dialect.dropped_before_statement``) skips it: the retry covers what it would find.
     """
     last = info.get(LAST_CHECKIN_KEY)
     if last is None:
         return False  # opened for this checkout
     if (time.monotonic() if now is None else now) - last > PRE_PING_IDLE_S:
         return True
+    if not check_socket:
+        return False
     fd = _socket_fd(dbapi_conn)
     return fd is None or _has_input(fd)
