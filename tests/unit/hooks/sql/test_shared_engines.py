@@ -212,3 +212,25 @@ def test_fork_child_orphans_parked_connections(lite: SqliteHook) -> None:
     assert len(engines._FORK_ORPHANS) == before + parked
     assert lite.get_first("select 2") == (2,)
     engines._FORK_ORPHANS[before:] = []
+
+
+def test_cli_connections_test_of_a_wrong_sqlite_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hookline connections test`` on a SQLite connection whose file does not exist fails (exit
+    1) and creates no file; on an existing database it succeeds."""
+    from typer.testing import CliRunner
+
+    from hookline.cli.app import app
+
+    missing = tmp_path / "typo.db"
+    monkeypatch.setenv("HOOKLINE_CONN_LITE_TYPO", f"sqlite:///{missing}")
+    result = CliRunner().invoke(app, ["connections", "test", "lite_typo"])
+    assert result.exit_code == 1
+    assert "test failed" in result.output
+    assert not missing.exists()
+    present = tmp_path / "present.db"
+    sqlite3.connect(present).execute("create table t (n integer)").connection.close()
+    monkeypatch.setenv("HOOKLINE_CONN_LITE_OK", f"sqlite:///{present}")
+    result = CliRunner().invoke(app, ["connections", "test", "lite_ok"])
+    assert result.exit_code == 0, result.output
