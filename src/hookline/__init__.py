@@ -25,7 +25,6 @@ from hookline.exceptions import (
     MissingDependency,
     PoolTimeout,
     RotationError,
-    StatementTimeout,
 )
 from hookline.resolve.default import find_connection, get_connection
 
@@ -49,7 +48,6 @@ __all__ = [
     "MissingDependency",
     "PoolTimeout",
     "RotationError",
-    "StatementTimeout",
     "__version__",
     "find_connection",
     "get_connection",

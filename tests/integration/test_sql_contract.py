@@ -23,11 +23,10 @@ from hookline import (
     Connection,
     HookError,
     PoolTimeout,
-    StatementTimeout,
     masking,
 )
 from hookline.events import Event, PoolCheckout, default_bus
-from hookline.exceptions import DriverError
+from hookline.exceptions import DriverError, StatementTimeout
 from hookline.hooks.sql import MySqlHook, PostgresHook, SqlHook, SqliteHook
 from hookline.hooks.sql.engines import dispose_all, engine_count, shared_engines
 from tests.servers.mariadb import MariaDbServer
