@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, Engine
 from hookline import masking
 from hookline.connection import Connection
 from hookline.hooks.sql.pooling import PoolOptions
-from hookline.options import parse_int
+from hookline.options import parse_float, parse_int, resolve_option
 
 __all__ = [
     "DIALECTS",
@@ -356,8 +356,14 @@ class MySqlDialect(Dialect):
 
     def on_create(self, conn: Connection, options: PoolOptions) -> Callable[[Engine], None] | None:
         extra = conn.extra
-        read_s = float(extra["read_timeout_s"]) if extra.get("read_timeout_s") else None
-        write_s = float(extra["write_timeout_s"]) if extra.get("write_timeout_s") else None
+        read_s = resolve_option(
+            "read_timeout_s", None, extra, None,
+            convert=lambda v: parse_float(v, name="read_timeout_s", minimum=0.001, conn_id=conn.conn_id),
+        )  # fmt: skip
+        write_s = resolve_option(
+            "write_timeout_s", None, extra, None,
+            convert=lambda v: parse_float(v, name="write_timeout_s", minimum=0.001, conn_id=conn.conn_id),
+        )  # fmt: skip
         limit = options.statement_timeout_s
 
         def on_connect(dbapi_conn: Any, record: Any) -> None:

@@ -234,3 +234,22 @@ def test_cli_connections_test_of_a_wrong_sqlite_path(
     monkeypatch.setenv("HOOKLINE_CONN_LITE_OK", f"sqlite:///{present}")
     result = CliRunner().invoke(app, ["connections", "test", "lite_ok"])
     assert result.exit_code == 0, result.output
+
+
+def test_bad_option_values_are_typed_errors() -> None:
+    """Options read from extras go through hookline.options: a bad value is InvalidConnection
+    naming the option and the connection, never quoting a secret."""
+    from hookline import InvalidConnection
+    from hookline.hooks.sql import MySqlHook
+
+    conn = Connection(
+        conn_id="opts", conn_type="mysql", host="db", password=CANARY,
+        extra={"read_timeout_s": "soon"},
+    )  # fmt: skip
+    with pytest.raises(InvalidConnection, match="read_timeout_s") as info:
+        MySqlHook(conn).get_sqlalchemy_engine()
+    assert info.value.conn_id == "opts"
+    for extra in ({"statement_timeout_s": "0"}, {"prepare_threshold": "-1"}):
+        with pytest.raises(InvalidConnection, match=next(iter(extra))):
+            PostgresHook(conn.replace(conn_type="postgres", extra=extra)).get_sqlalchemy_engine()
+    assert CANARY not in str(info.value)
