@@ -28,6 +28,7 @@ __all__ = [
     "ConnectionUnresolved",
     "ConnectionsFileError",
     "DecryptionError",
+    "DriverError",
     "HookConnectionError",
     "HookError",
     "HooklineError",
@@ -42,6 +43,7 @@ __all__ = [
     "PoolTimeout",
     "RotationError",
     "S3NotFound",
+    "StatementTimeout",
 ]
 
 
@@ -326,6 +328,27 @@ class HookConnectionError(HookError):
 
 class AuthenticationFailed(HookError):
     """The system rejected the credentials. Hooks refresh the connection once and retry."""
+
+
+class StatementTimeout(HookError):
+    """A statement ran longer than the hook's ``statement_timeout_s`` and was cancelled."""
+
+
+class DriverError(HooklineError):
+    """A database driver's error, as text with secrets masked, standing in for the driver's exception.
+
+    A SQL hook raises its :class:`HookError` ``from`` this, not from the driver's exception: a
+    driver's message can quote a bound parameter, and a traceback prints the cause in full.
+
+    Attributes:
+        driver_type: The driver exception's qualified class name (``psycopg.errors.UniqueViolation``).
+        sqlstate: The SQLSTATE or driver error code, when the driver gave one.
+    """
+
+    def __init__(self, message: str, *, driver_type: str = "", sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.driver_type = driver_type
+        self.sqlstate = sqlstate
 
 
 class PoolTimeout(HookError):

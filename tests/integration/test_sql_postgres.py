@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -143,19 +144,27 @@ def test_generic_sql_hook_follows_conn_type(
 def test_hooks_share_one_engine_per_connection(
     postgres_server: PostgresServer, app_db: tuple[str, str]
 ) -> None:
-    """Two hooks of one connection share the engine; new credentials dispose the old engine."""
+    """Two hooks of one connection share the engine. A Connection with a new password renews that
+    engine: the pooled session opened with the old password is replaced at its next checkout (a new
+    backend pid), and the engine never holds the password."""
     name, password = app_db
     conn = _conn(postgres_server, name, password, conn_id="pg_shared")
     first, second = PostgresHook(conn), PostgresHook(conn)
     assert first.get_sqlalchemy_engine() is second.get_sqlalchemy_engine()
-    first.get_first("select 1")
+    (before,) = first.get_first("select pg_backend_pid()")
+    assert first.get_first("select pg_backend_pid()") == (before,)
     assert engine_count("pg_shared") == 1
-    rotated = conn.replace(password=password + "-new")
     postgres_server.execute(f"ALTER ROLE {name} PASSWORD '{password}-new'")
-    third = PostgresHook(rotated)
-    assert third.get_sqlalchemy_engine() is not first.get_sqlalchemy_engine()
-    assert third.get_first("select 2") == (2,)
+    third = PostgresHook(conn.replace(password=password + "-new"))
+    assert third.get_sqlalchemy_engine() is first.get_sqlalchemy_engine()
+    (after,) = third.get_first("select pg_backend_pid()")
+    assert after != before
+    assert first.get_first("select 2") == (2,)
     assert engine_count("pg_shared") == 1
+    engine = third.get_sqlalchemy_engine()
+    for text in (repr(engine), engine.url.render_as_string(hide_password=False)):
+        assert CANARY not in text
+        assert f"{name}@" not in text
 
 
 def test_bad_password_raises_authentication_failed(
@@ -306,3 +315,105 @@ def test_terminated_session_without_pre_ping_is_a_lost_connection(
     assert careful.get_first("select 1") == (1,)
     postgres_server.execute(kill)
     assert careful.get_first("select 2") == (2,)
+
+
+def _prepared_count(hook: PostgresHook, runs: int) -> int:
+    """Run a parametrized query ``runs`` times on one session; return how many statements that
+    session holds prepared server-side."""
+    with hook:
+        raw = hook.get_conn()
+        cursor = raw.cursor()
+        for i in range(runs):
+            cursor.execute("select %s::int + 1", (i,))
+            cursor.fetchone()
+        cursor.execute("select count(*) from pg_prepared_statements")
+        (count,) = cursor.fetchone()
+        cursor.close()
+        return int(count)
+
+
+def test_prepare_threshold_from_extras(
+    postgres_server: PostgresServer, app_db: tuple[str, str]
+) -> None:
+    """Extra prepare_threshold reaches psycopg: null (as a PgBouncer in transaction mode needs)
+    prepares nothing server-side, 0 prepares at once, absent keeps psycopg's default (5); a bad
+    value is InvalidConnection naming the option."""
+    name, password = app_db
+    off = PostgresHook(_conn(postgres_server, name, password, "pg_noprep", prepare_threshold=None))
+    assert off.get_conn().dbapi_connection.prepare_threshold is None  # type: ignore[union-attr]
+    off.close()
+    assert _prepared_count(off, 10) == 0
+    text_off = _conn(postgres_server, name, password, "pg_noprep2", prepare_threshold="none")
+    assert _prepared_count(PostgresHook(text_off), 10) == 0
+    eager = _conn(postgres_server, name, password, "pg_prep0", prepare_threshold="0")
+    assert _prepared_count(PostgresHook(eager), 1) >= 1
+    default = _conn(postgres_server, name, password, "pg_prepdef")
+    assert _prepared_count(PostgresHook(default), 10) >= 1
+    from hookline import InvalidConnection
+
+    bad = _conn(postgres_server, name, password, "pg_prepbad", prepare_threshold="often")
+    with pytest.raises(InvalidConnection, match="prepare_threshold") as info:
+        PostgresHook(bad).get_first("select 1")
+    assert CANARY not in str(info.value)
+
+
+def test_statement_timeout_joins_the_options_extra(
+    postgres_server: PostgresServer, app_db: tuple[str, str]
+) -> None:
+    """statement_timeout_s is added to a libpq ``options`` extra, not instead of it."""
+    name, password = app_db
+    conn = _conn(
+        postgres_server, name, password, "pg_opts", options="-c search_path=public,pg_catalog"
+    )
+    hook = PostgresHook(conn, statement_timeout_s=1.5)
+    assert hook.get_first("show statement_timeout") == ("1500ms",)
+    assert hook.get_first("show search_path") == ("public,pg_catalog",)
+    assert PostgresHook(conn).get_first("show statement_timeout") == ("0",)
+
+
+def test_copy_expert_in_and_out(
+    postgres_server: PostgresServer, app_db: tuple[str, str], tmp_path: Path
+) -> None:
+    """copy_expert loads a file with COPY FROM STDIN and writes one with COPY TO STDOUT (replacing
+    the target only when complete); other statements and a missing input file are HookErrors."""
+    name, password = app_db
+    hook = PostgresHook(_conn(postgres_server, name, password, "pg_copy"))
+    hook.run("create table c (id int primary key, name text)")
+    source = tmp_path / "in.csv"
+    source.write_text('id,name\n1,a\n2,"b, c"\n', encoding="utf-8")
+    hook.copy_expert("COPY c FROM STDIN WITH (FORMAT csv, HEADER true)", source)
+    assert hook.get_records("select id, name from c order by id") == [(1, "a"), (2, "b, c")]
+    target = tmp_path / "out.csv"
+    hook.copy_expert("copy (select * from c order by id) to stdout with (format csv)", target)
+    assert target.read_text(encoding="utf-8") == '1,a\n2,"b, c"\n'
+    with pytest.raises(HookError, match="UndefinedTable"):
+        hook.copy_expert("copy missing to stdout", target)
+    assert target.read_text(encoding="utf-8") == '1,a\n2,"b, c"\n'  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+    with pytest.raises(HookError, match="FROM STDIN"):
+        hook.copy_expert("copy c to '/tmp/x'", target)
+    with pytest.raises(HookError, match="no file to load"):
+        hook.copy_expert("copy c from stdin", tmp_path / "absent.csv")
+    with pytest.raises(HookError, match="UniqueViolation"):
+        hook.copy_expert("COPY c FROM STDIN WITH (FORMAT csv, HEADER true)", source)
+    assert hook.get_first("select count(*) from c") == (2,)
+    assert hook.pool_status()["checked_out"] == 0
+
+
+def test_get_sqlalchemy_engine_with_engine_kwargs(
+    postgres_server: PostgresServer, app_db: tuple[str, str]
+) -> None:
+    """engine_kwargs (Airflow's argument) builds a private engine whose connections get their
+    credentials at connect time too: its URL holds no password."""
+    from sqlalchemy import text
+
+    name, password = app_db
+    hook = PostgresHook(_conn(postgres_server, name, password, "pg_private"))
+    engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_size": 1, "echo": False})
+    try:
+        assert engine is not hook.get_sqlalchemy_engine()
+        assert CANARY not in engine.url.render_as_string(hide_password=False)
+        with engine.connect() as conn:
+            assert conn.execute(text("select current_user")).scalar() == name
+    finally:
+        engine.dispose()

@@ -64,7 +64,7 @@ def test_statement_on_ended_session_is_retried_once(
     with AdminShutdown on the reused connection and is sent once more on a new one: it runs once."""
     hook = PostgresHook(pg_conn, pool_size=1)
     hook.run("create table hits (n int)")
-    monkeypatch.setattr("hookline.hooks.sql.engines._has_input", lambda fd: False)
+    monkeypatch.setattr("hookline.hooks.sql.pooling._has_input", lambda fd: False)
     _kill(postgres_server, pg_conn.login or "")
     hook.run("insert into hits values (1)")
     assert hook.get_first("select count(*) from hits") == (1,)
@@ -76,7 +76,7 @@ def test_retry_happens_once_only(
     """A retry that fails again raises HookConnectionError without the secret."""
     hook = PostgresHook(pg_conn, pool_size=1)
     assert hook.get_first("select 1") == (1,)
-    monkeypatch.setattr("hookline.hooks.sql.engines._has_input", lambda fd: False)
+    monkeypatch.setattr("hookline.hooks.sql.pooling._has_input", lambda fd: False)
     calls: list[str] = []
     from hookline.hooks.sql import support
 
@@ -87,7 +87,7 @@ def test_retry_happens_once_only(
         _kill(postgres_server, pg_conn.login or "")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("hookline.hooks.sql.hooks.run_on_dbapi", kill_then_run)
+    monkeypatch.setattr("hookline.hooks.sql.execution.run_on_dbapi", kill_then_run)
     with pytest.raises(HookConnectionError, match="lost the connection") as info:
         hook.get_first("select 1")
     assert len(calls) == 2

@@ -1,10 +1,14 @@
 """SQL hooks over pooled SQLAlchemy engines: PostgreSQL, MySQL/MariaDB and SQLite.
 
 * :mod:`~hookline.hooks.sql.hooks`: :class:`SqlHook` and its per-dialect subclasses (Airflow's
-  DbApiHook API);
+  DbApiHook API, DataFrames, COPY and bulk files);
+* :mod:`~hookline.hooks.sql.execution`: the shared engine, checkouts, statements, error translation;
 * :mod:`~hookline.hooks.sql.dialects`: what differs per database (URLs, error codes, defaults);
-* :mod:`~hookline.hooks.sql.support`: statement splitting, handlers, result cursors;
-* :mod:`~hookline.hooks.sql.engines`: one pooled engine per connection and options in a process.
+* :mod:`~hookline.hooks.sql.engines`: one pooled engine per connection and options in a process,
+  credentials supplied at connect time, soft invalidation on rotation, parked connections;
+* :mod:`~hookline.hooks.sql.pooling`: pool options and the cheap pre-ping check;
+* :mod:`~hookline.hooks.sql.support`: statement splitting, handlers, result cursors, masked causes;
+* :mod:`~hookline.hooks.sql.transfer`: the tab-separated bulk file format and DataFrame imports.
 """
 
 from __future__ import annotations

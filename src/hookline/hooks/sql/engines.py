@@ -1,41 +1,62 @@
-"""Pooled SQLAlchemy engines shared inside a process, keyed by conn_id and credential fingerprint.
+"""Pooled SQLAlchemy engines shared inside a process: one per ``(connection, options)``.
 
-A SQL hook asks :func:`acquire_engine` for an engine instead of creating one: every hook of the same
-connection in a process then shares one engine and its pool. The key is ``(conn_id, credential
-fingerprint, pool options)``. The fingerprint is a SHA-256 hash of the full URL, password included, so
-the password itself is never stored in a key, a log line or a repr. When a connection's credentials
-change (a rotated password), the next :func:`acquire_engine` with the new fingerprint disposes the
-engines built from the old one, so no pooled connection keeps using stale credentials.
+A SQL hook asks :func:`acquire_engine` for a :class:`SharedEngine` instead of creating an engine:
+every hook of the same connection and options in a process then shares one engine and its pool.
 
-Pool settings (:class:`PoolOptions`) come from hook keyword arguments, then connection extras, then
-the defaults below; units are in the names.
+**No secret in an engine.** The key is ``(source, conn_id, EngineSpec)``; an :class:`EngineSpec` holds
+the SQLAlchemy URL *without login and password*, the :class:`~hookline.hooks.sql.pooling.PoolOptions`
+and the driver arguments that are not secret. Credentials enter through SQLAlchemy's ``do_connect``
+event (the pattern SQLAlchemy documents for dynamic credentials): each time the pool opens a DB
+connection, the event asks the engine's :class:`CredentialSource` for the current connection (the
+resolver for a hook built from a conn_id, the latest :class:`~hookline.Connection` handed in for a hook
+built from one) and passes its login and password to the driver, in a copy of the connect arguments
+that the engine does not keep. No pool, key, URL, repr or log line holds a password or a hash of one.
 
-Pre-ping (``pool_pre_ping``, on by default for network databases) costs no round trip in the common
-case: at checkout, a pooled connection is pinged (one round trip, replaced if dead) only when its socket
-has input waiting while idle (a server that ended the session sends an error or closes the socket:
-``pg_terminate_backend``, a restart, an idle timeout) or when it has been idle longer than
-:data:`PRE_PING_IDLE_S` (a silently dropped TCP session shows nothing on the socket). A brand-new
-connection is never pinged. Drivers whose socket cannot be found are pinged at every checkout.
+**Rotation: generation-based soft invalidation.** Every DB connection remembers the credential
+generation it was opened with. When a hook's credentials are refreshed after an
+:class:`~hookline.exceptions.AuthenticationFailed` (or a different Connection object is handed in),
+:meth:`SharedEngine.renew` bumps the generation: connections checked out at that moment finish their
+work undisturbed; at their next checkout, connections of an older generation are replaced by new ones
+opened with the new credentials (SQLAlchemy's soft invalidation, done from the ``checkout`` event).
+
+**Parking (speed).** See :class:`_ParkingQueuePool` and :meth:`SharedEngine.borrow`: an idle
+connection a hook used last stays checked out in a small per-engine stack, so the next lone
+statement skips SQLAlchemy's checkout and checkin (about 4 µs each way); any other checkout that
+finds the pool empty takes parked connections back first, so parking never exhausts a pool.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import os
-import select
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL
-from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool, StaticPool
 
-from hookline.exceptions import InvalidConnection, PoolTimeout
+from hookline.connection import Connection
+from hookline.events import PoolCheckout, default_bus
+from hookline.hooks.sql.pooling import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_OVERFLOW,
+    DEFAULT_POOL_PRE_PING,
+    DEFAULT_POOL_RECYCLE_S,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_POOL_TIMEOUT_S,
+    LAST_CHECKIN_KEY,
+    POOL_OPTION_KEYS,
+    PRE_PING_IDLE_S,
+    PoolOptions,
+    needs_ping,
+    pool_timeout_error,
+)
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
@@ -44,329 +65,481 @@ __all__ = [
     "DEFAULT_POOL_RECYCLE_S",
     "DEFAULT_POOL_SIZE",
     "DEFAULT_POOL_TIMEOUT_S",
+    "GENERATION_KEY",
     "LAST_CHECKIN_KEY",
     "POOL_OPTION_KEYS",
     "PRE_PING_IDLE_S",
+    "CredentialSource",
+    "EngineSpec",
     "PoolOptions",
+    "SharedEngine",
     "acquire_engine",
-    "credential_fingerprint",
     "dispose_all",
     "dispose_engines",
     "engine_count",
     "needs_ping",
     "pool_timeout_error",
+    "shared_engines",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POOL_SIZE: Final = 5
-DEFAULT_MAX_OVERFLOW: Final = 10
-DEFAULT_POOL_TIMEOUT_S: Final = 30.0
-DEFAULT_POOL_RECYCLE_S: Final = 1800.0
-DEFAULT_POOL_PRE_PING: Final = True
-DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
-
-#: With pre-ping on, a pooled connection idle for longer than this (seconds) is pinged at checkout
-#: even when its socket shows nothing (a NAT or firewall may have dropped the session silently).
-PRE_PING_IDLE_S: Final = 30.0
-
-#: Key in a pooled connection's ``info`` dict: ``time.monotonic()`` of its last return to the pool
-#: (absent on a connection that has not been used yet).
-LAST_CHECKIN_KEY: Final = "hookline_last_checkin"
-
-#: Connection-extra keys read as pool settings (never passed on to the driver).
-POOL_OPTION_KEYS: Final = frozenset(
-    {
-        "pool_size",
-        "max_overflow",
-        "pool_timeout_s",
-        "pool_recycle_s",
-        "pool_pre_ping",
-        "connect_timeout_s",
-    }
-)
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _as_int(name: str, value: Any, minimum: int, conn_id: str | None) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if type(value) is not int or value < minimum:
-        raise InvalidConnection(
-            f"{name} must be an integer >= {minimum}, got {value!r}", conn_id=conn_id
-        )
-    return value
-
-
-def _as_float(name: str, value: Any, minimum: float, conn_id: str | None) -> float:
-    try:
-        number = float(value) if isinstance(value, str | int | float) else None
-    except ValueError:
-        number = None
-    if number is None or isinstance(value, bool) or not number >= minimum:
-        raise InvalidConnection(
-            f"{name} must be a number >= {minimum}, got {value!r}", conn_id=conn_id
-        )
-    return number
-
-
-def _as_bool(name: str, value: Any, conn_id: str | None) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise InvalidConnection(f"{name} must be a boolean, got {value!r}", conn_id=conn_id)
+#: Key in a pooled connection's ``info`` dict: the credential generation it was opened with.
+GENERATION_KEY: Final = "hookline_generation"
+#: Key in a pooled connection's ``info`` dict: ``time.monotonic()`` when it was opened.
+OPENED_KEY: Final = "hookline_opened"
 
 
 @dataclass(frozen=True, slots=True)
-class PoolOptions:
-    """Pool and connect settings of one engine.
+class EngineSpec:
+    """What a shared engine is built from: nothing secret, so it can be part of its key.
 
     Attributes:
-        pool_size: Connections kept open in the pool.
-        max_overflow: Extra connections opened beyond ``pool_size`` under load (closed on return).
-        pool_timeout_s: How long a checkout waits for a free connection before :class:`PoolTimeout`.
-        pool_recycle_s: Connections older than this are replaced at checkout (``-1``: never).
-        pool_pre_ping: Check each pooled connection at checkout, replacing dead ones (e.g. after a
-            server restart or ``pg_terminate_backend``): a ping round trip only when the socket has
-            input waiting or the connection was idle longer than :data:`PRE_PING_IDLE_S` (see the
-            module docstring), so a busy pool pays nothing.
-        connect_timeout_s: How long opening one database connection may take.
+        url: The SQLAlchemy URL without login and password (``postgresql+psycopg://db:5432/app``).
+        options: Pool and connect settings.
+        connect_args: The driver's connect arguments that are not secret, as canonical JSON text
+            (sorted keys); secret ones (``sslpassword``, ...) come with the credentials.
+        static: One shared connection (SQLite ``:memory:``) instead of a QueuePool.
     """
 
-    pool_size: int = DEFAULT_POOL_SIZE
-    max_overflow: int = DEFAULT_MAX_OVERFLOW
-    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
-    pool_recycle_s: float = DEFAULT_POOL_RECYCLE_S
-    pool_pre_ping: bool = DEFAULT_POOL_PRE_PING
-    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    url: str
+    options: PoolOptions
+    connect_args: str = "{}"
+    static: bool = False
 
     @classmethod
-    def resolve(
+    def build(
         cls,
-        overrides: Mapping[str, Any],
-        extras: Mapping[str, Any],
+        url: str,
+        options: PoolOptions,
+        connect_args: Mapping[str, Any],
         *,
-        conn_id: str | None = None,
-        default_pool_pre_ping: bool = DEFAULT_POOL_PRE_PING,
-    ) -> PoolOptions:
-        """Build options from hook arguments (``overrides``, None means unset), then extras, then defaults.
-
-        Extras may hold strings (URI query parameters are text): ``"5"``, ``"2.5"``, ``"true"``.
-        ``default_pool_pre_ping`` is the dialect's default when neither sets ``pool_pre_ping`` (off
-        for SQLite files, on for network databases).
-
-        Raises:
-            InvalidConnection: a value has the wrong type or is out of range.
-        """
-
-        def pick(name: str) -> Any:
-            value = overrides.get(name)
-            return extras.get(name) if value is None else value
-
-        values: dict[str, Any] = {}
-        if (v := pick("pool_size")) is not None:
-            values["pool_size"] = _as_int("pool_size", v, 1, conn_id)
-        if (v := pick("max_overflow")) is not None:
-            values["max_overflow"] = _as_int("max_overflow", v, -1, conn_id)
-        if (v := pick("pool_timeout_s")) is not None:
-            values["pool_timeout_s"] = _as_float("pool_timeout_s", v, 0.0, conn_id)
-        if (v := pick("pool_recycle_s")) is not None:
-            values["pool_recycle_s"] = _as_float("pool_recycle_s", v, -1.0, conn_id)
-        if (v := pick("pool_pre_ping")) is not None:
-            values["pool_pre_ping"] = _as_bool("pool_pre_ping", v, conn_id)
-        elif default_pool_pre_ping != DEFAULT_POOL_PRE_PING:
-            values["pool_pre_ping"] = default_pool_pre_ping
-        if (v := pick("connect_timeout_s")) is not None:
-            values["connect_timeout_s"] = _as_float("connect_timeout_s", v, 0.001, conn_id)
-        return cls(**values)
-
-    def describe(self) -> str:
-        """The settings that bound a checkout, as text for error messages."""
-        overflow = "unlimited" if self.max_overflow < 0 else str(self.max_overflow)
-        return (
-            f"pool_size={self.pool_size}, max_overflow={overflow}, "
-            f"pool_timeout_s={self.pool_timeout_s:g}"
+        static: bool = False,
+    ) -> EngineSpec:
+        """A spec from live values (``connect_args`` must be JSON-serialisable)."""
+        return cls(
+            url, options, json.dumps(dict(connect_args), sort_keys=True, default=str), static
         )
 
 
-def pool_timeout_error(options: PoolOptions, conn_id: str) -> PoolTimeout:
-    """The :class:`PoolTimeout` for an exhausted pool, stating the limits in force."""
-    return PoolTimeout(
-        f"connection pool of {conn_id!r} is exhausted: all connections stayed checked out for "
-        f"pool_timeout_s={options.pool_timeout_s:g} s ({options.describe()}); return connections "
-        "sooner (use the hook as a context manager) or raise pool_size/max_overflow",
-        conn_id=conn_id,
-    )
+class CredentialSource:
+    """Where an engine's ``do_connect`` event finds the connection whose credentials it uses.
+
+    Either *resolved* (``fetch`` is the resolver lookup of the conn_id, asked at each new DB
+    connection, so the pool follows the secrets backend) or *given* (the latest Connection object a
+    hook handed in, replaced through :meth:`offer`). Its repr names the kind only.
+    """
+
+    __slots__ = ("_fetch", "_given", "kind")
+
+    def __init__(
+        self, *, fetch: Callable[[], Connection] | None = None, given: Connection | None = None
+    ) -> None:
+        if (fetch is None) == (given is None):
+            raise ValueError("CredentialSource needs exactly one of fetch= and given=")
+        self._fetch = fetch
+        self._given = given
+        self.kind: Literal["resolved", "given"] = "resolved" if fetch is not None else "given"
+
+    def current(self) -> Connection:
+        """The connection whose credentials a new DB connection uses now."""
+        if self._fetch is not None:
+            return self._fetch()
+        assert self._given is not None
+        return self._given
+
+    def offer(self, conn: Connection) -> bool:
+        """Use ``conn``'s credentials from now on (given sources); True when they differ."""
+        given = self._given
+        if given is None or given is conn:
+            return False
+        changed = (given.login, given.password, given.extra) != (
+            conn.login,
+            conn.password,
+            conn.extra,
+        )
+        self._given = conn
+        return changed
+
+    def __repr__(self) -> str:
+        return f"CredentialSource({self.kind})"
 
 
-def credential_fingerprint(url: URL) -> str:
-    """A short SHA-256 hex digest of the URL including its password (the password is not recoverable)."""
-    fields = (
-        url.drivername,
-        url.username,
-        url.password,
-        url.host,
-        url.port,
-        url.database,
-        sorted(url.query.items()),
-    )
-    return hashlib.sha256(repr(fields).encode()).hexdigest()[:32]
+class _ParkingQueuePool(QueuePool):
+    """SQLAlchemy's QueuePool, except that a checkout which finds no idle connection in the queue
+    first takes back one connection parked by the hooks (see :meth:`SharedEngine.borrow`): parked
+    connections are idle, so a pool never waits, overflows or times out while one is parked."""
+
+    _hookline_owner: SharedEngine | None = None
+
+    def _do_get(self) -> Any:
+        owner = self._hookline_owner
+        if owner is not None and owner._parked and self.checkedin() == 0:
+            owner.unpark_one()
+        return super()._do_get()
+
+    def recreate(self) -> QueuePool:
+        pool = super().recreate()
+        if isinstance(pool, _ParkingQueuePool):
+            pool._hookline_owner = self._hookline_owner
+        return pool
 
 
-_EngineKey = tuple[str, str, PoolOptions, str]
+class SharedEngine:
+    """One pooled engine of a connection: its credentials source, generation and parked connections.
+
+    Attributes:
+        label: The conn_id it serves (for messages and events).
+        spec: What it was built from (no secret).
+        engine: The SQLAlchemy engine (its URL holds no login or password).
+        generation: The credential generation; connections opened under an older one are replaced
+            at their next checkout.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        spec: EngineSpec,
+        credentials: CredentialSource,
+        *,
+        driver_credentials: Callable[[Connection], dict[str, Any]],
+        autocommit_setter: Callable[[Any, bool], None] | None = None,
+        on_create: Callable[[Engine], None] | None = None,
+        rotates: bool = True,
+    ) -> None:
+        self.label = label
+        self._rotates = rotates
+        self.spec = spec
+        self.credentials = credentials
+        self.generation = 0
+        self._driver_credentials = driver_credentials
+        self._set_autocommit = autocommit_setter
+        self._parked: deque[PoolProxiedConnection] = deque()
+        #: Most idle connections kept parked (``pool_size``; 0 turns parking off).
+        self.park_limit = 0 if spec.static else spec.options.pool_size
+        self._ping = spec.options.pool_pre_ping
+        self._recycle_s = spec.options.pool_recycle_s
+        self.engine = self._create(on_create)
+        #: The driver's base error class (``psycopg.Error``, ``sqlite3.Error``, ...).
+        self.dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+
+    def __repr__(self) -> str:
+        return f"SharedEngine({self.label!r}, {self.spec.url!r}, generation={self.generation})"
+
+    # -- creation ------------------------------------------------------------------------------------
+
+    def _create(self, on_create: Callable[[Engine], None] | None) -> Engine:
+        options = self.spec.options
+        kwargs: dict[str, Any] = {
+            "connect_args": json.loads(self.spec.connect_args),
+            "hide_parameters": True,
+            # Replaced by the cheaper checkout check below (see pooling.needs_ping).
+            "pool_pre_ping": False,
+        }
+        if self.spec.static:
+            kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(
+                poolclass=_ParkingQueuePool,
+                pool_size=options.pool_size,
+                max_overflow=options.max_overflow,
+                pool_timeout=options.pool_timeout_s,
+                pool_recycle=options.pool_recycle_s if options.pool_recycle_s >= 0 else -1,
+            )
+        engine = create_engine(self.spec.url, **kwargs)
+        if isinstance(engine.pool, _ParkingQueuePool):
+            engine.pool._hookline_owner = self
+        event.listen(engine, "do_connect", self._do_connect)
+        # A checkout listener costs every checkout: attach only what this engine needs.
+        if self._ping:
+            event.listen(engine, "checkin", _on_checkin)
+        if self._ping or self._rotates:
+            event.listen(engine, "checkout", self._on_checkout)
+        if on_create is not None:
+            on_create(engine)
+        return engine
+
+    def private_engine(self, engine_kwargs: Mapping[str, Any]) -> Engine:
+        """A new, unshared engine from the same spec with extra ``create_engine`` arguments; its DB
+        connections take their credentials the same way (the caller disposes it)."""
+        kwargs: dict[str, Any] = {
+            "connect_args": json.loads(self.spec.connect_args),
+            "hide_parameters": True,
+            **engine_kwargs,
+        }
+        engine = create_engine(self.spec.url, **kwargs)
+        event.listen(engine, "do_connect", self._do_connect)
+        return engine
+
+    def _do_connect(
+        self, dialect: Any, record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+    ) -> Any:
+        """SQLAlchemy's ``do_connect`` event: open the DB connection with the current credentials.
+
+        The credentials go into a copy of ``cparams`` (the engine keeps the original for its next
+        connection, so it never holds a password) and the connection is opened here.
+        """
+        generation = self.generation
+        params = {**cparams, **self._driver_credentials(self.credentials.current())}
+        connection = dialect.connect(*cargs, **params)
+        if record is not None:
+            record.info[GENERATION_KEY] = generation
+            record.info[OPENED_KEY] = time.monotonic()
+        return connection
+
+    def _on_checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        """Replace a pooled connection from an older credential generation, or (with pre-ping)
+        one that fails the cheap check of :func:`~hookline.hooks.sql.pooling.needs_ping`."""
+        info = record.info
+        if info.get(GENERATION_KEY, self.generation) != self.generation:
+            raise sa_exc.DisconnectionError("opened with credentials that were since renewed")
+        if self._ping and needs_ping(dbapi_conn, info) and not self._alive(dbapi_conn):
+            # The pool invalidates this connection and checks out a new one in its place.
+            raise sa_exc.DisconnectionError("pooled connection failed its pre-ping")
+
+    def _alive(self, dbapi_conn: Any) -> bool:
+        dialect = self.engine.dialect
+        try:
+            return bool(dialect.do_ping(dbapi_conn))
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_conn, None):
+                raise
+            return False
+
+    # -- credentials ---------------------------------------------------------------------------------
+
+    def renew(self) -> None:
+        """The credentials changed: connections opened before are replaced at their next checkout
+        (checked-out ones finish first); parked ones are closed now."""
+        self.generation += 1
+        log.info("credentials of %r renewed: pooled connections reconnect at next use", self.label)
+        self.release_parked(invalidate=True)
+
+    def offer(self, conn: Connection) -> None:
+        """Hand in the Connection a hook holds: for a *given* source with other credentials, it
+        becomes the current one and the generation is bumped (see :meth:`renew`)."""
+        if self.credentials.offer(conn):
+            self.renew()
+
+    # -- checkout, parking -----------------------------------------------------------------------------
+
+    def checkout(self) -> PoolProxiedConnection:
+        """A DB connection from the pool (SQLAlchemy's checkout; driver errors propagate as they are)."""
+        if not default_bus.active:
+            return self.engine.raw_connection()
+        started = time.perf_counter()
+        fairy = self.engine.raw_connection()
+        self.emit_checkout(time.perf_counter() - started)
+        return fairy
+
+    def borrow(self, autocommit: bool = False, *, retries: bool = False) -> PoolProxiedConnection:
+        """A DB connection for one hook call: a parked one if any passes its checks, else
+        :meth:`checkout`. With an autocommit setter (PostgreSQL), it comes in the asked mode.
+        ``retries``: the caller sends its statement again on a new connection when the server had
+        ended the session, so a parked connection's socket need not be looked at.
+
+        Speed trick: a parked connection skips SQLAlchemy's checkout (queue, record, proxy object,
+        events), which costs more than a SQLite statement; the checks it still gets are the ones the
+        ``checkout`` event runs (generation, recycle age, cheap pre-ping)."""
+        fairy = self._take_parked(check_socket=not retries)
+        setter = self._set_autocommit
+        if fairy is None:
+            fairy = self.checkout()
+            if setter is not None and autocommit:
+                setter(fairy.dbapi_connection, True)
+        else:
+            if default_bus.active:
+                self.emit_checkout(0.0)
+            if setter is not None and not autocommit:
+                setter(fairy.dbapi_connection, False)
+        return fairy
+
+    def _take_parked(self, *, check_socket: bool = True) -> PoolProxiedConnection | None:
+        parked = self._parked
+        while parked:
+            try:
+                fairy = parked.pop()
+            except IndexError:  # another thread took the last one
+                return None
+            info = fairy.info
+            if info.get(GENERATION_KEY, self.generation) != self.generation or (
+                self._recycle_s >= 0 and time.monotonic() - info[OPENED_KEY] > self._recycle_s
+            ):
+                fairy.invalidate()
+                continue
+            dbapi_conn = fairy.dbapi_connection
+            if (
+                self._ping
+                and needs_ping(dbapi_conn, info, check_socket=check_socket)
+                and not self._alive(dbapi_conn)
+            ):
+                fairy.invalidate()
+                continue
+            return fairy
+        return None
+
+    def give_back(self, fairy: PoolProxiedConnection, *, autocommit: bool, clean: bool) -> None:
+        """Return a connection :meth:`borrow` gave: parked when ``clean`` (no transaction open, not
+        lost) and there is room, else to the pool (which resets it). ``autocommit`` is the mode it
+        is in now."""
+        setter = self._set_autocommit
+        if fairy.info.get(GENERATION_KEY, self.generation) != self.generation:
+            fairy.invalidate()  # opened with credentials since renewed, and no longer in use
+            return
+        if clean and len(self._parked) < self.park_limit:
+            if setter is not None and not autocommit:
+                setter(fairy.dbapi_connection, True)
+            if self._ping:  # as the checkin listener, attached with pre-ping only
+                fairy.info[LAST_CHECKIN_KEY] = time.monotonic()
+            self._parked.append(fairy)
+            return
+        if setter is not None and autocommit:
+            setter(fairy.dbapi_connection, False)
+        fairy.close()
+
+    def unpark_one(self) -> bool:
+        """Return one parked connection to the pool (in the pool's mode); False when none is parked."""
+        try:
+            fairy = self._parked.pop()
+        except IndexError:
+            return False
+        try:
+            if self._set_autocommit is not None:
+                self._set_autocommit(fairy.dbapi_connection, False)
+        except Exception:
+            fairy.invalidate()
+            return True
+        fairy.close()
+        return True
+
+    def release_parked(self, *, invalidate: bool = False) -> int:
+        """Return (or with ``invalidate``, close) every parked connection; how many there were."""
+        count = 0
+        while True:
+            if invalidate:
+                try:
+                    fairy = self._parked.pop()
+                except IndexError:
+                    return count
+                fairy.invalidate()
+            elif not self.unpark_one():
+                return count
+            count += 1
+
+    @property
+    def parked(self) -> int:
+        """How many idle connections are parked (checked out of the pool, ready for the next call)."""
+        return len(self._parked)
+
+    def status(self) -> dict[str, int]:
+        """Counts of the pool: ``size``, ``checked_out``, ``checked_in``, ``overflow`` (parked
+        connections count as checked in: they are idle)."""
+        pool: Any = self.engine.pool
+        if not hasattr(pool, "checkedout"):
+            return {"size": 1, "checked_out": 0, "checked_in": 1, "overflow": 0}
+        parked = len(self._parked)
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout() - parked,
+            "checked_in": pool.checkedin() + parked,
+            "overflow": pool.overflow(),
+        }
+
+    def emit_checkout(self, wait_s: float) -> None:
+        """Emit :class:`~hookline.events.PoolCheckout` (callers check ``default_bus.active`` first)."""
+        status = self.status()
+        default_bus.emit(
+            PoolCheckout(
+                conn_id=self.label,
+                wait_s=wait_s,
+                size=status["size"],
+                checked_out=status["checked_out"],
+                overflow=status["overflow"],
+            )
+        )
+
+    def dispose(self) -> None:
+        """Close parked and idle connections; checked-out ones close when returned."""
+        self.release_parked()
+        self.engine.dispose()
+
+    def _forget_after_fork(self) -> None:
+        # The parent's sockets must not be touched: keep its parked connections referenced forever
+        # (a collected one would be closed, ending the parent's session) and drop the pool unclosed.
+        _FORK_ORPHANS.extend(self._parked)
+        self._parked.clear()
+        self.engine.dispose(close=False)
+
+
+def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+    if dbapi_conn is not None:
+        record.info[LAST_CHECKIN_KEY] = time.monotonic()
+
+
+_EngineKey = tuple[str, str, EngineSpec]
 
 _lock = threading.Lock()
-_engines: dict[_EngineKey, Engine] = {}
+_engines: dict[_EngineKey, SharedEngine] = {}
+_FORK_ORPHANS: list[Any] = []
 
 
 def acquire_engine(
     conn_id: str,
-    url: URL,
-    options: PoolOptions,
+    spec: EngineSpec,
+    credentials: Callable[[], CredentialSource],
     *,
-    connect_args: Mapping[str, Any] | None = None,
-    static_pool: bool = False,
+    driver_credentials: Callable[[Connection], dict[str, Any]],
+    autocommit_setter: Callable[[Any, bool], None] | None = None,
     on_create: Callable[[Engine], None] | None = None,
-) -> tuple[Engine, str]:
-    """Return the process-wide engine for ``(conn_id, url, options, connect_args)``, creating it once.
-
-    Engines of ``conn_id`` built from other credentials are disposed first: their pools close idle
-    connections, and connections still checked out are closed when returned.
+    rotates: bool = True,
+) -> SharedEngine:
+    """Return the process-wide engine for ``(credential source kind, conn_id, spec)``, creating it once.
 
     Args:
         conn_id: The connection the engine serves.
-        url: The full SQLAlchemy URL, password included (only its fingerprint is kept as key).
-        options: Pool settings.
-        connect_args: Keyword arguments for the DBAPI ``connect()``.
-        static_pool: Use one shared connection (SQLite ``:memory:``) instead of a QueuePool.
+        spec: URL without credentials, options, non-secret driver arguments.
+        credentials: Builds the :class:`CredentialSource` of a new engine (called once per engine).
+        driver_credentials: The driver keyword arguments carrying a connection's credentials
+            (``user``, ``password``, secret driver options), passed at each DB connect.
+        autocommit_setter: Switches a DB connection's autocommit flag without a round trip (parked
+            connections wait in autocommit mode), or None.
         on_create: Called with a newly created engine (to attach event listeners).
-
-    Returns:
-        The engine and the credential fingerprint it was filed under.
+        rotates: Whether the connection has credentials that can change (not SQLite).
     """
-    fingerprint = credential_fingerprint(url)
-    args = dict(connect_args or {})
-    key: _EngineKey = (conn_id, fingerprint, options, repr(sorted(args.items())))
-    engine = _engines.get(key)
-    if engine is not None:
-        return engine, fingerprint
+    source = credentials()
+    key: _EngineKey = (source.kind, conn_id, spec)
+    shared = _engines.get(key)
+    if shared is not None:
+        return shared
     with _lock:
-        engine = _engines.get(key)
-        if engine is not None:
-            return engine, fingerprint
-        stale = [k for k in _engines if k[0] == conn_id and k[1] != fingerprint]
-        for old in stale:
-            log.info(
-                "credentials of %r changed: disposing the engine built from the old ones", conn_id
+        shared = _engines.get(key)
+        if shared is None:
+            shared = SharedEngine(
+                conn_id,
+                spec,
+                source,
+                driver_credentials=driver_credentials,
+                autocommit_setter=autocommit_setter,
+                on_create=on_create,
+                rotates=rotates,
             )
-            _engines.pop(old).dispose()
-        engine = _create(url, options, args, static_pool)
-        if on_create is not None:
-            on_create(engine)
-        _engines[key] = engine
-        return engine, fingerprint
+            _engines[key] = shared
+        return shared
 
 
-def _socket_fd(dbapi_conn: Any) -> int | None:
-    """The file descriptor of a DB-API connection's socket (psycopg 3, PyMySQL), or None."""
-    try:
-        pgconn = getattr(dbapi_conn, "pgconn", None)
-        if pgconn is not None:
-            return int(pgconn.socket)
-        sock = getattr(dbapi_conn, "_sock", None)
-        if sock is not None:
-            return int(sock.fileno())
-    except Exception:  # a closed connection has no socket: ping it, the ping decides
-        return None
-    return None
-
-
-def _has_input(fd: int) -> bool:
-    """True when the socket has data, an EOF or an error waiting (checked without blocking)."""
-    if fd < 0:
-        return True
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLPRI)
-        return bool(poller.poll(0))
-    readable, _, errored = select.select([fd], [], [fd], 0)
-    return bool(readable or errored)
-
-
-def needs_ping(dbapi_conn: Any, info: Mapping[str, Any], now: float | None = None) -> bool:
-    """Whether a pooled connection about to be checked out must be pinged (see the module docstring).
-
-    Args:
-        dbapi_conn: The DB-API connection.
-        info: The pool entry's ``info`` dict (holds :data:`LAST_CHECKIN_KEY`).
-        now: ``time.monotonic()`` (default: now).
-    """
-    last = info.get(LAST_CHECKIN_KEY)
-    if last is None:
-        return False  # opened for this checkout
-    if (time.monotonic() if now is None else now) - last > PRE_PING_IDLE_S:
-        return True
-    fd = _socket_fd(dbapi_conn)
-    return fd is None or _has_input(fd)
-
-
-def _attach_pre_ping(engine: Engine) -> None:
-    """Check connections at checkout (see the module docstring); record each one's last checkin."""
-    dialect = engine.dialect
-
-    def on_checkin(dbapi_conn: Any, record: Any) -> None:
-        if dbapi_conn is not None:
-            record.info[LAST_CHECKIN_KEY] = time.monotonic()
-
-    def on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        if not needs_ping(dbapi_conn, record.info):
-            return
-        try:
-            alive = dialect.do_ping(dbapi_conn)
-        except dialect.loaded_dbapi.Error as exc:
-            if not dialect.is_disconnect(exc, dbapi_conn, None):
-                raise
-            alive = False
-        if not alive:
-            # The pool invalidates this connection and checks out a new one in its place.
-            raise sa_exc.DisconnectionError("pooled connection failed its pre-ping")
-
-    event.listen(engine, "checkin", on_checkin)
-    event.listen(engine, "checkout", on_checkout)
-
-
-def _create(url: URL, options: PoolOptions, connect_args: dict[str, Any], static: bool) -> Engine:
-    kwargs: dict[str, Any] = {
-        "connect_args": connect_args,
-        "hide_parameters": True,
-        # Replaced by the cheaper checkout check of _attach_pre_ping (see the module docstring).
-        "pool_pre_ping": False,
-    }
-    if static:
-        kwargs["poolclass"] = StaticPool
-    else:
-        kwargs.update(
-            poolclass=QueuePool,
-            pool_size=options.pool_size,
-            max_overflow=options.max_overflow,
-            pool_timeout=options.pool_timeout_s,
-            pool_recycle=options.pool_recycle_s if options.pool_recycle_s >= 0 else -1,
-        )
-    engine = create_engine(url, **kwargs)
-    if options.pool_pre_ping:
-        _attach_pre_ping(engine)
-    return engine
+def shared_engines(conn_id: str | None = None) -> list[SharedEngine]:
+    """The shared engines (of ``conn_id`` only, when given)."""
+    with _lock:
+        return [e for k, e in _engines.items() if conn_id is None or k[1] == conn_id]
 
 
 def dispose_engines(conn_id: str) -> int:
     """Dispose and forget every engine of ``conn_id``; returns how many there were."""
     with _lock:
-        keys = [k for k in _engines if k[0] == conn_id]
-        for key in keys:
-            _engines.pop(key).dispose()
+        keys = [k for k in _engines if k[1] == conn_id]
+        engines = [_engines.pop(k) for k in keys]
+    for shared in engines:
+        shared.dispose()
     return len(keys)
 
 
@@ -375,24 +548,23 @@ def dispose_all() -> None:
     with _lock:
         engines = list(_engines.values())
         _engines.clear()
-    for engine in engines:
-        engine.dispose()
+    for shared in engines:
+        shared.dispose()
 
 
 def engine_count(conn_id: str | None = None) -> int:
     """How many shared engines exist (for ``conn_id`` only, when given)."""
     with _lock:
-        return sum(1 for k in _engines if conn_id is None or k[0] == conn_id)
+        return sum(1 for k in _engines if conn_id is None or k[1] == conn_id)
 
 
 def _after_fork_in_child() -> None:
-    # A forked child must not use the parent's sockets: drop the engines without closing them.
+    # A forked child must not use the parent's sockets: keep the engines (hooks hold them) but give
+    # each a fresh, empty pool.
     global _lock
     _lock = threading.Lock()
-    engines = list(_engines.values())
-    _engines.clear()
-    for engine in engines:
-        engine.dispose(close=False)
+    for shared in list(_engines.values()):
+        shared._forget_after_fork()
 
 
 if hasattr(os, "register_at_fork"):

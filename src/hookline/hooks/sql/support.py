@@ -11,13 +11,16 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult
 
-from hookline.exceptions import HookError
+from hookline import masking
+from hookline.exceptions import DriverError, HookError
 
 __all__ = [
     "ResultCursor",
     "chunk_rows",
+    "driver_error",
     "fetch_all_handler",
     "fetch_one_handler",
     "first_line",
@@ -199,3 +202,25 @@ def chunk_rows(
                     f"insert_rows: a row has {len(row)} values, expected {width}", conn_id=conn_id
                 )
         yield chunk
+
+
+def driver_error(exc: BaseException) -> DriverError:
+    """A stand-in for a driver's exception, its text masked, to chain a hook error from.
+
+    The hook error is raised ``from`` this instead of from the driver's exception, whose message
+    can quote a bound parameter (``invalid input syntax for type integer: "<the value>"``) and would
+    be printed in full by every traceback. It keeps the driver's class name, SQLSTATE or error
+    code, and traceback frames (code lines, no values).
+    """
+    orig: BaseException = exc
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        orig = exc.orig
+    cls = type(orig)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    code = getattr(orig, "sqlstate", None)
+    if code is None and orig.args and type(orig.args[0]) is int:
+        code = str(orig.args[0])
+    text = str(masking.redact(str(orig).strip()))
+    cause = DriverError(f"{name}: {text}", driver_type=name, sqlstate=code)
+    cause.__traceback__ = orig.__traceback__
+    return cause

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hookline.hooks.sql.engines import LAST_CHECKIN_KEY, PRE_PING_IDLE_S, needs_ping
+from hookline.hooks.sql.pooling import LAST_CHECKIN_KEY, PRE_PING_IDLE_S, needs_ping
 
 
 class FakePyMySql:

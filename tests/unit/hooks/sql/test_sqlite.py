@@ -27,10 +27,11 @@ from hookline.hooks.sql import (
     split_sql_string,
 )
 from hookline.hooks.sql.engines import (
+    GENERATION_KEY,
     PoolOptions,
-    credential_fingerprint,
     dispose_all,
     engine_count,
+    shared_engines,
 )
 
 CANARY = "c4n4ry-S3cret!"
@@ -318,25 +319,38 @@ def test_pool_options_precedence_and_validation(db_path: Path) -> None:
         assert info.value.conn_id == "opts"
 
 
-def test_engines_are_shared_and_disposed_on_credential_change(db_path: Path) -> None:
-    """One engine per (conn_id, credentials); new credentials dispose the old engine. The fingerprint
-    never contains the password."""
-    conn = Connection(conn_id="shared", conn_type="postgres", host="db", password=CANARY)
+def test_engines_are_shared_and_hold_no_password(db_path: Path) -> None:
+    """One engine per (conn_id, options); its URL, key and repr hold neither the password nor the
+    login. Another Connection object with new credentials renews the same engine (its generation
+    rises) instead of building a second one."""
+    conn = Connection(
+        conn_id="shared", conn_type="postgres", host="db", login="al", password=CANARY
+    )
     first, second = PostgresHook(conn), PostgresHook(conn)
-    assert first.get_sqlalchemy_engine() is second.get_sqlalchemy_engine()
+    engine = first.get_sqlalchemy_engine()
+    assert engine is second.get_sqlalchemy_engine()
     assert engine_count("shared") == 1
-    fingerprint = credential_fingerprint(first.sqlalchemy_url)
-    assert CANARY not in fingerprint
-    assert len(fingerprint) == 32
+    (shared,) = shared_engines("shared")
+    rendered = engine.url.render_as_string(hide_password=False)
+    assert rendered == "postgresql+psycopg://db"
+    for text in (rendered, repr(engine), repr(shared), repr(shared.spec), repr(shared.credentials)):
+        assert CANARY not in text
+        assert "al@" not in text
+    assert shared.generation == 0
     rotated = PostgresHook(conn.replace(password="rotated-pw"))
-    assert rotated.get_sqlalchemy_engine() is not first.get_sqlalchemy_engine()
-    assert engine_count("shared") == 1
+    assert rotated.get_sqlalchemy_engine() is engine
+    assert shared.generation == 1
+    assert PostgresHook(conn.replace(password="rotated-pw")).get_sqlalchemy_engine() is engine
+    assert shared.generation == 1  # the same credentials again: nothing to renew
+    assert PostgresHook(conn, pool_size=2).get_sqlalchemy_engine() is not engine
+    assert engine_count("shared") == 2
     anonymous = [
         SqliteHook(Connection(conn_type="sqlite", host=str(db_path) + str(i))) for i in range(2)
     ]
     engines = {id(h.get_sqlalchemy_engine()) for h in anonymous}
     assert len(engines) == 2
     assert anonymous[0].get_sqlalchemy_engine() is anonymous[0].get_sqlalchemy_engine()
+    assert GENERATION_KEY == "hookline_generation"
 
 
 def test_get_conn_is_a_pooled_dbapi_connection(hook: SqliteHook) -> None:
