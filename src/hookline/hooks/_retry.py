@@ -297,12 +297,17 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-@functools.cache
 def shared_ssl_context(*, verify: bool = True) -> ssl.SSLContext:
     """The process-wide TLS context for ``verify`` (CA bundle loaded once; contexts are thread-safe).
 
     ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are read when the context is first built.
     """
+    return _ssl_context(bool(verify))
+
+
+@functools.cache
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    # One cache key per value: shared_ssl_context() and shared_ssl_context(verify=True) share it.
     return httpx.create_ssl_context(verify=verify)
 
 

@@ -309,7 +309,9 @@ class OptionReader:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, ValueError, TypeError):
             raise self.fail(key, "holds a proxy URL that cannot be parsed") from None
-        if parsed.scheme not in _PROXY_SCHEMES or not parsed.host:
+        if not parsed.host or "%" in parsed.host:
+            raise self.fail(key, "holds a proxy URL without a valid host")
+        if parsed.scheme not in _PROXY_SCHEMES:
             raise self.fail(
                 key, f"holds a proxy URL whose scheme is not one of {sorted(_PROXY_SCHEMES)}"
             )

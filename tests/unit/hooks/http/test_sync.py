@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import tenacity
 
 from hookline import Connection
 from hookline.exceptions import AuthenticationFailed, HookError
@@ -21,6 +20,7 @@ from hookline.hooks.http import (
     HttpAsyncHook,
     HttpAuthenticationFailed,
     HttpHook,
+    HttpRetryRules,
     HttpStatusError,
     RetryPolicy,
     is_http_method,
@@ -138,22 +138,15 @@ def test_parse_retry_after_http_date() -> None:
     assert 25 <= seconds <= 31
 
 
-def _state(attempt: int, response: httpx.Response | None = None) -> tenacity.RetryCallState:
-    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = attempt
-    if response is not None:
-        state.set_result(response)
-    return state
-
-
 def test_wait_honours_retry_after_with_a_cap_else_backs_off() -> None:
     """The wait is Retry-After (capped at retry_after_cap_s), else exponential and capped."""
     policy = RetryPolicy(retry_delay_s=0.5, retry_max_delay_s=3.0, retry_after_cap_s=10.0)
-    assert policy.wait_s(_state(1, httpx.Response(429, headers={"Retry-After": "4"}))) == 4.0
-    assert policy.wait_s(_state(1, httpx.Response(429, headers={"Retry-After": "999"}))) == 10.0
-    assert policy.wait_s(_state(1, httpx.Response(503))) == 0.5
-    assert policy.wait_s(_state(2, httpx.Response(503))) == 1.0
-    assert policy.wait_s(_state(6, httpx.Response(503))) == 3.0
+    hint = HttpRetryRules.hint_s
+    assert policy.wait_s(1, hint(httpx.Response(429, headers={"Retry-After": "4"}))) == 4.0
+    assert policy.wait_s(1, hint(httpx.Response(429, headers={"Retry-After": "999"}))) == 10.0
+    assert policy.wait_s(1, hint(httpx.Response(503))) == 0.5
+    assert policy.wait_s(2, hint(httpx.Response(503))) == 1.0
+    assert policy.wait_s(6, hint(httpx.Response(503))) == 3.0
 
 
 @pytest.mark.parametrize(
@@ -161,8 +154,8 @@ def test_wait_honours_retry_after_with_a_cap_else_backs_off() -> None:
     [(200, False), (404, False), (401, False), (429, True), (500, True), (501, False), (503, True)],
 )
 def test_retryable_statuses(status: int, retried: bool) -> None:
-    """429 and 5xx (not 501) are retried; other statuses are final."""
-    assert RetryPolicy.is_retryable_status(status) is retried
+    """429 and 5xx (not 501) are transient; other statuses are final."""
+    assert HttpRetryRules.is_retryable_status(status) is retried
 
 
 def test_auth_failure_is_both_authentication_failed_and_status_error() -> None:
@@ -213,12 +206,17 @@ def test_auth_type_builds_the_auth_from_login_and_password() -> None:
     hook.close()
 
 
+def _client_verify(hook: HttpHook) -> ssl.SSLContext:
+    context: ssl.SSLContext = hook._client_kwargs(hook.settings.request.transport)["verify"]
+    return context
+
+
 def test_clients_share_one_tls_context() -> None:
     """Every client with default verification reuses one TLS context (CA bundle loaded once)."""
-    first = make(host="h")._client_kwargs()
-    second = make(host="other", extra={"verify": True})._client_kwargs()
-    assert first["verify"] is second["verify"] is shared_ssl_context()
-    unverified = make(host="h", extra={"verify": "false"})._client_kwargs()["verify"]
+    first = _client_verify(make(host="h"))
+    second = _client_verify(make(host="other", extra={"verify": True}))
+    assert first is second is shared_ssl_context()
+    unverified = _client_verify(make(host="h", extra={"verify": "false"}))
     assert unverified is shared_ssl_context(verify=False)
     assert unverified.verify_mode == ssl.CERT_NONE
 
