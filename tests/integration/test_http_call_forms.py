@@ -47,7 +47,9 @@ class Form:
     ctor_positional: bool = False
 
 
-def call(hook_method: str | None, *args: Any, **kwargs: Any) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
+def call(
+    hook_method: str | None, *args: Any, **kwargs: Any
+) -> tuple[str | None, tuple[Any, ...], dict[str, Any]]:
     return hook_method, args, kwargs
 
 
@@ -200,7 +202,11 @@ def test_async_call_form_on_the_wire(http_echo: EchoServer, name: str) -> None:
 
     form = CASES[name]
     conn = Connection(
-        conn_id="api", conn_type="http", host="127.0.0.1", port=http_echo.port, extra={"X-Conn": "c"}
+        conn_id="api",
+        conn_type="http",
+        host="127.0.0.1",
+        port=http_echo.port,
+        extra={"X-Conn": "c"},
     )
 
     async def scenario() -> int:

@@ -98,7 +98,10 @@ def test_connect_refused_post_is_retried_because_nothing_was_sent() -> None:
     """A POST whose connection was refused never reached a server: it is retried (as urllib3
     does), and the error says how many attempts were made."""
     conn = Connection(conn_id="down", conn_type="http", host="127.0.0.1", port=free_port())
-    with HttpHook(conn, retry_limit=2, retry_delay_s=0.01) as hook, pytest.raises(HookConnectionError) as info:
+    with (
+        HttpHook(conn, retry_limit=2, retry_delay_s=0.01) as hook,
+        pytest.raises(HookConnectionError) as info,
+    ):
         hook.run("POST", "/x", data={"a": "1"})
     assert "after 3 attempts" in str(info.value)
 
@@ -148,7 +151,9 @@ def test_cross_origin_redirect_drops_every_credential_header(
         fields.update(login="alice", password=CANARY)
     http_echo.redirect_next(f"{http_echo_other.url}/landing")
     with hook_for(http_echo, **fields) as hook:
-        response = hook.run("GET", "/start", headers={"X-Signature": CANARY if auth == "basic" else TOKEN})
+        response = hook.run(
+            "GET", "/start", headers={"X-Signature": CANARY if auth == "basic" else TOKEN}
+        )
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [302]
     (first,) = http_echo.requests
@@ -249,7 +254,11 @@ def test_verify_option_per_call_and_per_connection(https_echo_server: EchoServer
     self-signed certificate is refused."""
     https_echo_server.reset()
     conn = Connection(
-        conn_id="tls", conn_type="http", schema="https", host="127.0.0.1", port=https_echo_server.port
+        conn_id="tls",
+        conn_type="http",
+        schema="https",
+        host="127.0.0.1",
+        port=https_echo_server.port,
     )
     with HttpHook(conn, retry_limit=0) as hook:
         with pytest.raises(HookConnectionError):
@@ -305,11 +314,12 @@ def test_proxies_option_sends_through_the_proxy(http_echo: EchoServer) -> None:
 
 
 @pytest.fixture
-def env_proxy(http_echo: EchoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EchoServer]:
+def env_proxy(http_echo: EchoServer, monkeypatch: pytest.MonkeyPatch) -> EchoServer:
+    """HTTP_PROXY points at the recording server (which then acts as the forward proxy)."""
     monkeypatch.setenv("HTTP_PROXY", http_echo.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    yield http_echo
+    return http_echo
 
 
 def test_trust_env_uses_the_environment_proxy(env_proxy: EchoServer) -> None:

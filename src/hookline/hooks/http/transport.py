@@ -124,10 +124,12 @@ def environment_proxies() -> dict[str, str | None]:
             return {}
         if "://" in host:
             mounts[host] = None
-        elif re.fullmatch(r"[\d.]+|\[?[0-9a-fA-F:]+\]?", host):
+        elif re.fullmatch(r"[\d.]+", host) or host.lower() == "localhost":
             mounts[f"all://{host}"] = None
+        elif re.fullmatch(r"[0-9a-fA-F]*:[0-9a-fA-F:]*", host):
+            mounts[f"all://[{host}]"] = None
         else:
-            mounts[f"all://*{host.lstrip('.')}"] = None
+            mounts[f"all://*{host}"] = None
     return mounts
 
 

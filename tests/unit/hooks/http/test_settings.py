@@ -73,7 +73,10 @@ MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "token a number": ({"token": 123}, "token"),
     "token not ascii": ({"token": CANARY + "é"}, "token"),
-    "token with auth type": ({"token": "t0k3n-abcdef", "auth_type": "httpx.BasicAuth"}, "auth_type"),
+    "token with auth type": (
+        {"token": "t0k3n-abcdef", "auth_type": "httpx.BasicAuth"},
+        "auth_type",
+    ),
     "test endpoint a number": ({"test_endpoint": 5}, "test_endpoint"),
     "srv lookup unsupported": ({"srv_lookup": True}, "srv_lookup"),
 }
@@ -112,7 +115,7 @@ def test_malformed_extra_is_invalid_connection_naming_the_key(name: str) -> None
 @pytest.mark.parametrize("name", list(MALFORMED))
 def test_malformed_extra_fails_run_and_test_connection_typed(name: str) -> None:
     """run() raises the same InvalidConnection before any request; test_connection reports it."""
-    extra, key = MALFORMED[name]
+    extra, _ = MALFORMED[name]
     with mock_http() as http:
         hook = hook_with(extra)
         with pytest.raises(InvalidConnection):
@@ -212,7 +215,9 @@ def test_auth_type_without_login_is_built_without_arguments() -> None:
 
     register_auth_type("tests.Bare", Bare)
     try:
-        conn = Connection(conn_id="x", conn_type="http", host="h", extra={"auth_type": "tests.Bare"})
+        conn = Connection(
+            conn_id="x", conn_type="http", host="h", extra={"auth_type": "tests.Bare"}
+        )
         assert isinstance(HttpHook(conn).settings.auth, Bare)
         assert HttpHook(conn.replace(extra={})).settings.auth is None
     finally:

@@ -252,3 +252,98 @@ def test_registered_for_http_and_https(conn_type: str) -> None:
 def test_is_http_method(value: str, expected: bool) -> None:
     """Standard methods in any case and all-capitals tokens are methods; paths are not."""
     assert is_http_method(value) is expected
+
+
+# -- DNS failures fail fast ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unknown_host(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``nosuch.invalid`` fails name resolution as a real resolver does (EAI_NONAME), without
+    sending a DNS query from the test machine."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "nosuch.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return "nosuch.invalid"
+
+
+def test_test_connection_with_an_unknown_host_fails_at_once(
+    unknown_host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """test_connection never retries, and an unknown host is not retried by run() either (it was
+    8 s of backoff before): one attempt each, no retry logged."""
+    import logging
+
+    conn = Connection(conn_id="api", conn_type="http", host=unknown_host, password=CANARY)
+    with caplog.at_level(logging.INFO), HttpHook(conn, retry_limit=3) as hook:
+        ok, message = hook.test_connection()
+        with pytest.raises(HookError) as info:
+            hook.run("GET", "/x")
+    assert ok is False
+    assert "ConnectError" in message
+    assert "after 1 attempt" in message
+    assert "after 1 attempt" in str(info.value)
+    assert "retrying" not in caplog.text
+    assert CANARY not in message
+
+
+def test_async_test_connection_with_an_unknown_host_fails_at_once(unknown_host: str) -> None:
+    """AsyncHttpHook.atest_connection: the same, one attempt."""
+    conn = Connection(conn_id="api", conn_type="http", host=unknown_host)
+
+    async def scenario() -> tuple[bool, str]:
+        async with AsyncHttpHook(conn, retry_limit=3) as hook:
+            return await hook.atest_connection()
+
+    ok, message = asyncio.run(scenario())
+    assert ok is False
+    assert "after 1 attempt" in message
+
+
+# -- constructor ---------------------------------------------------------------------------------
+
+
+def test_airflow_positional_constructor_method_first() -> None:
+    """HttpHook('GET', 'conn') is Airflow's (method, http_conn_id); anything else is the conn."""
+    hook = HttpHook("GET", "billing")
+    assert (hook.method, hook.conn_id) == ("GET", "billing")
+    assert HttpHook("GET", http_conn_id="billing").conn_id == "billing"
+    assert HttpHook("GET").conn_id == "http_default"
+    assert HttpHook("billing").method == "POST"
+    assert HttpHook(method="get", http_conn_id="x").method == "GET"
+    with pytest.raises(TypeError, match="method twice"):
+        HttpHook("GET", "billing", method="POST")
+    with pytest.raises(TypeError, match="two connections"):
+        HttpHook("billing", "other")
+
+
+def test_401_refresh_emits_an_event_through_the_http_hook() -> None:
+    """A 401 with rotated credentials: one refresh, one CredentialsRefreshed, a retry that passes."""
+    from hookline import events
+    from hookline.testing import mock_http, override_connections
+
+    answers = iter([401, 200])
+    seen: list[events.Event] = []
+    unsubscribe = events.subscribe(seen.append)
+    try:
+        with (
+            override_connections({"api": "http://u:old-pass1@api.example.com"}) as backend,
+            mock_http(lambda request: httpx.Response(next(answers))) as http,
+        ):
+            hook = HttpHook("api")
+            hook.get_conn()
+            backend.set_connection(
+                Connection.from_uri("http://u:new-pass2@api.example.com", conn_id="api")
+            )
+            assert hook.run("GET", "/x").status_code == 200
+    finally:
+        unsubscribe()
+    assert [type(e).__name__ for e in seen if isinstance(e, events.CredentialsRefreshed)] == [
+        "CredentialsRefreshed"
+    ]
+    assert len(http.requests) == 2
