@@ -37,7 +37,7 @@ from hookline.connection import Connection
 from hookline.exceptions import AuthenticationFailed, HookConnectionError, HookError
 from hookline.hooks._retry import RetryPolicy
 from hookline.hooks.base import BaseHook
-from hookline.options import parse_bool, parse_int, resolve_option
+from hookline.options import parse_bool, parse_float, parse_int, resolve_option
 
 __all__ = ["SmtpHook"]
 
@@ -132,11 +132,17 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
 
     @property
     def timeout_s(self) -> float:
-        """The socket timeout in seconds."""
-        if self._timeout_s is not None:
-            return self._timeout_s
+        """The socket timeout in seconds (argument, else extra ``timeout_s`` or ``timeout``, else 30)."""
         extra = self.connection.extra
-        return float(extra.get("timeout_s", extra.get("timeout", 30.0)))
+        key = "timeout_s" if extra.get("timeout_s") is not None else "timeout"
+        return resolve_option(
+            "timeout_s",
+            self._timeout_s,
+            extra,
+            30.0,
+            extra_key=key,
+            convert=lambda v: parse_float(v, name=key, minimum=0.0, conn_id=self.conn_id),
+        )
 
     @property
     def retry_limit(self) -> int:

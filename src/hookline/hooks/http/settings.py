@@ -33,7 +33,14 @@ from hookline.connection import Connection
 from hookline.exceptions import ConfigurationError, HooklineError, InvalidConnection
 from hookline.hooks._retry import RetryPolicy
 from hookline.hooks.http.transport import TransportOptions
-from hookline.options import parse_bool, parse_float, parse_int, resolve_option
+from hookline.options import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    parse_bool,
+    parse_float,
+    parse_int,
+    resolve_option,
+)
 
 __all__ = [
     "AUTH_TYPES",
@@ -336,7 +343,7 @@ class OptionReader:
         return None, tuple(sorted(mounts))
 
 
-_BOOL_WORDS: Final = frozenset({"1", "0", "true", "false", "yes", "no", "on", "off"})
+_BOOL_WORDS: Final = TRUE_WORDS | FALSE_WORDS
 
 
 def check_header(
