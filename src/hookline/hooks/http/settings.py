@@ -124,6 +124,7 @@ AUTH_TYPES: dict[str, Callable[..., httpx.Auth]] = {
     "requests.auth.HTTPDigestAuth": httpx.DigestAuth,
     "requests.auth.HTTPProxyAuth": ProxyBasicAuth,
     "aiohttp.BasicAuth": httpx.BasicAuth,
+    "aiohttp.helpers.BasicAuth": httpx.BasicAuth,
     "httpx.BasicAuth": httpx.BasicAuth,
     "httpx.DigestAuth": httpx.DigestAuth,
 }
@@ -417,6 +418,10 @@ def _auth(
     name = extra.get("auth_type")
     kwargs = reader.mapping("auth_kwargs", extra["auth_kwargs"]) if extra.get("auth_kwargs") else {}
     factory: Callable[..., httpx.Auth] | None = given
+    if given is not None:
+        # Airflow code passes requests' or aiohttp's classes (HTTPBasicAuth): use httpx's equivalent.
+        dotted = f"{getattr(given, '__module__', '')}.{getattr(given, '__qualname__', '')}"
+        factory = AUTH_TYPES.get(dotted, given)
     if factory is None and name is not None:
         if not isinstance(name, str) or name not in AUTH_TYPES:
             raise reader.fail(

@@ -257,3 +257,18 @@ def test_bad_call_headers_are_configuration_errors(headers: dict[str, str], name
             hook.run("GET", "/x", headers=headers)
     assert CANARY not in str(info.value)
     assert http.requests == []
+
+
+def test_airflow_auth_classes_given_to_the_constructor_map_to_httpx() -> None:
+    """HttpHook(auth_type=requests.auth.HTTPDigestAuth), as Airflow code passes it, builds httpx's
+    DigestAuth (requests' class itself cannot sign an httpx request)."""
+
+    class HTTPDigestAuth:  # stands for requests.auth.HTTPDigestAuth
+        pass
+
+    HTTPDigestAuth.__module__ = "requests.auth"
+    HTTPDigestAuth.__qualname__ = "HTTPDigestAuth"
+    conn = Connection(conn_id="x", conn_type="http", host="h", login="u", password=CANARY)
+    assert isinstance(HttpHook(conn, auth_type=HTTPDigestAuth).settings.auth, httpx.DigestAuth)
+    with pytest.raises(TypeError, match=r"must build an httpx\.Auth"):
+        HttpHook(conn, auth_type=lambda login, password: (login, password)).get_conn()
