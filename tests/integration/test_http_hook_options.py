@@ -266,6 +266,9 @@ def test_verify_option_per_call_and_per_connection(https_echo_server: EchoServer
         ok = hook.run("GET", "/s", extra_options={"verify": str(https_echo_server.cafile)})
         assert ok.status_code == 200
         assert hook.run("GET", "/s", extra_options={"verify": False}).status_code == 200
+        variants = list(hook._variants.values())
+    assert len(variants) == 2  # one client per distinct TLS setting, closed with the hook
+    assert all(client.is_closed for client in variants)
 
 
 def test_cert_option_presents_a_client_certificate(https_mtls_echo_server: EchoServer) -> None:
