@@ -33,7 +33,7 @@ from hookline.exceptions import (
     HttpStatusError,
     InvalidConnection,
 )
-from hookline.hooks._retry import HttpRetryRules, mask_httpx_logs
+from hookline.hooks._retry import HttpRetryRules, RetryPolicy, mask_httpx_logs
 from hookline.hooks.base import BaseHook
 from hookline.hooks.http.calls import (
     METHOD_CHARS,
@@ -188,7 +188,7 @@ class HttpHookBase(BaseHook[ClientT], Generic[ClientT]):
     url_from_endpoint = url_for
 
     @property
-    def retry_policy(self) -> Any:
+    def retry_policy(self) -> RetryPolicy:
         """The :class:`~hookline.hooks._retry.RetryPolicy` in force (arguments, extras, defaults)."""
         return self.settings.retry
 

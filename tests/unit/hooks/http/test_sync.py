@@ -325,24 +325,20 @@ def test_airflow_positional_constructor_method_first() -> None:
 def test_401_refresh_emits_an_event_through_the_http_hook() -> None:
     """A 401 with rotated credentials: one refresh, one CredentialsRefreshed, a retry that passes."""
     from hookline import events
-    from hookline.testing import mock_http, override_connections
+    from hookline.testing import capture_events, mock_http, override_connections
 
     answers = iter([401, 200])
-    seen: list[events.Event] = []
-    unsubscribe = events.subscribe(seen.append)
-    try:
-        with (
-            override_connections({"api": "http://u:old-pass1@api.example.com"}) as backend,
-            mock_http(lambda request: httpx.Response(next(answers))) as http,
-        ):
-            hook = HttpHook("api")
-            hook.get_conn()
-            backend.set_connection(
-                Connection.from_uri("http://u:new-pass2@api.example.com", conn_id="api")
-            )
-            assert hook.run("GET", "/x").status_code == 200
-    finally:
-        unsubscribe()
+    with (
+        capture_events() as seen,
+        override_connections({"api": "http://u:old-pass1@api.example.com"}) as backend,
+        mock_http(lambda request: httpx.Response(next(answers))) as http,
+    ):
+        hook = HttpHook("api")
+        hook.get_conn()
+        backend.set_connection(
+            Connection.from_uri("http://u:new-pass2@api.example.com", conn_id="api")
+        )
+        assert hook.run("GET", "/x").status_code == 200
     assert [type(e).__name__ for e in seen if isinstance(e, events.CredentialsRefreshed)] == [
         "CredentialsRefreshed"
     ]
