@@ -343,3 +343,24 @@ def test_401_refresh_emits_an_event_through_the_http_hook() -> None:
         "CredentialsRefreshed"
     ]
     assert len(http.requests) == 2
+
+
+def test_run_with_advanced_retry_airflow_keyword_form() -> None:
+    """Airflow's documented call: run_with_advanced_retry(endpoint=..., _retry_args=...); the given
+    tenacity policy alone decides, also for a POST."""
+    import tenacity
+
+    from hookline.testing import mock_http
+
+    answers = iter([500, 500, 200])
+    retry_args = {
+        "stop": tenacity.stop_after_attempt(3),
+        "wait": tenacity.wait_none(),
+        "retry": tenacity.retry_if_exception_type(HttpStatusError),
+        "reraise": True,
+    }
+    with mock_http(lambda request: httpx.Response(next(answers))) as http:
+        hook = HttpHook(Connection(conn_id="api", conn_type="http", host="h"), method="POST")
+        response = hook.run_with_advanced_retry(endpoint="v1/test", _retry_args=retry_args)
+    assert response.status_code == 200
+    assert [(r.method, r.url.path) for r in http.requests] == [("POST", "/v1/test")] * 3
