@@ -177,3 +177,9 @@ def capture_events(bus: EventBus | None = None) -> Iterator[list[Event]]:
         yield events
     finally:
         unsubscribe()
+
+
+# -- HTTP: answer the requests of HTTP hooks built in a block with a handler, not the network.
+from hookline.hooks.http.transport import MockHttp, mock_http  # noqa: E402
+
+__all__ += ["MockHttp", "mock_http"]

@@ -304,16 +304,34 @@ def test_async_5xx_retried_then_status_error(http_echo: EchoServer) -> None:
 
 
 def test_async_429_with_retry_after_then_success(http_echo: EchoServer) -> None:
-    """Async: 429 with Retry-After 0 is retried and the answer is returned."""
+    """Async: 429 with Retry-After 0 is retried for a PUT (idempotent) and the answer is returned."""
     http_echo.fail_next(429, times=2, retry_after="0")
 
     async def scenario() -> int:
         async with AsyncHttpHook(conn_for(http_echo), retry_limit=3) as hook:
-            return (await hook.run("POST", "/x", json={"a": 1})).status_code
+            return (await hook.run("PUT", "/x", json={"a": 1})).status_code
 
     assert asyncio.run(scenario()) == 200
     assert len(http_echo.requests) == 3
     assert http_echo.requests[-1].json() == {"a": 1}
+
+
+def test_async_post_is_not_retried_unless_asked(http_echo: EchoServer) -> None:
+    """Async: a POST meeting 429 is sent once; with retry_non_idempotent it is retried."""
+    http_echo.fail_next(429, times=2, retry_after="0")
+
+    async def scenario(**kwargs: Any) -> int:
+        async with AsyncHttpHook(conn_for(http_echo), retry_limit=3, **kwargs) as hook:
+            return (await hook.run("POST", "/x", json={"a": 1})).status_code
+
+    with pytest.raises(HttpStatusError) as info:
+        asyncio.run(scenario())
+    assert info.value.status_code == 429
+    assert len(http_echo.requests) == 1
+    http_echo.reset()
+    http_echo.fail_next(429, times=2, retry_after="0")
+    assert asyncio.run(scenario(retry_non_idempotent=True)) == 200
+    assert len(http_echo.requests) == 3
 
 
 def test_async_connect_refused() -> None:

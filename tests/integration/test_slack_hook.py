@@ -80,10 +80,24 @@ def test_persistent_429_gives_hook_error_with_status_not_token(http_echo: EchoSe
     assert_no_token(info.value)
 
 
-def test_5xx_retried_up_to_the_limit(http_echo: EchoServer) -> None:
-    """500s are retried retry_limit times, then HookError with the status."""
+def test_5xx_is_not_retried_by_default(http_echo: EchoServer) -> None:
+    """A 500 may follow a posted message: one post, then HookError with the status."""
     http_echo.fail_next(500, times=100, body=TOKEN.encode())
-    with hook_for(http_echo.port, retry_limit=1) as hook, pytest.raises(HookError) as info:
+    with hook_for(http_echo.port, retry_limit=3) as hook, pytest.raises(HookError) as info:
+        hook.send(text="x")
+    assert len(http_echo.requests) == 1
+    assert "HTTP 500" in str(info.value)
+    assert "after 1 attempt" in str(info.value)
+    assert_no_token(info.value)
+
+
+def test_5xx_retried_up_to_the_limit_when_asked(http_echo: EchoServer) -> None:
+    """With retry_non_idempotent, 500s are retried retry_limit times, then HookError."""
+    http_echo.fail_next(500, times=100, body=TOKEN.encode())
+    with (
+        hook_for(http_echo.port, retry_limit=1, retry_non_idempotent=True) as hook,
+        pytest.raises(HookError) as info,
+    ):
         hook.send(text="x")
     assert len(http_echo.requests) == 2
     assert "HTTP 500" in str(info.value)

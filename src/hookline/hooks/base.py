@@ -5,9 +5,12 @@ A hook is constructed from a conn_id (default: the class's ``default_conn_name``
 everything it opened in :meth:`BaseHook.close` (also on ``with`` exit when the body raises), and
 offers :meth:`BaseHook.test_connection`, which never raises and never puts a secret in its message.
 
-Credential rotation: when the system rejects the credentials, :meth:`BaseHook.run_with_refresh`
-re-resolves the connection once, bypassing caches (``get_connection(conn_id, fresh=True)``), rebuilds
-the client through :meth:`BaseHook.reset_client`, and retries once.
+Credential rotation is written once, here, for every hook: when the system rejects the credentials
+(:class:`~hookline.exceptions.AuthenticationFailed`), :meth:`BaseHook.run_with_refresh` (or
+:meth:`BaseHook.arun_with_refresh` for coroutines) re-resolves the connection once, bypassing caches
+(``get_connection(conn_id, fresh=True)``), rebuilds the client through :meth:`BaseHook.reset_client`,
+and retries once. Each refresh emits :class:`hookline.events.CredentialsRefreshed` on the default
+event bus when a listener is subscribed.
 
 A custom hook defines five things: ``conn_type``, ``hook_name``, ``default_conn_name``,
 ``conn_name_attr`` and ``get_conn()`` (plus ``close_conn()`` when its client holds resources, and
@@ -16,13 +19,14 @@ A custom hook defines five things: ``conn_type``, ``hook_name``, ``default_conn_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from hookline import masking
+from hookline import events, masking
 from hookline.connection import Connection
 from hookline.exceptions import AuthenticationFailed, ConnectionNotFound
 from hookline.resolve.default import get_connection
@@ -77,7 +81,8 @@ class BaseHook(ABC, Generic[ClientT]):
                 f"(no default_conn_name is set), got {conn!r}"
             )
         self._client: ClientT | None = None
-        #: How many times this hook re-resolved its connection after an authentication failure.
+        #: How many times this hook re-resolved its connection after an authentication failure
+        #: (the same refreshes are reported as :class:`hookline.events.CredentialsRefreshed`).
         self.refresh_count = 0
         self.log = logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
 
@@ -126,19 +131,28 @@ class BaseHook(ABC, Generic[ClientT]):
 
         When it changed, :meth:`reset_client` drops the client so the next use rebuilds it. A hook
         built from a Connection object with a conn_id refreshes by that id; when no backend holds the
-        id, the current connection is kept and the result is False.
+        id, the current connection is kept and the result is False. Either way a
+        :class:`~hookline.events.CredentialsRefreshed` event is emitted (when anyone listens).
         """
         self.refresh_count += 1
         try:
             fresh = get_connection(self.conn_id, fresh=True)
         except ConnectionNotFound:
             self.log.warning("cannot refresh connection %r: no backend holds it", self.conn_id)
-            return False
-        self._register_secrets(fresh)
-        changed = fresh != self._connection
-        self._connection = fresh
-        if changed:
-            self.reset_client()
+            changed = False
+        else:
+            self._register_secrets(fresh)
+            changed = fresh != self._connection
+            self._connection = fresh
+            if changed:
+                self.reset_client()
+        bus = events.default_bus
+        if bus.active:
+            bus.emit(
+                events.CredentialsRefreshed(
+                    conn_id=self.conn_id, hook=type(self).__name__, changed=changed
+                )
+            )
         return changed
 
     # -- client lifecycle -------------------------------------------------------------------------
@@ -185,10 +199,26 @@ class BaseHook(ABC, Generic[ClientT]):
         try:
             return action()
         except AuthenticationFailed:
-            if not self._resolvable or not self.refresh_connection():
+            if not self._refreshed_after_auth_failure():
                 raise
-        self.log.info("credentials of %r changed; retrying once with the new ones", self.conn_id)
         return action()
+
+    async def arun_with_refresh(self, action: Callable[[], Awaitable[ResultT]]) -> ResultT:
+        """:meth:`run_with_refresh` for a coroutine; the lookup runs in a worker thread, so a slow
+        secrets backend does not block the event loop."""
+        try:
+            return await action()
+        except AuthenticationFailed:
+            if not await asyncio.to_thread(self._refreshed_after_auth_failure):
+                raise
+        return await action()
+
+    def _refreshed_after_auth_failure(self) -> bool:
+        """Refresh after an authentication failure; True when a retry with new credentials is due."""
+        if not self._resolvable or not self.refresh_connection():
+            return False
+        self.log.info("credentials of %r changed; retrying once with the new ones", self.conn_id)
+        return True
 
     # -- testing ----------------------------------------------------------------------------------
 

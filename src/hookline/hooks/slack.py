@@ -10,8 +10,11 @@ Where the webhook URL comes from (Airflow's ``slackwebhook`` connection layout):
 
 The URL is a secret: it is registered for masking and never appears in ``repr``, logs or error
 messages, which name the connection, the status and Slack's short error code (``invalid_token``).
-Requests are retried on 429 (honouring ``Retry-After``, capped), on 5xx and on connect errors.
-Extras: ``timeout_s`` (or Airflow's ``timeout``), ``proxy``, ``retry_limit``.
+Retries follow hookline's one policy (:mod:`hookline.hooks._retry`): a post that never reached Slack
+(connection refused, connect timeout) and a 429 (Slack does not post a rate-limited message) are
+retried, honouring ``Retry-After`` up to a cap; a 5xx or a dropped connection may follow a message
+that was posted, so it is retried only with ``retry_non_idempotent`` (argument or extra).
+Extras: ``timeout_s`` (or Airflow's ``timeout``), ``proxy``, ``retry_limit``, ``retry_non_idempotent``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import threading
 from typing import Any, ClassVar, Final
 
 import httpx
-import tenacity
 
 from hookline import masking
 from hookline.connection import Connection
@@ -32,8 +34,10 @@ from hookline.exceptions import (
     HookError,
     InvalidConnection,
 )
-from hookline.hooks._retry import RetryPolicy, mask_httpx_logs, shared_ssl_context
+from hookline.hooks._retry import HttpRetryRules, RetryPolicy, mask_httpx_logs, shared_ssl_context
 from hookline.hooks.base import BaseHook
+from hookline.hooks.http.transport import transport_override
+from hookline.options import parse_bool, parse_float, parse_int, resolve_option
 
 __all__ = ["DEFAULT_WEBHOOK_BASE_URL", "SlackWebhookHook"]
 
@@ -55,6 +59,10 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
         retry_limit: Retries after the first attempt (default: extra ``retry_limit``, else 3).
         retry_delay_s: First backoff delay when the server gives no ``Retry-After``.
         retry_after_cap_s: Cap on a server's ``Retry-After``.
+        retry_non_idempotent: Also retry 5xx answers and dropped connections, which may follow a
+            posted message (default: extra ``retry_non_idempotent``, else False).
+        transport: An :class:`httpx.BaseTransport` used instead of the network (tests); default:
+            the one set by :func:`hookline.testing.mock_http`, else the network.
 
     Example:
         >>> with SlackWebhookHook("alerts") as slack:  # doctest: +SKIP
@@ -74,6 +82,8 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
         retry_limit: int | None = None,
         retry_delay_s: float = 1.0,
         retry_after_cap_s: float = 60.0,
+        retry_non_idempotent: bool | None = None,
+        transport: httpx.BaseTransport | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(conn, **kwargs)
@@ -81,6 +91,11 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
         self._retry_limit = retry_limit
         self._retry_delay_s = retry_delay_s
         self._retry_after_cap_s = retry_after_cap_s
+        self._retry_non_idempotent = retry_non_idempotent
+        override = transport_override.get()
+        self._transport = transport or (
+            override if isinstance(override, httpx.BaseTransport) else None
+        )
         self._lock = threading.Lock()
 
     # -- settings ----------------------------------------------------------------------------
@@ -117,23 +132,53 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
 
     @property
     def timeout_s(self) -> float:
-        """The request timeout in seconds."""
-        if self._timeout_s is not None:
-            return self._timeout_s
+        """The request timeout in seconds (argument, else extra ``timeout_s`` or ``timeout``, else 30).
+
+        Raises:
+            InvalidConnection: the extra is not a number of seconds.
+        """
         extra = self.connection.extra
-        return float(extra.get("timeout_s", extra.get("timeout", 30.0)))
+        key = "timeout_s" if extra.get("timeout_s") is not None else "timeout"
+        return resolve_option(
+            "timeout_s",
+            self._timeout_s,
+            extra,
+            30.0,
+            extra_key=key,
+            convert=lambda v: parse_float(v, name=key, minimum=0.0, conn_id=self.conn_id),
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        """Retries on 429 (Retry-After honoured), 5xx and connect errors."""
-        limit = self._retry_limit
-        if limit is None:
-            limit = int(self.connection.extra.get("retry_limit", 3))
+        """The retry policy: ``retry_limit`` (argument, else extra, else 3) and the delays.
+
+        Raises:
+            InvalidConnection: the ``retry_limit`` extra is not a whole number >= 0.
+        """
+        limit = resolve_option(
+            "retry_limit",
+            self._retry_limit,
+            self.connection.extra,
+            3,
+            convert=lambda v: parse_int(v, name="retry_limit", minimum=0, conn_id=self.conn_id),
+        )
         return RetryPolicy(
             retry_limit=limit,
             retry_delay_s=self._retry_delay_s,
             retry_after_cap_s=self._retry_after_cap_s,
         )
+
+    @property
+    def retry_rules(self) -> HttpRetryRules:
+        """What is retried: unsent posts and 429 always, the rest only with retry_non_idempotent."""
+        again = resolve_option(
+            "retry_non_idempotent",
+            self._retry_non_idempotent,
+            self.connection.extra,
+            False,
+            convert=lambda v: parse_bool(v, name="retry_non_idempotent", conn_id=self.conn_id),
+        )
+        return HttpRetryRules("POST", retry_non_idempotent=again, safe_statuses=frozenset({429}))
 
     # -- client ------------------------------------------------------------------------------
 
@@ -147,9 +192,10 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
                     proxy = self.connection.extra.get("proxy")
                     client = httpx.Client(
                         timeout=self.timeout_s,
-                        proxy=str(proxy) if proxy else None,
+                        proxy=str(proxy) if proxy and self._transport is None else None,
                         verify=shared_ssl_context(),
                         headers={"Content-Type": "application/json; charset=utf-8"},
+                        transport=self._transport,
                     )
                     self._client = client
         return client
@@ -198,16 +244,33 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
         """Post a payload as is (Airflow's ``send_dict``); see :meth:`send`."""
         return self.run_with_refresh(lambda: self._post(body, accept_statuses=()))
 
-    def _post(self, body: dict[str, Any], accept_statuses: tuple[int, ...]) -> httpx.Response:
+    def _post(
+        self,
+        body: dict[str, Any],
+        accept_statuses: tuple[int, ...],
+        policy: RetryPolicy | None = None,
+    ) -> httpx.Response:
         url = self._webhook_url()
         client = self.get_conn()
-        policy = self.retry_policy
-        retrying = tenacity.Retrying(**policy.tenacity_kwargs())
+        rules = self.retry_rules
+        attempts = 0
+
+        def attempt(number: int) -> httpx.Response:
+            nonlocal attempts
+            attempts = number
+            return client.post(url, json=body)
+
         try:
-            response: httpx.Response = retrying(client.post, url, json=body)
+            response = (policy or self.retry_policy).call(
+                attempt,
+                retry_on_error=rules.on_error,
+                retry_on_result=rules.on_response,
+                hint_s=rules.hint_s,
+                discard=lambda r: r.close(),
+                what=f"Slack webhook of connection {self.conn_id!r}",
+            )
         except httpx.HTTPError as exc:
             # ``from None``: httpx errors carry the request, whose URL holds the webhook token.
-            attempts = retrying.statistics.get("attempt_number", 1)
             if isinstance(exc, httpx.TransportError):
                 raise HookConnectionError(
                     f"Slack webhook of connection {self.conn_id!r} could not be reached after "
@@ -220,7 +283,6 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
             ) from None
         if response.is_success or response.status_code in accept_statuses:
             return response
-        attempts = retrying.statistics.get("attempt_number", 1)
         raise self._error(response, attempts)
 
     def _error(self, response: httpx.Response, attempts: int) -> HookError:
@@ -240,9 +302,9 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
     def _test(self) -> None:
         """Post an empty payload: Slack answers 400 ``no_text`` (token valid) or 403/404 (invalid).
 
-        Nothing is posted to the channel.
+        Nothing is posted to the channel, and nothing is retried: an unreachable webhook fails at once.
         """
-        response = self._post({}, accept_statuses=(400,))
+        response = self._post({}, accept_statuses=(400,), policy=RetryPolicy.never())
         if response.status_code == 400:
             code = response.text.strip()
             if code in _AUTH_ERRORS:

@@ -26,7 +26,6 @@ import re
 import smtplib
 import ssl
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
@@ -36,7 +35,9 @@ from typing import Any, ClassVar, Final
 from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import AuthenticationFailed, HookConnectionError, HookError
+from hookline.hooks._retry import RetryPolicy
 from hookline.hooks.base import BaseHook
+from hookline.options import parse_bool, parse_float, parse_int, resolve_option
 
 __all__ = ["SmtpHook"]
 
@@ -47,10 +48,11 @@ _SPLIT: Final = re.compile(r"[,;]")
 Attachments = Mapping[str, bytes | str]
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes", "on"}
-    return bool(value)
+def _retryable_connect_error(exc: Exception) -> bool:
+    """Connect failures worth another attempt: network errors, not a TLS handshake that failed."""
+    return isinstance(
+        exc, OSError | smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected
+    ) and not isinstance(exc, ssl.SSLError)
 
 
 def address_list(value: str | Iterable[str] | None) -> list[str]:
@@ -100,15 +102,19 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
 
     # -- settings ----------------------------------------------------------------------------
 
+    def _flag(self, key: str, value: Any) -> bool:
+        """An extra read as a boolean; anything but true/false words is an InvalidConnection."""
+        return parse_bool(value, name=f"extra {key!r}", conn_id=self.conn_id)
+
     @property
     def use_ssl(self) -> bool:
         """Implicit TLS (SMTP over SSL)."""
         conn = self.connection
         extra = conn.extra
         if "use_ssl" in extra:
-            return _as_bool(extra["use_ssl"])
+            return self._flag("use_ssl", extra["use_ssl"])
         if "disable_ssl" in extra:
-            return not _as_bool(extra["disable_ssl"])
+            return not self._flag("disable_ssl", extra["disable_ssl"])
         return conn.port == 465
 
     @property
@@ -119,25 +125,35 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         conn = self.connection
         extra = conn.extra
         if "use_starttls" in extra:
-            return _as_bool(extra["use_starttls"])
+            return self._flag("use_starttls", extra["use_starttls"])
         if "disable_tls" in extra:
-            return not _as_bool(extra["disable_tls"])
+            return not self._flag("disable_tls", extra["disable_tls"])
         return (conn.host or "localhost").lower() not in _LOOPBACK
 
     @property
     def timeout_s(self) -> float:
-        """The socket timeout in seconds."""
-        if self._timeout_s is not None:
-            return self._timeout_s
+        """The socket timeout in seconds (argument, else extra ``timeout_s`` or ``timeout``, else 30)."""
         extra = self.connection.extra
-        return float(extra.get("timeout_s", extra.get("timeout", 30.0)))
+        key = "timeout_s" if extra.get("timeout_s") is not None else "timeout"
+        return resolve_option(
+            "timeout_s",
+            self._timeout_s,
+            extra,
+            30.0,
+            extra_key=key,
+            convert=lambda v: parse_float(v, name=key, minimum=0.0, conn_id=self.conn_id),
+        )
 
     @property
     def retry_limit(self) -> int:
         """Connect retries after the first attempt."""
-        if self._retry_limit is not None:
-            return self._retry_limit
-        return int(self.connection.extra.get("retry_limit", 2))
+        return resolve_option(
+            "retry_limit",
+            self._retry_limit,
+            self.connection.extra,
+            2,
+            convert=lambda v: parse_int(v, name="retry_limit", minimum=0, conn_id=self.conn_id),
+        )
 
     @property
     def from_email(self) -> str | None:
@@ -154,7 +170,7 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         extra = self.connection.extra
         cafile = extra.get("ssl_cafile")
         context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
-        verify = _as_bool(extra.get("ssl_verify", True))
+        verify = self._flag("ssl_verify", extra.get("ssl_verify", True))
         if str(extra.get("ssl_context", "default")).lower() == "none":
             verify = False
         if not verify:
@@ -186,28 +202,35 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         conn = self.connection
         host = conn.host or "localhost"
         port = conn.port or (465 if self.use_ssl else 25)
-        attempts = self.retry_limit + 1
-        last: Exception | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                client = self._open(host, port)
-                break
-            except ssl.SSLError as exc:
-                raise HookConnectionError(
-                    f"{self._where()}: TLS handshake failed: {type(exc).__name__} "
-                    f"({exc.reason or 'no reason given'})",
-                    conn_id=self.conn_id,
-                ) from exc
-            except (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
-                last = exc
-                if attempt < attempts:
-                    time.sleep(self._retry_delay_s)
-        else:
+        # One retry policy for every hook: a constant delay between connect attempts.
+        policy = RetryPolicy(
+            retry_limit=self.retry_limit,
+            retry_delay_s=self._retry_delay_s,
+            retry_max_delay_s=self._retry_delay_s,
+        )
+        attempts = 0
+
+        def attempt(number: int) -> smtplib.SMTP:
+            nonlocal attempts
+            attempts = number
+            return self._open(host, port)
+
+        try:
+            client = policy.call(
+                attempt, retry_on_error=_retryable_connect_error, what=self._where()
+            )
+        except ssl.SSLError as exc:
+            raise HookConnectionError(
+                f"{self._where()}: TLS handshake failed: {type(exc).__name__} "
+                f"({exc.reason or 'no reason given'})",
+                conn_id=self.conn_id,
+            ) from exc
+        except (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
             raise HookConnectionError(
                 f"{self._where()} could not be reached after {attempts} attempt(s): "
-                f"{type(last).__name__} (timeout {self.timeout_s} s)",
+                f"{type(exc).__name__} (timeout {self.timeout_s} s)",
                 conn_id=self.conn_id,
-            ) from last
+            ) from exc
         try:
             self._secure_and_login(client)
         except BaseException:

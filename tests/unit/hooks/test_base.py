@@ -277,3 +277,67 @@ def test_unknown_conn_type_lists_known_types() -> None:
     """An unregistered type raises InvalidConnection naming the registered ones."""
     with pytest.raises(InvalidConnection, match=r"Unknown hook type 'nosuch'.*postgres"):
         Connection(conn_id="x", conn_type="nosuch").get_hook()
+
+
+# -- events and the async refresh ---------------------------------------------------------------------
+
+
+def test_refresh_emits_credentials_refreshed() -> None:
+    """Each refresh after an authentication failure emits one CredentialsRefreshed, saying whether
+    new credentials were found; no secret is in the event."""
+    from hookline import events
+    from hookline.testing import capture_events
+
+    with capture_events() as seen:
+        FakeHook.accepted = {"new-password"}
+        with override_connections({"svc": _conn("old-password")}) as backend:
+            hook = FakeHook("svc")
+            hook.get_conn()
+            backend.set_connection(_conn("new-password"))
+            assert hook.call() == "ok"
+        FakeHook.accepted = set()
+        with override_connections({"svc": _conn(CANARY)}), pytest.raises(AuthenticationFailed):
+            FakeHook("svc").call()
+    refreshed = [e for e in seen if isinstance(e, events.CredentialsRefreshed)]
+    assert [(e.conn_id, e.hook, e.changed) for e in refreshed] == [
+        ("svc", "FakeHook", True),
+        ("svc", "FakeHook", False),
+    ]
+    assert CANARY not in repr(refreshed)
+    assert "new-password" not in repr(refreshed)
+
+
+def test_no_event_is_built_without_listeners(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no listener subscribed, a refresh builds no event (emitters check bus.active)."""
+    from hookline import events
+
+    def fail(**kwargs: object) -> None:
+        raise AssertionError("an event was built with nobody listening")
+
+    monkeypatch.setattr(events, "CredentialsRefreshed", fail)
+    assert not events.default_bus.active
+    FakeHook.accepted = set()
+    with override_connections({"svc": _conn("pw-12345")}), pytest.raises(AuthenticationFailed):
+        FakeHook("svc").call()
+
+
+def test_async_refresh_runs_the_flow_once() -> None:
+    """arun_with_refresh: on AuthenticationFailed, one fresh lookup (in a worker thread) and one
+    retry with the new credentials."""
+    import asyncio
+
+    FakeHook.accepted = {"new-password"}
+    with override_connections({"svc": _conn("old-password")}) as backend:
+        hook = FakeHook("svc")
+        hook.get_conn()
+        backend.set_connection(_conn("new-password"))
+
+        async def action() -> str:
+            client = hook.get_conn()
+            if client.password not in FakeHook.accepted:
+                raise AuthenticationFailed("rejected", conn_id="svc")
+            return "ok"
+
+        assert asyncio.run(hook.arun_with_refresh(action)) == "ok"
+    assert hook.refresh_count == 1
+    assert [c.password for c in hook.built] == ["old-password", "new-password"]

@@ -102,3 +102,41 @@ def test_registered_for_slackwebhook() -> None:
     assert hook_class_for("slackwebhook") is SlackWebhookHook
     conn = Connection(conn_id="alerts", conn_type="slackwebhook", password=TOKEN)
     assert isinstance(conn.get_hook(), SlackWebhookHook)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"retry_limit": "three"}, "retry_limit"),
+        ({"retry_limit": -1}, "retry_limit"),
+        ({"timeout_s": "soon"}, "timeout_s"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"retry_non_idempotent": "maybe"}, "retry_non_idempotent"),
+    ],
+)
+def test_malformed_extras_are_invalid_connection(extra: dict[str, Any], key: str) -> None:
+    """Options are read by hookline.options: a malformed one is typed and named, no token shown."""
+    hook = make(password=TOKEN, extra=extra)
+    reads = {
+        "retry_limit": lambda: hook.retry_policy,
+        "timeout_s": lambda: hook.timeout_s,
+        "timeout": lambda: hook.timeout_s,
+        "retry_non_idempotent": lambda: hook.retry_rules,
+    }
+    with pytest.raises(InvalidConnection, match=key) as info:
+        reads[key]()
+    assert "c4n4ry" not in str(info.value)
+
+
+def test_retry_rules_retry_unsent_posts_and_429_only_by_default() -> None:
+    """A webhook post is not idempotent: 429 (not posted) is retried, 5xx only when asked."""
+    import httpx
+
+    rules = make(password=TOKEN).retry_rules
+    assert rules.on_response(httpx.Response(429))
+    assert not rules.on_response(httpx.Response(503))
+    asked = make(password=TOKEN, extra={"retry_non_idempotent": "yes"}).retry_rules
+    assert asked.on_response(httpx.Response(503))
+    assert SlackWebhookHook(
+        Connection(conn_id="a", conn_type="slackwebhook", password=TOKEN), retry_non_idempotent=True
+    ).retry_rules.retry_non_idempotent

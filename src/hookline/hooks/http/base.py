@@ -1,135 +1,88 @@
-"""The parts of the HTTP hooks that do not depend on sync or async: settings from the connection
-(base URL, headers, auth, timeouts, TLS, retry policy), URL joining and error mapping.
+"""What the sync and async HTTP hooks share: the constructor, settings, clients, request building,
+redirect hops that drop credentials across origins, and error mapping.
 
 :class:`HttpHookBase` is subclassed by :class:`~hookline.hooks.http.HttpHook` and
 :class:`~hookline.hooks.http.AsyncHttpHook`; import those (and the errors) from
-:mod:`hookline.hooks.http`.
+:mod:`hookline.hooks.http`. The call forms of ``run`` are in :mod:`~hookline.hooks.http.calls`,
+what is read from the connection in :mod:`~hookline.hooks.http.settings`, and transports in
+:mod:`~hookline.hooks.http.transport`.
+
+**Transports**: ``transport=`` on the constructor replaces the network for every client the hook
+builds (``httpx.MockTransport`` in tests); inside :func:`hookline.testing.mock_http`, hooks built
+without one get the mock's. An injected transport is never closed by the hook, and TLS and proxy
+settings do not apply to it.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import ssl
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import Any, ClassVar, Final, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
 from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import (
+    ConfigurationError,
     HookConnectionError,
     HookError,
     HttpAuthenticationFailed,
     HttpStatusError,
+    InvalidConnection,
 )
-from hookline.hooks._retry import (
-    NOT_RETRIED_ERRORS,
-    RetryPolicy,
-    mask_httpx_logs,
-    shared_ssl_context,
-)
+from hookline.hooks._retry import HttpRetryRules, RetryPolicy, mask_httpx_logs
 from hookline.hooks.base import BaseHook
+from hookline.hooks.http.calls import (
+    METHOD_CHARS,
+    METHODS,
+    RunCall,
+    crosses_origin,
+    is_credential_header,
+)
+from hookline.hooks.http.settings import (
+    HookArguments,
+    HttpSettings,
+    OptionReader,
+    RequestOptions,
+    base_url_of,
+    check_header,
+    read_settings,
+    request_options,
+)
+from hookline.hooks.http.transport import (
+    Transport,
+    TransportOptions,
+    keep_alive_options,
+    transport_override,
+)
 
-__all__ = [
-    "OPTION_KEYS",
-    "HttpAuthenticationFailed",
-    "HttpHookBase",
-    "HttpStatusError",
-    "as_bool",
-    "is_http_method",
-]
+__all__ = ["HttpHookBase"]
 
 log = logging.getLogger("hookline.hooks.http")
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
-#: Extras consumed as options; every other extra key becomes a request header.
-OPTION_KEYS: Final = frozenset(
-    {
-        "stream",
-        "cert",
-        "proxies",
-        "proxy",
-        "timeout",
-        "verify",
-        "verify_ssl",
-        "allow_redirects",
-        "max_redirects",
-        "trust_env",
-        "check_response",
-        "auth_type",
-        "auth_kwargs",
-        "token",
-        "bearer_token",
-        "api_token",
-        "connect_timeout_s",
-        "read_timeout_s",
-        "retry_limit",
-        "retry_delay_s",
-        "test_endpoint",
-    }
-)
-_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_TOKEN_KEYS: Final = ("token", "bearer_token", "api_token")
 
-
-def _ssl_context(verify: Any, cert: Any) -> ssl.SSLContext | bool:
-    """httpx 0.28 wants an SSLContext for CA bundles and client certificates.
-
-    The common cases (default verification, no verification) share one context per process: loading
-    the CA bundle costs tens of milliseconds, which would otherwise be paid by every new client.
+def _with_query(url: str, params: Any) -> str:
+    """``url`` with ``params`` appended to its query, as requests does (httpx would replace the
+    query of an endpoint such as ``items?fixed=1``); None values are dropped, as requests drops them.
     """
-    if isinstance(verify, str) and verify.lower() in {"false", "0", "no"}:
-        verify = False
-    if verify is False and not cert:
-        return shared_ssl_context(verify=False)
-    if verify in (None, True) and not cert:
-        return shared_ssl_context()
-    cafile = verify if isinstance(verify, str) else None
-    context = ssl.create_default_context(cafile=cafile)
-    if verify is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if cert:
-        if isinstance(cert, list | tuple):
-            context.load_cert_chain(*cert)
-        else:
-            context.load_cert_chain(str(cert))
-    return context
+    if params is None:
+        return url
+    if isinstance(params, Mapping):
+        params = {k: v for k, v in params.items() if v is not None}
+    query = str(httpx.QueryParams(params))
+    if not query:
+        return url
+    separator = "" if url.endswith(("?", "&")) else ("&" if "?" in url else "?")
+    return f"{url}{separator}{query}"
 
 
-def is_http_method(value: str) -> bool:
-    """True for a standard method in any case (``get``) or any all-capitals token (``PROPFIND``)."""
-    return value.upper() in _METHODS or (value.isalpha() and value.isupper())
-
-
-def _keep_alive_options(idle_s: int, count: int, interval_s: int) -> list[tuple[int, int, int]]:
-    """Socket options for TCP keep-alive probes (Airflow's ``tcp_keep_alive*`` arguments)."""
-    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
-    for name, value in (
-        ("TCP_KEEPIDLE", idle_s),
-        ("TCP_KEEPCNT", count),
-        ("TCP_KEEPINTVL", interval_s),
-    ):
-        if hasattr(socket, name):
-            options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
-    return options
-
-
-def as_bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() not in {"false", "0", "no", "off", ""}
-    return bool(value)
-
-
-class HttpHookBase(BaseHook[ClientT]):
-    """What the sync and async HTTP hooks share: settings from the connection, URLs, errors."""
+class HttpHookBase(BaseHook[ClientT], Generic[ClientT]):
+    """What the sync and async HTTP hooks share: settings, call forms, requests, redirects, errors."""
 
     conn_type: ClassVar[str] = "http"
     hook_name: ClassVar[str] = "HTTP"
@@ -139,8 +92,9 @@ class HttpHookBase(BaseHook[ClientT]):
     def __init__(
         self,
         conn: str | Connection | None = None,
+        http_conn_id: str | Connection | None = None,
         *,
-        method: str = "POST",
+        method: str | None = None,
         retry_limit: int | None = None,
         retry_delay_s: float | None = None,
         retry_max_delay_s: float = 30.0,
@@ -148,47 +102,79 @@ class HttpHookBase(BaseHook[ClientT]):
         connect_timeout_s: float | None = None,
         read_timeout_s: float | None = None,
         check_response: bool | None = None,
-        auth_type: Callable[[str, str], httpx.Auth] | None = None,
+        retry_non_idempotent: bool | None = None,
+        auth_type: Any = None,
+        transport: Transport | None = None,
         tcp_keep_alive: bool = True,
         tcp_keep_alive_idle: int = 120,
         tcp_keep_alive_count: int = 20,
         tcp_keep_alive_interval: int = 30,
         **kwargs: Any,
     ) -> None:
+        # Airflow's signature is HttpHook(method="POST", http_conn_id="http_default", ...): a first
+        # positional that is an upper-case standard method name is the method.
+        if isinstance(conn, str) and conn in METHODS:
+            if method is not None:
+                raise TypeError(
+                    f"{type(self).__name__} got the method twice: {conn!r} and {method!r}"
+                )
+            method, conn = conn, http_conn_id
+        elif http_conn_id is not None:
+            if conn is not None:
+                raise TypeError(
+                    f"{type(self).__name__} got two connections; a second positional argument is "
+                    "accepted only after a method, as in HttpHook('GET', 'my_conn')"
+                )
+            conn = http_conn_id
         super().__init__(conn, **kwargs)
-        self.method = method.upper()
+        method = (method or "POST").upper()
+        if not set(method) <= METHOD_CHARS:
+            raise TypeError(f"method must be an HTTP method name, got {method!r}")
+        self.method = method
         self.auth_type = auth_type
+        self._arguments = HookArguments(
+            retry_limit=retry_limit,
+            retry_delay_s=retry_delay_s,
+            retry_max_delay_s=retry_max_delay_s,
+            retry_after_cap_s=retry_after_cap_s,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+            check_response=check_response,
+            retry_non_idempotent=retry_non_idempotent,
+            auth_type=auth_type,
+        )
         self._socket_options = (
-            _keep_alive_options(tcp_keep_alive_idle, tcp_keep_alive_count, tcp_keep_alive_interval)
+            keep_alive_options(tcp_keep_alive_idle, tcp_keep_alive_count, tcp_keep_alive_interval)
             if tcp_keep_alive
             else []
         )
-        self._retry_limit = retry_limit
-        self._retry_delay_s = retry_delay_s
-        self._retry_max_delay_s = retry_max_delay_s
-        self._retry_after_cap_s = retry_after_cap_s
-        self._connect_timeout_s = connect_timeout_s
-        self._read_timeout_s = read_timeout_s
-        self._check_response = check_response
+        self._injected: Transport | None = (
+            transport if transport is not None else transport_override.get()
+        )
+        self._settings: HttpSettings | None = None
+        self._variants: dict[TransportOptions, ClientT] = {}
         self._lock = threading.Lock()
 
     # -- settings from the connection ---------------------------------------------------------
 
     @property
+    def settings(self) -> HttpSettings:
+        """Everything read from the connection, checked once (re-read after a refresh).
+
+        Raises:
+            InvalidConnection: a malformed extra, named with its connection.
+        """
+        settings = self._settings
+        if settings is None:
+            conn = self.connection
+            settings = read_settings(conn, self._arguments, self.conn_id)
+            self._settings = settings
+        return settings
+
+    @property
     def base_url(self) -> str:
-        """The URL every endpoint is appended to (Airflow's rule; see the module docstring)."""
-        conn = self.connection
-        host = conn.host or ""
-        if "://" in host:
-            url = host
-        elif host:
-            default_scheme = "https" if conn.conn_type == "https" else "http"
-            url = f"{conn.schema or default_scheme}://{host}"
-        else:
-            url = ""
-        if conn.port:
-            url += f":{conn.port}"
-        return url
+        """The URL every endpoint is appended to (Airflow's rule; see ``settings.base_url_of``)."""
+        return base_url_of(self.connection)
 
     def url_for(self, endpoint: str | None) -> str:
         """Join the base URL and ``endpoint`` with exactly one ``/`` between them (Airflow's rule)."""
@@ -198,110 +184,205 @@ class HttpHookBase(BaseHook[ClientT]):
             return f"{base}/{endpoint}"
         return base + endpoint
 
+    #: Airflow's name for :meth:`url_for`.
+    url_from_endpoint = url_for
+
     @property
     def retry_policy(self) -> RetryPolicy:
-        """The retry policy in force: hook arguments, then extras, then defaults."""
-        extra = self.connection.extra
-        limit = self._retry_limit
-        if limit is None:
-            limit = int(extra.get("retry_limit", 3))
-        delay = self._retry_delay_s
-        if delay is None:
-            delay = float(extra.get("retry_delay_s", 1.0))
-        return RetryPolicy(
-            retry_limit=limit,
-            retry_delay_s=delay,
-            retry_max_delay_s=self._retry_max_delay_s,
-            retry_after_cap_s=self._retry_after_cap_s,
-        )
+        """The :class:`~hookline.hooks._retry.RetryPolicy` in force (arguments, extras, defaults)."""
+        return self.settings.retry
 
     @property
     def timeout(self) -> httpx.Timeout:
         """Connect and read timeouts: hook arguments, then extras, then ``timeout``, then 10 s / 60 s."""
-        extra = self.connection.extra
-        total = extra.get("timeout")
-        connect = self._connect_timeout_s
-        if connect is None:
-            connect = float(extra.get("connect_timeout_s", total if total is not None else 10.0))
-        read = self._read_timeout_s
-        if read is None:
-            read = float(extra.get("read_timeout_s", total if total is not None else 60.0))
-        return httpx.Timeout(read, connect=connect)
+        return self.settings.request.timeout
 
     @property
     def check_response_enabled(self) -> bool:
         """Whether 4xx/5xx answers raise (hook argument, else the ``check_response`` extra, else on)."""
-        if self._check_response is not None:
-            return self._check_response
-        return as_bool(self.connection.extra.get("check_response"), True)
+        return self.settings.request.check_response
 
-    def _headers_and_auth(self) -> tuple[dict[str, str], httpx.Auth | None]:
-        conn = self.connection
-        headers = {
-            str(k): v if isinstance(v, str) else str(v)
-            for k, v in conn.extra.items()
-            if k not in OPTION_KEYS
-        }
-        token = next((conn.extra[k] for k in _TOKEN_KEYS if conn.extra.get(k)), None)
-        auth: httpx.Auth | None = None
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        elif conn.login:
-            auth_type = self.auth_type or httpx.BasicAuth
-            auth = auth_type(conn.login, conn.password or "")
-        return headers, auth
+    def reset_client(self) -> None:
+        """Drop the clients and the settings read from the connection."""
+        self._settings = None
+        super().reset_client()
 
-    def _client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` from the connection."""
-        conn = self.connection
-        self._register_secrets(conn)
+    # -- clients --------------------------------------------------------------------------------
+
+    def _client_kwargs(self, transport: TransportOptions) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` for one transport setting."""
+        settings = self.settings
+        self._register_secrets(self.connection)
         mask_httpx_logs()
-        extra = conn.extra
-        headers, auth = self._headers_and_auth()
-        verify = _ssl_context(extra.get("verify", extra.get("verify_ssl")), extra.get("cert"))
         kwargs: dict[str, Any] = {
-            "headers": headers,
-            "auth": auth,
-            "timeout": self.timeout,
-            "verify": verify,
-            "transport": self._transport(verify=verify, socket_options=self._socket_options),
-            "follow_redirects": as_bool(extra.get("allow_redirects"), True),
-            "trust_env": as_bool(extra.get("trust_env"), True),
+            "headers": settings.headers,
+            "auth": settings.auth,
+            "timeout": settings.request.timeout,
+            # Redirects are followed by the hook itself, which drops credentials across origins.
+            "follow_redirects": False,
+            "trust_env": transport.trust_env,
         }
-        if "max_redirects" in extra:
-            kwargs["max_redirects"] = int(extra["max_redirects"])
-        proxies = extra.get("proxies", extra.get("proxy"))
-        if isinstance(proxies, str) and proxies:
-            kwargs["proxy"] = proxies
-        elif isinstance(proxies, Mapping) and proxies:
-            kwargs["mounts"] = {
-                (k if "://" in k else f"{k}://"): self._transport(
-                    verify=verify, socket_options=self._socket_options, proxy=str(v)
-                )
-                for k, v in proxies.items()
-            }
+        if self._injected is not None:
+            kwargs["transport"] = self._borrow(self._injected)
+            return kwargs
+        try:
+            context = transport.ssl_context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise InvalidConnection(
+                f"connection {self.conn_id!r}: the TLS files named by 'verify'/'cert' cannot be "
+                f"loaded ({type(exc).__name__})",
+                conn_id=self.conn_id,
+            ) from None
+        kwargs["verify"] = context
+        kwargs["transport"] = self._new_transport(
+            verify=context, socket_options=self._socket_options
+        )
+        kwargs["mounts"] = {
+            pattern: None
+            if url is None
+            else self._new_transport(verify=context, socket_options=self._socket_options, proxy=url)
+            for pattern, url in transport.proxy_map().items()
+        }
         return kwargs
 
-    def _transport(self, **kwargs: Any) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
-        return httpx.HTTPTransport(**kwargs)
+    def _new_transport(self, **kwargs: Any) -> Any:
+        raise NotImplementedError
 
-    def _request_args(
-        self,
-        method: str,
-        endpoint: str | None,
-        data: Any,
-        params: Any,
-    ) -> tuple[str, str, Any, Any]:
-        """Method, URL, body and params as Airflow sends them (GET: ``data`` becomes params)."""
-        method = method.upper()
-        url = self.url_for(endpoint)
-        if method == "GET" and data is not None and params is None:
-            return method, url, None, data
-        if method == "HEAD":
-            return method, url, None, params
-        return method, url, data, params
+    def _borrow(self, transport: Transport) -> Any:
+        raise NotImplementedError
 
-    # -- errors ------------------------------------------------------------------------------
+    def _make_client(self, transport: TransportOptions) -> ClientT:
+        raise NotImplementedError
+
+    def get_conn(self) -> ClientT:
+        """The hook's client, built on first use and kept (keep-alive pool)."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                client = self._client
+                if client is None:
+                    client = self._make_client(self.settings.request.transport)
+                    self._client = client
+        return client
+
+    def _client_for(self, session: ClientT, options: RequestOptions) -> ClientT:
+        """The client to send with: ``session``, or one built for the call's TLS/proxy options."""
+        if options.transport == self.settings.request.transport or self._injected is not None:
+            return session
+        if session is not self._client:
+            raise ConfigurationError(
+                "extra_options 'verify', 'cert', 'proxies' and 'trust_env' apply only to the "
+                "hook's own client (from get_conn())"
+            )
+        with self._lock:
+            client = self._variants.get(options.transport)
+            if client is None:
+                client = self._make_client(options.transport)
+                self._variants[options.transport] = client
+        return client
+
+    def _take_clients(self) -> list[ClientT]:
+        """Forget every client (main and variants) and return them for closing."""
+        with self._lock:
+            clients = list(self._variants.values())
+            self._variants.clear()
+            if self._client is not None:
+                clients.append(self._client)
+        return clients
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def request_options(self, extra_options: Mapping[str, Any] | None) -> RequestOptions:
+        """The connection's request options with ``extra_options`` applied.
+
+        Raises:
+            ConfigurationError: an unknown ``extra_options`` key (named) or a malformed value.
+        """
+        return request_options(self.settings.request, extra_options, self.conn_id)
+
+    def build_request(self, client: ClientT, call: RunCall) -> httpx.Request:
+        """The request for ``call`` as Airflow builds it: ``data`` is the query of a GET, no body for
+        HEAD, the body otherwise (a mapping or pairs as a form, text or bytes as is).
+
+        Raises:
+            TypeError: ``data`` and ``params`` both given for a GET, data for a HEAD, or a ``data``
+                of a type that cannot be sent.
+            ConfigurationError: a per-call header that cannot be sent (named; value not shown).
+        """
+        kwargs = dict(call.request_kwargs)
+        headers: dict[str, str] = {}
+        data = call.data
+        if call.method == "GET" and data is not None:
+            if "params" in kwargs:
+                raise TypeError("a GET sends data as its query: give data or params, not both")
+            kwargs["params"] = data
+        elif call.method == "HEAD" and data is not None:
+            raise TypeError("a HEAD request has no body: pass query parameters as params=")
+        elif data is not None:
+            if "content" in kwargs:
+                raise TypeError("give data or content, not both")
+            if isinstance(data, Mapping):
+                kwargs["data"] = data
+            elif isinstance(data, str | bytes):
+                kwargs["content"] = data
+            elif isinstance(data, bytearray):
+                kwargs["content"] = bytes(data)
+            elif isinstance(data, list | tuple):
+                kwargs["content"] = urlencode(list(data))
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            elif hasattr(data, "read") or hasattr(data, "__iter__"):
+                kwargs["content"] = data
+            else:
+                raise TypeError(f"run() data cannot be sent as a body: {type(data).__name__}")
+        if call.headers:
+            if not isinstance(call.headers, Mapping):
+                raise TypeError(
+                    f"run() headers must be a mapping, got {type(call.headers).__name__}"
+                )
+            reader = OptionReader(
+                self.conn_id, ConfigurationError, noun="header", where="in run(headers=...)"
+            )
+            for name, value in call.headers.items():
+                checked = check_header(name, value, reader)
+                if checked is not None:
+                    headers[checked[0]] = checked[1]
+        url = _with_query(self.url_for(call.endpoint), kwargs.pop("params", None))
+        return client.build_request(call.method, url, headers=headers, **kwargs)
+
+    @staticmethod
+    def _with_timeout(request: httpx.Request, timeout: httpx.Timeout) -> httpx.Request:
+        request.extensions = {**request.extensions, "timeout": timeout.as_dict()}
+        return request
+
+    def _rules(self, method: str, options: RequestOptions) -> HttpRetryRules:
+        return HttpRetryRules(
+            method=method,
+            retry_non_idempotent=options.retry_non_idempotent,
+            retry_statuses=options.check_response,
+        )
+
+    def _next_hop(
+        self, response: httpx.Response, crossed: bool
+    ) -> tuple[httpx.Request, bool] | None:
+        """The redirect to follow from ``response`` (None: not a redirect), with credentials
+        dropped once the chain has left the first request's origin."""
+        following = response.next_request
+        if following is None:
+            return None
+        crossed = crossed or crosses_origin(response.request.url, following.url)
+        if crossed:
+            for name in [n for n, v in following.headers.items() if is_credential_header(n, v)]:
+                del following.headers[name]
+        return following, crossed
+
+    def _too_many_redirects(self, request: httpx.Request, limit: int) -> HookError:
+        return HookError(
+            f"{self._where(request.method, request.url)} was redirected more than {limit} times "
+            "(max_redirects)",
+            conn_id=self.conn_id,
+        )
+
+    # -- errors ---------------------------------------------------------------------------------
 
     def _where(self, method: str, url: httpx.URL | str) -> str:
         """``METHOD origin/path`` with registered secrets masked (no query string, no userinfo)."""
@@ -318,27 +399,31 @@ class HttpHookBase(BaseHook[ClientT]):
         cls = HttpAuthenticationFailed if status in (401, 403) else HttpStatusError
         return cls(message, conn_id=self.conn_id, status_code=status, reason=reason)
 
+    def check_response(self, response: httpx.Response) -> None:
+        """Raise for a 4xx or 5xx answer (Airflow's ``check_response``); other answers pass.
+
+        Raises:
+            HttpAuthenticationFailed: 401 or 403.
+            HttpStatusError: another 4xx or 5xx; the message holds the method, the masked origin and
+                path, the status and the reason, never the body or headers.
+        """
+        if response.is_error:
+            raise self._status_error(response, 1)
+
     def _transport_error(
-        self, exc: httpx.HTTPError, method: str, url: str, attempts: int
+        self, exc: httpx.HTTPError, method: str, url: httpx.URL | str, attempts: int
     ) -> HookError:
-        timeout = self.timeout
         where = self._where(method, url)
+        if isinstance(exc, httpx.TooManyRedirects):
+            return HookError(f"{where} was redirected too many times", conn_id=self.conn_id)
+        timeout = self.timeout
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         limits = f"connect timeout {timeout.connect} s, read timeout {timeout.read} s"
-        if isinstance(exc, httpx.TransportError) and not isinstance(exc, NOT_RETRIED_ERRORS):
+        if isinstance(exc, httpx.TransportError) and not isinstance(
+            exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError
+        ):
             return HookConnectionError(
                 f"{where} failed after {tries}: {type(exc).__name__} ({limits})",
                 conn_id=self.conn_id,
             )
         return HookError(f"{where} failed: {type(exc).__name__}", conn_id=self.conn_id)
-
-    def _checked(self, response: httpx.Response, attempts: int, check: bool) -> httpx.Response:
-        if check and response.is_error:
-            if not response.is_closed:
-                response.close()
-            raise self._status_error(response, attempts)
-        return response
-
-    def _policy_for(self, retries: bool) -> RetryPolicy:
-        policy = self.retry_policy
-        return policy if retries else replace(policy, retry_limit=0)

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import tenacity
 
 from hookline import Connection
 from hookline.exceptions import AuthenticationFailed, HookError
@@ -21,6 +20,7 @@ from hookline.hooks.http import (
     HttpAsyncHook,
     HttpAuthenticationFailed,
     HttpHook,
+    HttpRetryRules,
     HttpStatusError,
     RetryPolicy,
     is_http_method,
@@ -138,22 +138,15 @@ def test_parse_retry_after_http_date() -> None:
     assert 25 <= seconds <= 31
 
 
-def _state(attempt: int, response: httpx.Response | None = None) -> tenacity.RetryCallState:
-    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = attempt
-    if response is not None:
-        state.set_result(response)
-    return state
-
-
 def test_wait_honours_retry_after_with_a_cap_else_backs_off() -> None:
     """The wait is Retry-After (capped at retry_after_cap_s), else exponential and capped."""
     policy = RetryPolicy(retry_delay_s=0.5, retry_max_delay_s=3.0, retry_after_cap_s=10.0)
-    assert policy.wait_s(_state(1, httpx.Response(429, headers={"Retry-After": "4"}))) == 4.0
-    assert policy.wait_s(_state(1, httpx.Response(429, headers={"Retry-After": "999"}))) == 10.0
-    assert policy.wait_s(_state(1, httpx.Response(503))) == 0.5
-    assert policy.wait_s(_state(2, httpx.Response(503))) == 1.0
-    assert policy.wait_s(_state(6, httpx.Response(503))) == 3.0
+    hint = HttpRetryRules.hint_s
+    assert policy.wait_s(1, hint(httpx.Response(429, headers={"Retry-After": "4"}))) == 4.0
+    assert policy.wait_s(1, hint(httpx.Response(429, headers={"Retry-After": "999"}))) == 10.0
+    assert policy.wait_s(1, hint(httpx.Response(503))) == 0.5
+    assert policy.wait_s(2, hint(httpx.Response(503))) == 1.0
+    assert policy.wait_s(6, hint(httpx.Response(503))) == 3.0
 
 
 @pytest.mark.parametrize(
@@ -161,8 +154,8 @@ def test_wait_honours_retry_after_with_a_cap_else_backs_off() -> None:
     [(200, False), (404, False), (401, False), (429, True), (500, True), (501, False), (503, True)],
 )
 def test_retryable_statuses(status: int, retried: bool) -> None:
-    """429 and 5xx (not 501) are retried; other statuses are final."""
-    assert RetryPolicy.is_retryable_status(status) is retried
+    """429 and 5xx (not 501) are transient; other statuses are final."""
+    assert HttpRetryRules.is_retryable_status(status) is retried
 
 
 def test_auth_failure_is_both_authentication_failed_and_status_error() -> None:
@@ -213,12 +206,17 @@ def test_auth_type_builds_the_auth_from_login_and_password() -> None:
     hook.close()
 
 
+def _client_verify(hook: HttpHook) -> ssl.SSLContext:
+    context: ssl.SSLContext = hook._client_kwargs(hook.settings.request.transport)["verify"]
+    return context
+
+
 def test_clients_share_one_tls_context() -> None:
     """Every client with default verification reuses one TLS context (CA bundle loaded once)."""
-    first = make(host="h")._client_kwargs()
-    second = make(host="other", extra={"verify": True})._client_kwargs()
-    assert first["verify"] is second["verify"] is shared_ssl_context()
-    unverified = make(host="h", extra={"verify": "false"})._client_kwargs()["verify"]
+    first = _client_verify(make(host="h"))
+    second = _client_verify(make(host="other", extra={"verify": True}))
+    assert first is second is shared_ssl_context()
+    unverified = _client_verify(make(host="h", extra={"verify": "false"}))
     assert unverified is shared_ssl_context(verify=False)
     assert unverified.verify_mode == ssl.CERT_NONE
 
@@ -254,3 +252,115 @@ def test_registered_for_http_and_https(conn_type: str) -> None:
 def test_is_http_method(value: str, expected: bool) -> None:
     """Standard methods in any case and all-capitals tokens are methods; paths are not."""
     assert is_http_method(value) is expected
+
+
+# -- DNS failures fail fast ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unknown_host(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``nosuch.invalid`` fails name resolution as a real resolver does (EAI_NONAME), without
+    sending a DNS query from the test machine."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "nosuch.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return "nosuch.invalid"
+
+
+def test_test_connection_with_an_unknown_host_fails_at_once(
+    unknown_host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """test_connection never retries, and an unknown host is not retried by run() either (it was
+    8 s of backoff before): one attempt each, no retry logged."""
+    import logging
+
+    conn = Connection(conn_id="api", conn_type="http", host=unknown_host, password=CANARY)
+    with caplog.at_level(logging.INFO), HttpHook(conn, retry_limit=3) as hook:
+        ok, message = hook.test_connection()
+        with pytest.raises(HookError) as info:
+            hook.run("GET", "/x")
+    assert ok is False
+    assert "ConnectError" in message
+    assert "after 1 attempt" in message
+    assert "after 1 attempt" in str(info.value)
+    assert "retrying" not in caplog.text
+    assert CANARY not in message
+
+
+def test_async_test_connection_with_an_unknown_host_fails_at_once(unknown_host: str) -> None:
+    """AsyncHttpHook.atest_connection: the same, one attempt."""
+    conn = Connection(conn_id="api", conn_type="http", host=unknown_host)
+
+    async def scenario() -> tuple[bool, str]:
+        async with AsyncHttpHook(conn, retry_limit=3) as hook:
+            return await hook.atest_connection()
+
+    ok, message = asyncio.run(scenario())
+    assert ok is False
+    assert "after 1 attempt" in message
+
+
+# -- constructor ---------------------------------------------------------------------------------
+
+
+def test_airflow_positional_constructor_method_first() -> None:
+    """HttpHook('GET', 'conn') is Airflow's (method, http_conn_id); anything else is the conn."""
+    hook = HttpHook("GET", "billing")
+    assert (hook.method, hook.conn_id) == ("GET", "billing")
+    assert HttpHook("GET", http_conn_id="billing").conn_id == "billing"
+    assert HttpHook("GET").conn_id == "http_default"
+    assert HttpHook("billing").method == "POST"
+    assert HttpHook(method="get", http_conn_id="x").method == "GET"
+    with pytest.raises(TypeError, match="method twice"):
+        HttpHook("GET", "billing", method="POST")
+    with pytest.raises(TypeError, match="two connections"):
+        HttpHook("billing", "other")
+
+
+def test_401_refresh_emits_an_event_through_the_http_hook() -> None:
+    """A 401 with rotated credentials: one refresh, one CredentialsRefreshed, a retry that passes."""
+    from hookline import events
+    from hookline.testing import capture_events, mock_http, override_connections
+
+    answers = iter([401, 200])
+    with (
+        capture_events() as seen,
+        override_connections({"api": "http://u:old-pass1@api.example.com"}) as backend,
+        mock_http(lambda request: httpx.Response(next(answers))) as http,
+    ):
+        hook = HttpHook("api")
+        hook.get_conn()
+        backend.set_connection(
+            Connection.from_uri("http://u:new-pass2@api.example.com", conn_id="api")
+        )
+        assert hook.run("GET", "/x").status_code == 200
+    assert [type(e).__name__ for e in seen if isinstance(e, events.CredentialsRefreshed)] == [
+        "CredentialsRefreshed"
+    ]
+    assert len(http.requests) == 2
+
+
+def test_run_with_advanced_retry_airflow_keyword_form() -> None:
+    """Airflow's documented call: run_with_advanced_retry(endpoint=..., _retry_args=...); the given
+    tenacity policy alone decides, also for a POST."""
+    import tenacity
+
+    from hookline.testing import mock_http
+
+    answers = iter([500, 500, 200])
+    retry_args = {
+        "stop": tenacity.stop_after_attempt(3),
+        "wait": tenacity.wait_none(),
+        "retry": tenacity.retry_if_exception_type(HttpStatusError),
+        "reraise": True,
+    }
+    with mock_http(lambda request: httpx.Response(next(answers))) as http:
+        hook = HttpHook(Connection(conn_id="api", conn_type="http", host="h"), method="POST")
+        response = hook.run_with_advanced_retry(endpoint="v1/test", _retry_args=retry_args)
+    assert response.status_code == 200
+    assert [(r.method, r.url.path) for r in http.requests] == [("POST", "/v1/test")] * 3
