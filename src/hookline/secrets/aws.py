@@ -18,6 +18,7 @@ boto3 is imported when a backend is built, never at ``import hookline``; without
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from types import ModuleType
@@ -76,6 +77,8 @@ class _AwsBackend(RemoteBackend):
 
     service = ""
     not_found_codes: frozenset[str] = frozenset()
+    #: The characters the service allows in a name; ids giving another name cannot exist there.
+    name_pattern: re.Pattern[str] = re.compile(r".+")
 
     def __init__(
         self,
@@ -127,6 +130,14 @@ class _AwsBackend(RemoteBackend):
         self.renew_before_s = float(renew_before_s)
         self.extra_conn_words = dict(extra_conn_words or {})
         self._credentials_expire_at: float | None = None
+
+    def wants(self, conn_id: str) -> bool:
+        """Also skips ids that cannot form a valid name for the service (no API call): such a
+        secret cannot exist, and a ``:`` would select an ARN or a parameter version instead."""
+        if not super().wants(conn_id):
+            return False
+        key = self.build_path(conn_id)
+        return key is not None and self.name_pattern.fullmatch(key) is not None
 
     def _botocore_config(self) -> Any:
         from botocore.config import Config
@@ -255,6 +266,7 @@ class AwsSecretsManagerBackend(_AwsBackend):
 
     name = "aws_secrets_manager"
     service = "secretsmanager"
+    name_pattern = re.compile(r"[A-Za-z0-9/_+=.@\-]{1,512}")
     not_found_codes = frozenset(
         {"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException"}
     )
@@ -308,6 +320,7 @@ class AwsSsmBackend(_AwsBackend):
 
     name = "aws_ssm"
     service = "ssm"
+    name_pattern = re.compile(r"[A-Za-z0-9/_.\-]{1,2048}")
     not_found_codes = frozenset({"ParameterNotFound", "ParameterVersionNotFound"})
     default_connections_prefix = "/airflow/connections"
 
