@@ -38,6 +38,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import (
     BackendPermissionDenied,
@@ -172,6 +173,9 @@ class RemoteBackend(SecretsBackend):
         backoff_max_s: float = 1.0,
         max_workers: int = 4,
     ) -> None:
+        # The SDK logs response bodies (the secret text) at DEBUG before hookline parses and
+        # registers the connection inside: mask log records from now on.
+        masking.activate()
         if deadline_s <= 0:
             raise ConfigurationError(f"{self.name}: deadline_s must be > 0, got {deadline_s!r}")
         if max_attempts < 1:
