@@ -127,6 +127,16 @@ def _trie_pattern(values: Iterable[str]) -> str:
     return build(trie)
 
 
+# Work counter for the linear-time regression test (tests/unit/test_masking_linear.py): when a list,
+# the scan adds the number of characters each step examines. None in normal use (no cost).
+_work_meter: list[int] | None = None
+
+
+def _meter(count: int) -> None:
+    if _work_meter is not None:
+        _work_meter[0] += count
+
+
 class _Tier:
     """A batch of registered values and its two regexes (compiled on first use)."""
 
@@ -188,6 +198,7 @@ class _Registry:
 
     def sub(self, text: str) -> str:
         tiers = self._tiers
+        _meter(len(text) * len(tiers))
         if not any(tier.plain().search(text) for tier in tiers):
             return text
         spans = sorted(
@@ -323,16 +334,6 @@ _WEBHOOK_URL = re.compile(
     re.IGNORECASE,
 )
 _WEBHOOK_HINTS = ("hooks.slack.com", "discord", "webhook.office.com")
-
-# Work counter for the linear-time regression test (tests/unit/test_masking_linear.py): when a list,
-# the scan adds the number of characters each step examines. None in normal use (no cost).
-_work_meter: list[int] | None = None
-
-
-def _meter(count: int) -> None:
-    if _work_meter is not None:
-        _work_meter[0] += count
-
 
 def _closing_quote(text: str, start: int, quote: str, line_end: int) -> int:
     """Where the quoted value starting at ``start`` ends: at ``quote`` (its last character the
