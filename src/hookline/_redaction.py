@@ -299,8 +299,9 @@ def redact(value: Any, name: str | None = None) -> Any:
 # that are never registered: a value written after a sensitive key is hidden in text too, in the
 # forms keys and values take in output: ``key=value`` (query strings, ``k=v`` lists), quoted
 # ``"key": "value"`` / ``'key': 'value'`` (JSON, Python reprs), with quotes escaped to any depth
-# (JSON inside a JSON string inside a ``bytes`` repr), ``<key>value</key>`` (XML answers), the
-# password of ``scheme://user:pw@host`` and the token in a webhook URL's path.
+# (JSON inside a JSON string inside a ``bytes`` repr), ``Key: value`` at the start of a line (HTTP
+# headers, botocore's canonical request, YAML) up to the end of the line, ``<key>value</key>`` (XML
+# answers), the password of ``scheme://user:pw@host`` and the token in a webhook URL's path.
 #
 # Every rule runs in time linear in the text (issue 12.5): each regex below either is anchored where
 # only one scan can start (a lookbehind refusing the middle of a run) or uses possessive quantifiers,
@@ -335,6 +336,7 @@ _WEBHOOK_URL = re.compile(
 )
 _WEBHOOK_HINTS = ("hooks.slack.com", "discord", "webhook.office.com")
 
+
 def _closing_quote(text: str, start: int, quote: str, line_end: int) -> int:
     """Where the quoted value starting at ``start`` ends: at ``quote`` (its last character the
     quote, the rest the backslashes escaping it at this depth) not preceded by one more backslash,
@@ -349,6 +351,14 @@ def _closing_quote(text: str, start: int, quote: str, line_end: int) -> int:
         if found == 0 or text[found - 1] != "\\":
             return found
         position = found + 1
+
+
+def _starts_line(text: str, start: int) -> bool:
+    """Whether only a little indentation (at most 16 spaces or tabs) precedes ``start`` on its line."""
+    position = start
+    while position > 0 and text[position - 1] in " \t" and start - position < 16:
+        position -= 1
+    return position == 0 or text[position - 1] == "\n"
 
 
 def _xml_element(match: re.Match[str]) -> str:
@@ -425,6 +435,13 @@ def _redact_keyed_text(text: str) -> str:
                 bare = _BARE_VALUE.match(text, value_start)
                 value_end = bare.end() if bare else value_start
                 _meter(value_end - value_start)
+            elif _starts_line(text, start):  # ``Name: value`` header or canonical-request line
+                value_end = text.find("\n", value_start)
+                if value_end < 0:
+                    value_end = len(text)
+                _meter(value_end - value_start)
+                if text[value_end - 1 : value_end] == "\r":
+                    value_end -= 1
             if value_end > value_start and text[value_start:value_end] != REDACTED:
                 parts += (text[position:value_start], REDACTED)
                 position = value_end

@@ -45,6 +45,8 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "XML elements with secrets": lambda n: "<Token>t</Token>" * (n // 16),
     "webhook URL with a long path": lambda n: "https://hooks.slack.com/services/" + "a" * n,
     "JSON dict of secrets": lambda n: "{" + '"api_key": "k", ' * (n // 16) + "}",
+    "header lines": lambda n: "X-Auth: t\nHost: h\n" * (n // 17),
+    "indented header-like keys, one line": lambda n: "  token: " * (n // 9),
 }
 
 
