@@ -63,9 +63,16 @@ _SENSITIVE_WORDS = frozenset({"key", "pass", "pwd", "webhook", "sig"})
 # ``X-Amz-Signature``), but not alone (an ``auth`` settings table) nor before another word
 # (``auth_type``, ``signature_version``).
 _SENSITIVE_LAST_WORDS = frozenset({"auth", "signature"})
-_HINT_WORDS = (*_SENSITIVE_PARTS, *_SENSITIVE_WORDS, *_SENSITIVE_LAST_WORDS)
+# Substrings that every sensitive name holds in lower case, however it is written (``api_key``,
+# ``api-key``, ``apiKey``, ``connectionString``): the free-text scan looks for these first and asks
+# is_sensitive_key only about the names around them. Few and short, so the scan is fast; a test
+# checks that they cover every part and word above.
+_HINT_WORDS = (
+    "pass", "pwd", "secret", "token", "key", "auth", "credential", "bearer", "dsn", "cookie",
+    "prox", "webhook", "sig", "connection", "service",
+)  # fmt: skip
 _NON_WORD = re.compile(r"[\W_]+")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # fooBar, XAuth, APIKey
 _sensitive_cache: dict[object, bool] = {}
 _CACHED_NAME_MAX = 256  # longer names are checked each time, not kept
 
@@ -334,7 +341,6 @@ _WEBHOOK_URL = re.compile(
     r"(?P<token>[^\s\"'<>?#\\]++)",
     re.IGNORECASE,
 )
-_WEBHOOK_HINTS = ("hooks.slack.com", "discord", "webhook.office.com")
 
 
 def _closing_quote(text: str, start: int, quote: str, line_end: int) -> int:
@@ -366,15 +372,12 @@ def _xml_element(match: re.Match[str]) -> str:
     return f"<{key}>{REDACTED}</{key}>" if is_sensitive_key(key) else match.group(0)
 
 
-def _redact_urls(text: str) -> str:
+def _redact_urls(text: str, lowered: str) -> str:
     """Hide URL passwords (``scheme://user:pw@host``) and webhook URL tokens."""
-    if "://" not in text:
-        return text
     _meter(len(text))
     if "@" in text:
         text = _URL_USERINFO.sub(lambda m: m.group("head") + REDACTED, text)
-    lowered = text.lower()
-    if any(hint in lowered for hint in _WEBHOOK_HINTS):
+    if "hooks.slack.com" in lowered or "discord" in lowered or "webhook.office.com" in lowered:
         text = _WEBHOOK_URL.sub(lambda m: m.group("head") + REDACTED, text)
     return text
 
@@ -386,8 +389,14 @@ def _redact_keyed_text(text: str) -> str:
     forward; a hint's key is the run of ``[\w.-]`` around it, found once, and the scan resumes after
     that run (or after the value it hid), so no character is part of two key scans.
     """
-    text = _redact_urls(text)
+    _meter(len(text))
+    if "=" not in text and ":" not in text and "</" not in text:
+        return text  # no separator: no key has a value here, and there is no URL
     lowered = text.lower()
+    if "://" in text:
+        masked = _redact_urls(text, lowered)
+        if masked is not text:
+            text, lowered = masked, masked.lower()
     same_length = len(lowered) == len(text)
     hints, subject = (_KEY_HINT, lowered) if same_length else (_KEY_HINT_ANY_CASE, text)
     _meter(len(text))

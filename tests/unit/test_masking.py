@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from hookline import Connection, masking
+from hookline import Connection, _redaction, masking
 
 CANARY = "c4n4ry-S3cret!"
 
@@ -537,3 +537,25 @@ def test_webhook_and_x_auth_are_hidden_as_structured_fields() -> None:
         "headers": {"X-Auth": "***", "Accept": "json"},
         "auth_type": "basic",
     }
+
+
+def _spellings(name: str) -> list[str]:
+    words = name.split("_")
+    camel = words[0] + "".join(w.title() for w in words[1:])
+    return [name, name.upper(), "-".join(words), camel, camel[0].upper() + camel[1:], f"x_{name}"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        {*_redaction._SENSITIVE_PARTS, *_redaction._SENSITIVE_WORDS}
+        | {f"x_{word}" for word in _redaction._SENSITIVE_LAST_WORDS}
+    ),
+)
+def test_text_hints_cover_every_sensitive_name(name: str) -> None:
+    """The free-text scan only looks at names holding a hint: every sensitive name, however it is
+    spelt (snake, kebab, camel, upper), must hold one, and its value is then hidden."""
+    for spelling in _spellings(name):
+        assert masking.is_sensitive_key(spelling), spelling
+        assert any(hint in spelling.lower() for hint in _redaction._HINT_WORDS), spelling
+        assert masking.redact(f"{spelling}=v4lue") == f"{spelling}=***", spelling
