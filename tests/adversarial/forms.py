@@ -12,6 +12,7 @@ from __future__ import annotations
 TRAVERSAL_FORMS: tuple[str, ...] = (
     "warehouse/../../admin/rootdb",  # the report's form: leaves connections_path and the mount path
     "warehouse/../admin",
+    "warehouse/../../../../kv1/admin",  # Vault: out of the KV mount into another mount
     "../admin/rootdb",
     "../../admin/rootdb",
     "..",

@@ -21,6 +21,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -170,7 +171,7 @@ class _AwsBackend(RemoteBackend):
             credentials = response["Credentials"]
             expiration = credentials.get("Expiration")
             self._credentials_expire_at = (
-                expiration.timestamp() if hasattr(expiration, "timestamp") else None
+                expiration.timestamp() if isinstance(expiration, datetime) else None
             )
             masking.register(credentials["SecretAccessKey"])  # temporary, but secrets all the same
             masking.register(credentials["SessionToken"])
@@ -191,11 +192,14 @@ class _AwsBackend(RemoteBackend):
             return self._get_client()
         return client
 
+    def _close_client(self, client: Any) -> None:
+        client.close()  # botocore clients close their HTTP connection pool
+
     def _classify(self, exc: BaseException) -> Verdict:
         from botocore import exceptions as bce
 
         if isinstance(exc, bce.ClientError):
-            response: Mapping[str, Any] = getattr(exc, "response", {}) or {}
+            response: Mapping[str, Any] = exc.response or {}
             code = str(response.get("Error", {}).get("Code", "Unknown"))
             status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             reason = f"{code}, HTTP {status}" if status else code

@@ -176,7 +176,7 @@ class GcpSecretManagerBackend(RemoteBackend):
                 )
             self._bump("logins")
             if self.project_id is None:
-                self.project_id = getattr(creds, "project_id", None)
+                self.project_id = creds.project_id
             return creds
         import google.auth
 
@@ -201,10 +201,7 @@ class GcpSecretManagerBackend(RemoteBackend):
         )
 
     def _close_client(self, client: Any) -> None:
-        transport = getattr(client, "transport", None)
-        close = getattr(transport, "close", None)
-        if callable(close):
-            close()
+        client.transport.close()
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -264,7 +261,7 @@ class GcpSecretManagerBackend(RemoteBackend):
         from google.auth import exceptions as auth_exc
 
         if isinstance(exc, gexc.GoogleAPICallError):
-            code = getattr(exc, "code", None)
+            code = exc.code
             reason = f"{type(exc).__name__}, HTTP {int(code)}" if code else type(exc).__name__
             if isinstance(exc, gexc.NotFound):
                 return Verdict(ErrorKind.ABSENT, reason)

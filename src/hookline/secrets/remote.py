@@ -255,10 +255,7 @@ class RemoteBackend(SecretsBackend):
         return client
 
     def _close_client(self, client: Any) -> None:
-        """Release the client's resources."""
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        """Release the client's resources (subclasses close their SDK's client; nothing here)."""
 
     # -- keys and patterns --------------------------------------------------------------------
 
