@@ -446,3 +446,32 @@ def test_credentials_quoted_by_sdk_errors_are_masked(
     masking.reset()
     VaultBackend(url=vault.server.url, auth_type="approle", role_id="r", secret_id=CANARY)
     assert masking.redact(f"secret id {CANARY}") == "secret id ***"
+
+
+def test_cli_cannot_read_outside_connections_path(
+    vault: VaultSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's command, ``connections get 'warehouse/../../admin/rootdb' --show-secrets`` with a
+    ``^warehouse`` lookup pattern, fails with an error naming the id and prints no secret, though
+    OpenBao would normalise the path to ``secret/admin/rootdb`` (issue 12.1)."""
+    root_secret = f"postgres://root:{CANARY}@admin-db/root"
+    put(vault.root, "admin/rootdb", {"conn_uri": root_secret})
+    put(vault.root, "connections/warehouse", {"conn_uri": "postgres://wh@db/wh"})
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKENDS", "vault")
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__URL", vault.server.url)
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__TOKEN", vault.server.root_token)
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__CONNECTIONS_LOOKUP_PATTERN", "^warehouse")
+    try:
+        got = CliRunner().invoke(
+            app, ["connections", "get", "warehouse/../../admin/rootdb", "--show-secrets"]
+        )
+        assert got.exit_code != 0
+        assert CANARY not in got.output
+        assert "admin-db" not in got.output
+        assert "cannot be looked up in the vault backend" in got.output
+        ok = CliRunner().invoke(app, ["connections", "get", "warehouse"])
+        assert ok.exit_code == 0, ok.output
+    finally:
+        previous = resolver.swap_default_resolver(None)
+        if previous is not None:
+            previous.close()
