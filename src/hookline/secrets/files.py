@@ -33,6 +33,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 import yaml
 
+from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import ConfigurationError, ConnectionsFileError, InvalidConnection
 from hookline.secrets.base import SecretsBackend
@@ -329,7 +330,11 @@ def parse_connections_text(
             result[key] = conn
     if errors:
         errors.sort(key=lambda error: (error[0] is None, error[0] or 0))
-        raise ConnectionsFileError(source, errors)
+        # A key is quoted as given, and a broken line can make a URI (with its password) the key:
+        # messages pass through masking (URL passwords, values after sensitive keys).
+        raise ConnectionsFileError(
+            source, [(line, str(masking.redact(message))) for line, message in errors]
+        )
     return result
 
 

@@ -112,3 +112,13 @@ def test_fuzzed_files_raise_only_typed_errors(text: str, fmt: str) -> None:
     with contextlib.suppress(ConnectionsFileError, InvalidConnection):
         parsed = dict(parse_connections_text(text, fmt))  # type: ignore[arg-type]
     assert all(isinstance(conn_id, str) for conn_id in parsed)
+
+
+def test_a_uri_that_became_a_key_is_quoted_masked() -> None:
+    """A line split inside a URI (``str.splitlines`` splits on U+2028, as Airflow's parser does)
+    makes the URI's head a conn_id; the error quoting that id hides the password in it."""
+    text = f"c0=http://x\u2028platform://user:{CANARY}@host/db?nested=v\n"
+    with pytest.raises(ConnectionsFileError) as info:
+        parse_connections_text(text, "env")
+    assert CANARY not in str(info.value)
+    assert "platform://user:***@host" in str(info.value)
