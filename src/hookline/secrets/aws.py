@@ -6,6 +6,10 @@
   :func:`~hookline.secrets.remote.standardize_secret_keys`).
 * :class:`AwsSsmBackend`: parameter ``/airflow/connections/<conn_id>``, read with decryption.
 
+An id that would give a name the service refuses (Secrets Manager: letters, digits and ``/_+=.@-``;
+SSM: letters, digits and ``/_.-``) is skipped without an API call: it cannot be stored, and a ``:``
+would select an ARN or a parameter version instead of a name.
+
 Both take the boto3 session settings (``region_name``, ``endpoint_url``, ``profile_name``, explicit
 keys) and can assume a role through STS (``role_arn``); the temporary credentials are renewed before
 they expire, not per lookup. botocore's own retries are switched off and its socket timeouts bounded, so
