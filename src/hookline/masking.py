@@ -238,8 +238,17 @@ def _mask_new_record(record: logging.LogRecord) -> None:
         record.stack_info = _redact(record.stack_info, 0)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _redact_args(args: Any) -> Any:
     """Structured arguments redacted by key; ``args`` itself (the same object) when none changed."""
+    if type(args) is tuple:
+        for arg in args:  # the common case, scalars only: nothing to redact by key
+            if type(arg) not in _SCALARS:
+                break
+        else:
+            return args
     if isinstance(args, Mapping):
         masked = _redact(args, 0)
         return args if masked == args else masked
