@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import hooks_bench, processes, report, resolution
+from bench import hooks_bench, masking_bench, processes, report, resolution
 from bench.runner import Settings, run_all
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(**{**settings.__dict__, "rounds": args.rounds})
     started = time.perf_counter()
     rows, meta = run_all(
-        settings, extra_groups=[processes.cold_start_rows, resolution.rows, hooks_bench.rows]
+        settings,
+        extra_groups=[
+            processes.cold_start_rows,
+            resolution.rows,
+            hooks_bench.rows,
+            masking_bench.rows,
+        ],
     )
     meta = {
         "hookline": _version("hookline"),

@@ -3,7 +3,7 @@
 Every place that obtains a connection (the secrets chain on a hit, a hook given a ``Connection``
 directly, a write) calls :func:`register_connection_secrets`, so its password, sensitive extras and,
 where needed, its whole URI are hidden by :mod:`hookline.masking` in every later log line, error and
-output.
+output. Registering (or resolving) a connection switches default log masking on.
 """
 
 from __future__ import annotations
@@ -74,7 +74,13 @@ def register_connection_secrets(conn: Connection) -> None:
     """Register the secrets of ``conn`` for masking: the password (and its URL-quoted forms), the
     values of sensitive extras, and the whole URI when it holds any of them in a form the values
     alone would not mask (a password shorter than :data:`~hookline.masking.MIN_MASKED_LENGTH`,
-    credentials in the host, sensitive extras written as ``__extra__`` JSON or too short)."""
+    credentials in the host, sensitive extras written as ``__extra__`` JSON or too short).
+
+    It also switches default log masking on (:func:`hookline.masking.activate`): whoever uses a
+    connection may log through an SDK that sees credentials hookline never registered (ambient AWS
+    credentials, an STS answer), and short secrets are hidden only by the key-based text rules.
+    """
+    masking.activate()
     has_secret = False
     if conn.password:
         masking.register(conn.password)

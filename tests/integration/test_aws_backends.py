@@ -1,5 +1,9 @@
 """AWS Secrets Manager and SSM Parameter Store backends against a real moto server.
 
+What every remote backend shares (reads, path traversal, lookup patterns, caching, outages,
+deadlines, SDK logs) runs over all of them in tests/integration/test_remote_contract.py; here what is
+AWS's own: key aliases, separators, role assumption, batch reads, IAM denial, STS answers in logs.
+
 Each test writes under its own random prefix, so tests sharing the session server (also used by the
 S3 hook tests) never see each other's data and nothing needs a reset. Tests that stop the server or
 need IAM enforcement start their own with ``moto_factory``.
@@ -18,40 +22,24 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
 import hookline
 from hookline import masking
 from hookline.cli.app import app
-from hookline.config import CacheSettings
-from hookline.connection import Connection
 from hookline.exceptions import (
     BackendPermissionDenied,
-    BackendUnavailable,
-    ConnectionUnresolved,
 )
 from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
-from hookline.resolve.cache import CachedResolver
 from hookline.secrets.aws import AwsSecretsManagerBackend, AwsSsmBackend
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.remote import RemoteBackend
 from tests.servers.moto import MotoServer
-from tests.servers.tcp_proxy import TcpProxy
 
 CANARY = "c4n4ry-S3cret!"
 ROLE_ARN = "arn:aws:iam::123456789012:role/hookline-reader"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -152,19 +140,6 @@ def test_secrets_manager_extra_conn_words_and_separator(
     assert conn.login == "svc"
 
 
-def test_prefix_none_and_lookup_pattern_cost_no_calls(
-    moto_server: MotoServer, backends: list[RemoteBackend]
-) -> None:
-    """connections_prefix=None and a non-matching lookup pattern never call the API."""
-    off = sm_backend(moto_server, backends, connections_prefix=None)
-    assert off.get_conn_value("anything") is None
-    picky = sm_backend(moto_server, backends, connections_lookup_pattern=r"^aws_")
-    result = SecretsChain([picky]).lookup("postgres_default")
-    assert result.trace.steps[0].outcome == "skipped"
-    assert off.stats()["api_calls"] == 0
-    assert picky.stats()["api_calls"] == 0
-
-
 def test_role_assumption_logs_in_once_and_renews_near_expiry(
     moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
 ) -> None:
@@ -200,18 +175,6 @@ def test_secrets_manager_prefetch_batches_twenty_per_call(
     assert found == {f"c{n:02d}": f"http://h{n}" for n in range(25)}
     assert b.stats()["api_calls"] == 2
     assert len(list(b.list_connections())) == 25
-
-
-def test_thousand_cached_lookups_cost_one_call(
-    moto_server: MotoServer, backends: list[RemoteBackend], prefix: str
-) -> None:
-    """1,000 lookups of one id within the cache TTL make exactly one GetSecretValue call."""
-    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
-    b = sm_backend(moto_server, backends, connections_prefix=prefix)
-    resolver = CachedResolver(SecretsChain([b]), CacheSettings(ttl_seconds=300))
-    for _ in range(1000):
-        resolver.get_connection("db")
-    assert b.stats()["api_calls"] == 1
 
 
 # -- SSM Parameter Store --------------------------------------------------------------------------
@@ -300,93 +263,6 @@ def test_access_denied_stops_the_chain(
         chain.lookup("db")
 
 
-# -- failures -------------------------------------------------------------------------------------
-
-
-def test_server_stopped_mid_run_stale_then_unavailable(
-    moto_factory: Callable[..., MotoServer],
-    backends: list[RemoteBackend],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """After the server stops, cached values are served within the stale window, then lookups fail
-    saying the backend could not answer; the backend itself raises BackendUnavailable."""
-    server = moto_factory()
-    sm_client(server).create_secret(
-        Name="airflow/connections/db", SecretString=f"postgres://u:{CANARY}@h/db"
-    )
-    b = sm_backend(server, backends, deadline_s=2, max_attempts=2)
-    clock = FakeClock()
-    resolver = CachedResolver(
-        SecretsChain([b]),
-        CacheSettings(
-            ttl_seconds=60, ttl_jitter_ratio=0, stale_if_error_seconds=120, error_retry_seconds=5
-        ),
-        clock=clock,
-    )
-    first = resolver.get_connection("db")
-    server.stop()
-    clock.now += 61
-    with caplog.at_level(logging.WARNING, logger="hookline.resolve.cache"):
-        assert resolver.get_connection("db") == first
-    assert "past its TTL" in caplog.text
-    assert CANARY not in caplog.text
-    clock.now += 200
-    with pytest.raises(ConnectionUnresolved) as info:  # an outage, not absence
-        resolver.get_connection("db")
-    assert "aws_secrets_manager could not answer" in str(info.value)
-    with pytest.raises(BackendUnavailable) as direct:
-        b.get_conn_value("db")
-    assert "EndpointConnectionError" in str(direct.value)
-    assert isinstance(direct.value.__cause__, EndpointConnectionError)
-    assert CANARY not in str(direct.value)
-
-
-def test_chain_falls_through_when_the_server_is_down(
-    moto_factory: Callable[..., MotoServer],
-    backends: list[RemoteBackend],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With moto stopped, the chain answers from the next backend holding the id."""
-    server = moto_factory()
-    ssm = ssm_backend(server, backends, deadline_s=1, max_attempts=2)
-    server.stop()
-    monkeypatch.setenv("AIRFLOW_CONN_FALLBACK", "sqlite://")
-    result = SecretsChain([ssm, EnvBackend()]).lookup("fallback")
-    assert result.connection == Connection.from_uri("sqlite://", conn_id="fallback")
-    assert [s.outcome for s in result.trace.steps] == ["unavailable", "hit"]
-
-
-def test_deadline_holds_when_the_server_does_not_answer(
-    moto_server: MotoServer,
-    backends: list[RemoteBackend],
-    tcp_proxy_factory: Callable[..., TcpProxy],
-) -> None:
-    """Behind a black-holing proxy, the lookup gives up at the deadline (botocore retries off)."""
-    proxy = tcp_proxy_factory(moto_server.port, mode="blackhole")
-    b = sm_backend(moto_server, backends, endpoint_url=proxy.url, deadline_s=0.5)
-    with pytest.raises(BackendUnavailable) as info:
-        b.get_conn_value("db")
-    assert "no answer before the deadline" in str(info.value)
-    ssm = ssm_backend(moto_server, backends, endpoint_url=proxy.url, deadline_s=0.5)
-    with pytest.raises(BackendUnavailable):
-        ssm.get_conn_value("db")
-
-
-def test_slow_server_within_the_deadline_still_answers(
-    moto_server: MotoServer,
-    backends: list[RemoteBackend],
-    tcp_proxy_factory: Callable[..., TcpProxy],
-    prefix: str,
-) -> None:
-    """Delayed responses still arrive when the deadline allows it."""
-    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
-    proxy = tcp_proxy_factory(moto_server.port, mode="delay", delay_s=0.2)
-    b = sm_backend(
-        moto_server, backends, endpoint_url=proxy.url, connections_prefix=prefix, deadline_s=10
-    )
-    assert b.get_conn_value("db") == "sqlite://"
-
-
 # -- the documented configurations, end to end ---------------------------------------------------------
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
@@ -455,7 +331,8 @@ def test_sdk_debug_logs_of_secret_values_are_masked(
     """botocore logs each response body at DEBUG *before* hookline parses (and registers) the
     connection inside: the SecretString / parameter value must still not reach a log handler, nor
     a short password under a sensitive key, nor a short token in the URI's query string, nor the
-    temporary credentials in STS's XML answer to AssumeRole."""
+    temporary credentials in STS's XML answer to AssumeRole. No ``masking.install()``: masking is
+    on by default from the moment a backend is built (issue 12.7)."""
     sm = sm_client(moto_server)
     secret = {"conn_type": "postgres", "login": "bob", "password": CANARY, "host": "h"}
     sm.create_secret(Name=f"{prefix}/json", SecretString=json.dumps(secret))
@@ -471,7 +348,6 @@ def test_sdk_debug_logs_of_secret_values_are_masked(
     root.addHandler(handler)
     old_level = root.level
     root.setLevel(logging.DEBUG)
-    masking.install()
     try:
         assert masking.registered_count() == 0  # nothing known before the first lookup
         assert (

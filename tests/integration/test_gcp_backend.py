@@ -1,5 +1,8 @@
 """GcpSecretManagerBackend against the drongo fake run as a standalone server (REST transport).
 
+What every remote backend shares (reads, path traversal, lookup patterns, caching, outages,
+deadlines, SDK logs) runs over all of them in tests/integration/test_remote_contract.py.
+
 Each test writes under its own random prefix on the session server. Tests that stop the server start
 their own with ``gcp_fake_factory``. The key-file test uses a freshly generated service-account
 key (the client signs its own JWTs, so no token endpoint is needed).
@@ -8,9 +11,8 @@ key (the client signs its own JWTs, so no token endpoint is needed).
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +23,16 @@ from typer.testing import CliRunner
 
 import hookline
 from hookline.cli.app import app
-from hookline.config import CacheSettings
-from hookline.connection import Connection
 from hookline.exceptions import (
     BackendUnavailable,
     ConfigurationError,
-    ConnectionUnresolved,
 )
 from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
-from hookline.resolve.cache import CachedResolver
-from hookline.secrets.env import EnvBackend
 from hookline.secrets.gcp import GcpSecretManagerBackend
 from tests.servers.gcp_fake import GcpFakeServer
-from tests.servers.tcp_proxy import TcpProxy
 
 CANARY = "c4n4ry-S3cret!"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -196,18 +182,6 @@ def test_prefetch_lists_then_accesses(
     assert [c.conn_id for c in conns] == ["c0", "c1", "c2"]
 
 
-def test_thousand_cached_lookups_cost_one_call(
-    gcp_fake_server: GcpFakeServer, backends: list[GcpSecretManagerBackend], prefix: str
-) -> None:
-    """1,000 lookups of one id within the cache TTL make exactly one access call."""
-    add_secret(gcp_fake_server, f"{prefix}-db", "sqlite://")
-    b = make(gcp_fake_server, backends, connections_prefix=prefix)
-    resolver = CachedResolver(SecretsChain([b]), CacheSettings(ttl_seconds=300))
-    for _ in range(1000):
-        resolver.get_connection("db")
-    assert b.stats()["api_calls"] == 1
-
-
 # -- service-account key file -----------------------------------------------------------------------
 
 
@@ -261,71 +235,6 @@ def test_key_file_credentials_load_once(
     assert b.project_id == gcp_fake_server.project_id
     assert b.stats()["logins"] == 1
     assert b.stats()["api_calls"] == 5
-
-
-# -- failures -------------------------------------------------------------------------------------
-
-
-def test_server_stopped_mid_run_stale_then_unavailable(
-    gcp_fake_factory: Callable[[], GcpFakeServer],
-    backends: list[GcpSecretManagerBackend],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """After the server stops, cached values are served within the stale window, then lookups fail
-    saying the backend could not answer; the backend itself raises BackendUnavailable."""
-    server = gcp_fake_factory()
-    add_secret(server, "airflow-connections-db", f"postgres://u:{CANARY}@h/db")
-    b = make(server, backends, deadline_s=2, max_attempts=2)
-    clock = FakeClock()
-    resolver = CachedResolver(
-        SecretsChain([b]),
-        CacheSettings(
-            ttl_seconds=60, ttl_jitter_ratio=0, stale_if_error_seconds=120, error_retry_seconds=5
-        ),
-        clock=clock,
-    )
-    first = resolver.get_connection("db")
-    server.stop()
-    clock.now += 61
-    with caplog.at_level(logging.WARNING, logger="hookline.resolve.cache"):
-        assert resolver.get_connection("db") == first
-    assert "past its TTL" in caplog.text
-    clock.now += 200
-    with pytest.raises(ConnectionUnresolved) as info:  # an outage, not absence
-        resolver.get_connection("db")
-    assert "gcp_secret_manager could not answer" in str(info.value)
-    with pytest.raises(BackendUnavailable) as direct:
-        b.get_conn_value("db")
-    assert "gcp_secret_manager backend unavailable" in str(direct.value)
-    assert CANARY not in str(direct.value)
-
-
-def test_chain_falls_through_when_the_server_is_down(
-    gcp_fake_factory: Callable[[], GcpFakeServer],
-    backends: list[GcpSecretManagerBackend],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With the fake stopped, the chain answers from the next backend holding the id."""
-    server = gcp_fake_factory()
-    b = make(server, backends, deadline_s=1, max_attempts=2)
-    server.stop()
-    monkeypatch.setenv("AIRFLOW_CONN_FALLBACK", "sqlite://")
-    result = SecretsChain([b, EnvBackend()]).lookup("fallback")
-    assert result.connection == Connection.from_uri("sqlite://", conn_id="fallback")
-    assert [s.outcome for s in result.trace.steps] == ["unavailable", "hit"]
-
-
-def test_deadline_holds_when_the_server_does_not_answer(
-    gcp_fake_server: GcpFakeServer,
-    backends: list[GcpSecretManagerBackend],
-    tcp_proxy_factory: Callable[..., TcpProxy],
-) -> None:
-    """Behind a black-holing proxy, the lookup gives up at the deadline."""
-    proxy = tcp_proxy_factory(gcp_fake_server.port, mode="blackhole")
-    b = make(gcp_fake_server, backends, api_endpoint=proxy.url, deadline_s=0.5)
-    with pytest.raises(BackendUnavailable) as info:
-        b.get_conn_value("db")
-    assert "no answer before the deadline" in str(info.value)
 
 
 # -- the documented configuration, end to end ----------------------------------------------------------

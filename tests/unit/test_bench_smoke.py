@@ -32,6 +32,7 @@ def test_quick_benchmark_without_airflow_prints_and_writes_its_table(tmp_path: P
         "== Side by side with Apache Airflow 3.3.2",
         "== Secrets chain and cache (hookline only)",
         "== Hooks: pooling (hookline only)",
+        "== Masking (hookline only)",
     ):
         assert heading in proc.stdout
     for row in (
@@ -39,6 +40,7 @@ def test_quick_benchmark_without_airflow_prints_and_writes_its_table(tmp_path: P
         "cached get_connection",
         "HTTP GET: keep-alive client",
         "first metastore lookup, SQLite",
+        "redact a 1 MB base64 log line",
     ):
         assert row in proc.stdout
     assert "hookline median" in proc.stdout

@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from hookline import Connection, masking
+from hookline import Connection, _redaction, masking
 
 CANARY = "c4n4ry-S3cret!"
 
@@ -140,6 +140,14 @@ def test_reset_forgets_everything() -> None:
         "webhook_url",
         "session-cookie",
         "dsn",
+        "X-Auth",
+        "x_auth",
+        "basic_auth",
+        "X-Amz-Signature",
+        "webhook",
+        "slack_webhook",
+        "webhookUrl",
+        "sig",
     ],
 )
 def test_is_sensitive_key_true(name: str) -> None:
@@ -164,6 +172,13 @@ def test_is_sensitive_key_true(name: str) -> None:
         "description",
         "extra",
         "",
+        "auth",
+        "auth_type",
+        "auth_mount_point",
+        "author",
+        "authority",
+        "signature_version",
+        "signal",
     ],
 )
 def test_is_sensitive_key_false(name: str) -> None:
@@ -469,3 +484,78 @@ def test_nested_json_text_in_a_non_sensitive_extra_is_masked() -> None:
         assert CANARY not in text
         assert quote(CANARY, safe="") not in text
         assert "k9" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "posting to https://hooks.slack.com/services/T0001/B0002/XxYyZz123 failed",
+            "posting to https://hooks.slack.com/services/*** failed",
+        ),
+        (
+            "url=https://hooks.slack.com/workflows/T1/A2/3/abc",
+            "url=https://hooks.slack.com/workflows/***",
+        ),
+        (
+            '{"url": "https://discord.com/api/webhooks/123/tok-EN_1"}',
+            '{"url": "https://discord.com/api/webhooks/123/***"}',
+        ),
+        (
+            "https://acme.webhook.office.com/webhookb2/abc@def/IncomingWebhook/x/y",
+            "https://acme.webhook.office.com/webhookb2/***",
+        ),
+        ("X-Auth: abc", "X-Auth: ***"),  # a header line
+        (
+            "GET /\nhost:h\nx-amz-security-token:St0k\r\n",
+            "GET /\nhost:h\nx-amz-security-token:***\r\n",
+        ),
+        ("  password: hunter2\nuser: bob", "  password: ***\nuser: bob"),
+        ("login failed: the password: was empty", "login failed: the password: was empty"),
+        ('{"X-Auth": "t0k"}', '{"X-Auth": "***"}'),
+        ("webhook=https://example.com/hook/123", "webhook=***"),
+        ("https://hooks.slack.com/", "https://hooks.slack.com/"),
+    ],
+)
+def test_webhook_tokens_and_auth_headers_are_masked_in_text(text: str, expected: str) -> None:
+    """A webhook URL's path is its credential: hidden under any key (``config show`` prints URLs);
+    ``X-Auth`` values are hidden like other credential headers (issue 12.11)."""
+    assert masking.redact(text) == expected
+
+
+def test_webhook_and_x_auth_are_hidden_as_structured_fields() -> None:
+    """Settings or extras named ``webhook`` or ``X-Auth`` are hidden whole."""
+    shown = masking.redact_mapping(
+        {
+            "webhook": "https://hooks.slack.com/services/T/B/C",
+            "headers": {"X-Auth": "t0k", "Accept": "json"},
+            "auth_type": "basic",
+        }
+    )
+    assert shown == {
+        "webhook": "***",
+        "headers": {"X-Auth": "***", "Accept": "json"},
+        "auth_type": "basic",
+    }
+
+
+def _spellings(name: str) -> list[str]:
+    words = name.split("_")
+    camel = words[0] + "".join(w.title() for w in words[1:])
+    return [name, name.upper(), "-".join(words), camel, camel[0].upper() + camel[1:], f"x_{name}"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        {*_redaction._SENSITIVE_PARTS, *_redaction._SENSITIVE_WORDS}
+        | {f"x_{word}" for word in _redaction._SENSITIVE_LAST_WORDS}
+    ),
+)
+def test_text_hints_cover_every_sensitive_name(name: str) -> None:
+    """The free-text scan only looks at names holding a hint: every sensitive name, however it is
+    spelt (snake, kebab, camel, upper), must hold one, and its value is then hidden."""
+    for spelling in _spellings(name):
+        assert masking.is_sensitive_key(spelling), spelling
+        assert any(hint in spelling.lower() for hint in _redaction._HINT_WORDS), spelling
+        assert masking.redact(f"{spelling}=v4lue") == f"{spelling}=***", spelling

@@ -6,6 +6,10 @@
   :func:`~hookline.secrets.remote.standardize_secret_keys`).
 * :class:`AwsSsmBackend`: parameter ``/airflow/connections/<conn_id>``, read with decryption.
 
+An id that would give a name the service refuses (Secrets Manager: letters, digits and ``/_+=.@-``;
+SSM: letters, digits and ``/_.-``) is skipped without an API call: it cannot be stored, and a ``:``
+would select an ARN or a parameter version instead of a name.
+
 Both take the boto3 session settings (``region_name``, ``endpoint_url``, ``profile_name``, explicit
 keys) and can assume a role through STS (``role_arn``); the temporary credentials are renewed before
 they expire, not per lookup. botocore's own retries are switched off and its socket timeouts bounded, so
@@ -18,8 +22,10 @@ boto3 is imported when a backend is built, never at ``import hookline``; without
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -76,6 +82,8 @@ class _AwsBackend(RemoteBackend):
 
     service = ""
     not_found_codes: frozenset[str] = frozenset()
+    #: The characters the service allows in a name; ids giving another name cannot exist there.
+    name_pattern: re.Pattern[str] = re.compile(r".+")
 
     def __init__(
         self,
@@ -128,6 +136,14 @@ class _AwsBackend(RemoteBackend):
         self.extra_conn_words = dict(extra_conn_words or {})
         self._credentials_expire_at: float | None = None
 
+    def wants(self, conn_id: str) -> bool:
+        """Also skips ids that cannot form a valid name for the service (no API call): such a
+        secret cannot exist, and a ``:`` would select an ARN or a parameter version instead."""
+        if not super().wants(conn_id):
+            return False
+        key = self.build_path(conn_id)
+        return key is not None and self.name_pattern.fullmatch(key) is not None
+
     def _botocore_config(self) -> Any:
         from botocore.config import Config
 
@@ -159,7 +175,7 @@ class _AwsBackend(RemoteBackend):
             credentials = response["Credentials"]
             expiration = credentials.get("Expiration")
             self._credentials_expire_at = (
-                expiration.timestamp() if hasattr(expiration, "timestamp") else None
+                expiration.timestamp() if isinstance(expiration, datetime) else None
             )
             masking.register(credentials["SecretAccessKey"])  # temporary, but secrets all the same
             masking.register(credentials["SessionToken"])
@@ -180,11 +196,14 @@ class _AwsBackend(RemoteBackend):
             return self._get_client()
         return client
 
+    def _close_client(self, client: Any) -> None:
+        client.close()  # botocore clients close their HTTP connection pool
+
     def _classify(self, exc: BaseException) -> Verdict:
         from botocore import exceptions as bce
 
         if isinstance(exc, bce.ClientError):
-            response: Mapping[str, Any] = getattr(exc, "response", {}) or {}
+            response: Mapping[str, Any] = exc.response or {}
             code = str(response.get("Error", {}).get("Code", "Unknown"))
             status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             reason = f"{code}, HTTP {status}" if status else code
@@ -255,6 +274,7 @@ class AwsSecretsManagerBackend(_AwsBackend):
 
     name = "aws_secrets_manager"
     service = "secretsmanager"
+    name_pattern = re.compile(r"[A-Za-z0-9/_+=.@\-]{1,512}")
     not_found_codes = frozenset(
         {"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException"}
     )
@@ -308,6 +328,7 @@ class AwsSsmBackend(_AwsBackend):
 
     name = "aws_ssm"
     service = "ssm"
+    name_pattern = re.compile(r"[A-Za-z0-9/_.\-]{1,2048}")
     not_found_codes = frozenset({"ParameterNotFound", "ParameterVersionNotFound"})
     default_connections_prefix = "/airflow/connections"
 

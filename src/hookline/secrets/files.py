@@ -12,8 +12,13 @@ the file extension (``.json``, ``.yaml``/``.yml``, ``.env``):
 Errors use Airflow's messages and carry line numbers. Unlike Airflow, every bad entry is reported (not
 just the first), each with the line of its key; duplicate keys in JSON and YAML are errors (Airflow
 silently keeps the last); YAML line numbers are 1-based and messages never quote file content (a
-snippet could hold a password). :func:`render_connections` writes the shapes of Airflow's
-``connections export``, which :func:`parse_connections_text` reads back.
+snippet could hold a password). Every malformed file is a typed
+:class:`~hookline.exceptions.ConnectionsFileError` (a character YAML refuses, nesting too deep, bad
+UTF-8 included), so the chain records the files backend as ``invalid`` and stops, rather than
+treating it as down and serving the same id from the next backend. Ids that would change a path they
+are put in (``a/../b``, ``a//b``, a backslash: :mod:`hookline.secrets.ids`) are refused, in the file
+and in lookups. :func:`render_connections` writes the shapes of Airflow's ``connections export``,
+which :func:`parse_connections_text` reads back.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from typing import Any, Final, Literal, NamedTuple
 
 import yaml
 
+from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import ConfigurationError, ConnectionsFileError, InvalidConnection
 from hookline.secrets.base import SecretsBackend
+from hookline.secrets.ids import check_conn_id_path, conn_id_path_problem
 
 __all__ = [
     "ConnectionsFileError",
@@ -70,6 +77,7 @@ _COMMENT = re.compile(r"\s*#")
 _WS = re.compile(r"[ \t\n\r]*")
 
 ParseErrors = list[tuple[int | None, str]]
+_TOO_DEEP: Final = "The file nests values too deeply to be read."
 
 
 class _Item(NamedTuple):
@@ -122,6 +130,8 @@ def _parse_json(text: str) -> tuple[list[_Item], ParseErrors]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [], [(exc.lineno, exc.msg)]
+    except RecursionError:
+        return [], [(None, _TOO_DEEP)]
     if not isinstance(data, dict):
         return [], [(1, "The file should contain the object.")]
     # json.loads accepted the text, so walk the top-level object again to find each key's line.
@@ -145,7 +155,15 @@ def _parse_json(text: str) -> tuple[list[_Item], ParseErrors]:
     return items, []
 
 
-def _yaml_error(exc: yaml.YAMLError) -> tuple[int | None, str]:
+def _yaml_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses (control, surrogate)
+        position = exc.position if isinstance(exc.position, int) else 0
+        line_start = text.rfind("\n", 0, position) + 1
+        code = exc.character if isinstance(exc.character, int) else 0
+        return (
+            text.count("\n", 0, position) + 1,
+            f"special character #x{code:04x} is not allowed in YAML (column {position - line_start + 1})",
+        )
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         parts = [p for p in (exc.context, exc.problem) if p]
@@ -159,7 +177,10 @@ def _yaml_error(exc: yaml.YAMLError) -> tuple[int | None, str]:
 def _parse_yaml(text: str) -> tuple[list[_Item], ParseErrors]:
     if not text.strip():
         return [], [(1, "The file is empty.")]
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character first: ReaderError
+    except yaml.YAMLError as exc:
+        return [], [_yaml_error(exc, text)]
     try:
         node = loader.get_single_node()
         if not isinstance(node, yaml.MappingNode):
@@ -175,7 +196,9 @@ def _parse_yaml(text: str) -> tuple[list[_Item], ParseErrors]:
             for key_node, value_node in node.value
         ]
     except yaml.YAMLError as exc:
-        return [], [_yaml_error(exc)]
+        return [], [_yaml_error(exc, text)]
+    except RecursionError:
+        return [], [(None, _TOO_DEEP)]
     finally:
         loader.dispose()
     return items, []
@@ -286,6 +309,12 @@ def parse_connections_text(
             errors.append((item.line, f"Found multiple values for {key} in {source}.{where}"))
             continue
         first_line[key] = item.line
+        problem = conn_id_path_problem(key)
+        if problem is not None:
+            errors.append(
+                (item.line, f"connection {key!r}: the id has {problem}; it cannot be looked up")
+            )
+            continue
         try:
             conn = _create_connection(key, item.value, source)
         except _EntryError as exc:
@@ -294,11 +323,18 @@ def parse_connections_text(
         except InvalidConnection as exc:
             errors.append((item.line, f"connection {key!r}: {exc}"))
             continue
+        except RecursionError:
+            errors.append((item.line, f"connection {key!r}: values nested too deeply"))
+            continue
         if conn is not None:
             result[key] = conn
     if errors:
         errors.sort(key=lambda error: (error[0] is None, error[0] or 0))
-        raise ConnectionsFileError(source, errors)
+        # A key is quoted as given, and a broken line can make a URI (with its password) the key:
+        # messages pass through masking (URL passwords, values after sensitive keys).
+        raise ConnectionsFileError(
+            source, [(line, str(masking.redact(message))) for line, message in errors]
+        )
     return result
 
 
@@ -418,6 +454,11 @@ class LocalFilesBackend(SecretsBackend):
             loaded = _Loaded(stamp, None, error)
         except ConnectionsFileError as exc:
             loaded = _Loaded(stamp, None, exc)
+        except Exception as exc:  # fail closed: a file that cannot be read is invalid, never "down"
+            error = ConnectionsFileError(
+                self.path, [(None, f"The file could not be read ({type(exc).__name__}).")]
+            )
+            loaded = _Loaded(stamp, None, error)
         self._json = {}
         self._loaded = loaded
         return loaded
@@ -427,11 +468,19 @@ class LocalFilesBackend(SecretsBackend):
 
         Raises:
             ConnectionsFileError: the file is missing, unreadable or invalid.
+            InvalidConnection: ``conn_id`` is not a safe key (see :mod:`hookline.secrets.ids`).
         """
+        check_conn_id_path(conn_id, backend=self.name)
         return self._connections().get(conn_id)
 
     def get_conn_value(self, conn_id: str) -> str | None:
-        """The connection as JSON text (password included), or None when not defined."""
+        """The connection as JSON text (password included), or None when not defined.
+
+        Raises:
+            ConnectionsFileError: the file is missing, unreadable or invalid.
+            InvalidConnection: ``conn_id`` is not a safe key (see :mod:`hookline.secrets.ids`).
+        """
+        check_conn_id_path(conn_id, backend=self.name)
         conns = self._connections()
         cache = self._json
         value = cache.get(conn_id)

@@ -111,7 +111,9 @@ class GcpSecretManagerBackend(RemoteBackend):
             backoff_max_s=backoff_max_s,
             max_workers=max_workers,
         )
-        if connections_prefix is not None and not _SECRET_ID.match(f"{connections_prefix}{sep}"):
+        if connections_prefix is not None and not _SECRET_ID.fullmatch(
+            f"{connections_prefix}{sep}"
+        ):
             raise ConfigurationError(
                 f"gcp_secret_manager: connections_prefix + sep ({connections_prefix + sep!r}) "
                 f"must match {SECRET_ID_PATTERN} (letters, digits, '-' and '_')"
@@ -147,7 +149,7 @@ class GcpSecretManagerBackend(RemoteBackend):
         if not super().wants(conn_id):
             return False
         key = self.build_path(conn_id)
-        return key is not None and _SECRET_ID.match(key) is not None
+        return key is not None and _SECRET_ID.fullmatch(key) is not None
 
     def _version_name(self, secret_id: str) -> str:
         return f"projects/{self.project_id}/secrets/{secret_id}/versions/{self.version}"
@@ -174,7 +176,7 @@ class GcpSecretManagerBackend(RemoteBackend):
                 )
             self._bump("logins")
             if self.project_id is None:
-                self.project_id = getattr(creds, "project_id", None)
+                self.project_id = creds.project_id
             return creds
         import google.auth
 
@@ -199,10 +201,7 @@ class GcpSecretManagerBackend(RemoteBackend):
         )
 
     def _close_client(self, client: Any) -> None:
-        transport = getattr(client, "transport", None)
-        close = getattr(transport, "close", None)
-        if callable(close):
-            close()
+        client.transport.close()
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -262,7 +261,7 @@ class GcpSecretManagerBackend(RemoteBackend):
         from google.auth import exceptions as auth_exc
 
         if isinstance(exc, gexc.GoogleAPICallError):
-            code = getattr(exc, "code", None)
+            code = exc.code
             reason = f"{type(exc).__name__}, HTTP {int(code)}" if code else type(exc).__name__
             if isinstance(exc, gexc.NotFound):
                 return Verdict(ErrorKind.ABSENT, reason)

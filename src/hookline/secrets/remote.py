@@ -4,9 +4,13 @@ Every remote store costs money and latency per call and can be down, slow or ref
 holds the behaviour they share, so each backend only says how to build its client, read one key, list a
 prefix and classify its SDK's errors:
 
-* **Cost control**: a per-backend ``connections_lookup_pattern`` (a regex, ``re.match`` with
-  ``IGNORECASE``) so ids the store does not hold never cost an API call; ``connections_prefix=None``
-  switches connection lookups off entirely.
+* **Safe keys**: a conn_id that would change the path or name it is put in (``..`` or ``.`` or empty
+  segments, a backslash, percent-encoding, control characters: :mod:`hookline.secrets.ids`) is
+  refused with :class:`~hookline.exceptions.InvalidConnection` before any API call.
+* **Cost control**: a per-backend ``connections_lookup_pattern`` (a regex that must match the *whole*
+  id, ``re.fullmatch`` with ``IGNORECASE``: ``"warehouse"`` matches only ``warehouse``, write
+  ``"warehouse.*"`` for a prefix) so ids the store does not hold never cost an API call;
+  ``connections_prefix=None`` switches connection lookups off entirely.
 * **One error mapping**: the subclass classifies an SDK error as absent, retryable, denied, "needs a new
   login" or plain failure. Absent gives None; retryable errors are retried with exponential backoff and
   jitter (tenacity) within a total ``deadline_s``, then raise :class:`BackendUnavailable`; access denied
@@ -34,14 +38,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import (
     BackendPermissionDenied,
     BackendUnavailable,
     ConfigurationError,
     HooklineError,
+    InvalidConnection,
 )
 from hookline.secrets.base import SecretsBackend
+from hookline.secrets.ids import check_conn_id_path
 
 __all__ = ["ErrorKind", "RemoteBackend", "Verdict", "standardize_secret_keys"]
 
@@ -137,8 +144,10 @@ class RemoteBackend(SecretsBackend):
             ``f"{prefix}{sep}{conn_id}"`` (just ``conn_id`` when the prefix is ``""``). ``None``
             switches connection lookups off.
         sep: Separator between prefix and conn_id.
-        connections_lookup_pattern: Regex a conn_id must match (``re.match``, case-insensitive) for
-            this backend to be asked at all; ``None`` asks for every id.
+        connections_lookup_pattern: Regex the whole conn_id must match (``re.fullmatch``,
+            case-insensitive) for this backend to be asked at all; ``None`` asks for every id.
+            Unlike Airflow's ``re.match`` it is not a prefix match: ``"warehouse"`` does not match
+            ``warehouse/../admin`` or ``warehouse_2``; write ``"warehouse.*"`` for a prefix.
         deadline_s: Total time one lookup may take, all attempts and backoff included.
         max_attempts: Attempts per lookup for retryable errors (1 disables retrying).
         backoff_initial_s: First backoff wait; it doubles per attempt, plus random jitter of the same size.
@@ -164,6 +173,9 @@ class RemoteBackend(SecretsBackend):
         backoff_max_s: float = 1.0,
         max_workers: int = 4,
     ) -> None:
+        # The SDK logs response bodies (the secret text) at DEBUG before hookline parses and
+        # registers the connection inside: mask log records from now on.
+        masking.activate()
         if deadline_s <= 0:
             raise ConfigurationError(f"{self.name}: deadline_s must be > 0, got {deadline_s!r}")
         if max_attempts < 1:
@@ -243,27 +255,37 @@ class RemoteBackend(SecretsBackend):
         return client
 
     def _close_client(self, client: Any) -> None:
-        """Release the client's resources."""
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        """Release the client's resources (subclasses close their SDK's client; nothing here)."""
 
     # -- keys and patterns --------------------------------------------------------------------
 
     def build_path(self, conn_id: str) -> str | None:
-        """The store key for ``conn_id`` (Airflow's ``build_path``), or None when lookups are off."""
+        """The store key for ``conn_id`` (Airflow's ``build_path``), or None when lookups are off.
+
+        Raises:
+            InvalidConnection: ``conn_id`` would change the path it is put in (see
+                :mod:`hookline.secrets.ids`).
+        """
         prefix = self.connections_prefix
         if prefix is None:
             return None
+        check_conn_id_path(conn_id, backend=self.name)
         if prefix == "":
             return conn_id
         return f"{prefix}{self.sep}{conn_id}"
 
     def wants(self, conn_id: str) -> bool:
-        """Whether this backend should be asked for ``conn_id`` at all (prefix set, pattern matches)."""
+        """Whether this backend should be asked for ``conn_id`` at all: lookups are on and the whole
+        id matches ``connections_lookup_pattern``.
+
+        Raises:
+            InvalidConnection: lookups are on and ``conn_id`` would change the path it is put in,
+                whether or not the pattern matches (an unsafe id is refused, never skipped).
+        """
         if self.connections_prefix is None:
             return False
-        return self._pattern is None or self._pattern.match(conn_id) is not None
+        check_conn_id_path(conn_id, backend=self.name)
+        return self._pattern is None or self._pattern.fullmatch(conn_id) is not None
 
     def handles(self, conn_id: str) -> bool:
         """Same as :meth:`wants`: the chain skips this backend (no API call) when it says no."""
@@ -293,6 +315,7 @@ class RemoteBackend(SecretsBackend):
         """Return the stored text for ``conn_id`` or None; see the class docs for errors.
 
         Raises:
+            InvalidConnection: ``conn_id`` would change the path it is put in (no API call is made).
             BackendUnavailable: the store could not answer within the deadline.
             BackendPermissionDenied: the store refused access.
         """
@@ -319,7 +342,20 @@ class RemoteBackend(SecretsBackend):
         if self.connections_prefix is None:
             return {}
         found = self._call("list connections", self._list) or {}
-        return {cid: text for cid, text in sorted(found.items()) if self.wants(cid)}
+        return {cid: text for cid, text in sorted(found.items()) if self._listed_wanted(cid)}
+
+    def _listed_wanted(self, conn_id: str) -> bool:
+        """Whether a listed id belongs in :meth:`prefetch`: an id no lookup would accept (an unsafe
+        path, see :mod:`hookline.secrets.ids`) is left out with a warning, never served."""
+        try:
+            return self.wants(conn_id)
+        except InvalidConnection:
+            log.warning(
+                "%s: leaving out stored connection %r: its id cannot be looked up safely",
+                self.name,
+                conn_id,
+            )
+            return False
 
     def list_connections(self) -> Iterator[Connection]:
         """Yield every connection under the prefix (built from :meth:`prefetch`)."""

@@ -256,10 +256,7 @@ class VaultBackend(RemoteBackend):
         return self._get_client()
 
     def _close_client(self, client: Any) -> None:
-        adapter = getattr(client, "adapter", None)
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        client.adapter.close()  # hvac's requests session
 
     # -- reads ----------------------------------------------------------------------------------
 

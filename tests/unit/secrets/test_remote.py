@@ -105,7 +105,7 @@ def test_hit_absent_and_counters(backend: FakeBackend) -> None:
 
 def test_lookup_pattern_mismatch_costs_no_call() -> None:
     """Ids that do not match connections_lookup_pattern are skipped without an API call."""
-    b = FakeBackend({"conns/prod_db": "sqlite://"}, connections_lookup_pattern="^prod_")
+    b = FakeBackend({"conns/prod_db": "sqlite://"}, connections_lookup_pattern="prod_.*")
     assert b.handles("PROD_db")  # case-insensitive, like Airflow
     assert not b.handles("dev_db")
     assert b.get_conn_value("dev_db") is None
@@ -272,7 +272,7 @@ def test_prefetch_lists_the_prefix_and_honours_the_pattern() -> None:
     """prefetch() returns {conn_id: text} for the prefix; list_connections() builds Connections."""
     b = FakeBackend(
         {"conns/a_db": "sqlite://", "conns/b_db": "http://h", "x/a_z": "http://z"},
-        connections_lookup_pattern="a_",
+        connections_lookup_pattern="a_.*",
     )
     assert b.prefetch() == {"a_db": "sqlite://"}
     conns = list(b.list_connections())

@@ -1,0 +1,1 @@
+"""Adversarial tests: path traversal forms, fuzzed URI/JSON/file inputs, canary leaks (issue 12)."""
