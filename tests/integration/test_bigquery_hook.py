@@ -101,7 +101,9 @@ def test_records_first_and_bound_parameters(hook: BigQueryHook, table: str) -> N
     assert [d[0] for d in hook.last_description or []] == ["name"]
 
 
-def test_a_parameter_value_that_looks_like_sql_stays_a_value(hook: BigQueryHook, table: str) -> None:
+def test_a_parameter_value_that_looks_like_sql_stays_a_value(
+    hook: BigQueryHook, table: str
+) -> None:
     """Parameters are bound by BigQuery, never formatted into the text (no injection)."""
     hook.insert_rows(table, [(1, "ada", None)], target_fields=["id", "name", "score"])
     evil = "x' or '1'='1"

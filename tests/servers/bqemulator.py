@@ -110,8 +110,10 @@ def start_bigquery_emulator(directory: Path) -> BigQueryEmulator:
     server = BigQueryEmulator(port=port, pid=proc.pid, log=log, _proc=proc)
     try:
         wait_until(
-            lambda: proc.poll() is None
-            and _ready(f"{server.endpoint}/bigquery/v2/projects/{PROJECT_ID}/datasets"),
+            lambda: (
+                proc.poll() is None
+                and _ready(f"{server.endpoint}/bigquery/v2/projects/{PROJECT_ID}/datasets")
+            ),
             90.0,
             f"bqemulator on port {port}",
             log,
