@@ -122,7 +122,7 @@ def test_a_parameter_value_that_looks_like_sql_stays_a_value(
 def test_run_with_handler_sql_list_and_job_config(hook: BigQueryHook, table: str) -> None:
     """run(sql, parameters, handler) as DbApiHook.run; run(job_config=...) runs a raw job."""
     hook.insert_rows(table, [(1, "a", 1.0), (2, "b", 2.0)])
-    count = hook.run(f"select count(*) from {table}", handler=lambda rows: list(rows)[0][0])
+    count = hook.run(f"select count(*) from {table}", handler=lambda rows: next(iter(rows))[0])
     assert count == 2
     results = hook.run(
         [f"select 1 from {table} where id = @i", "select 2"],

@@ -20,6 +20,7 @@ connection once (a rotated password) and retries.
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import os
 import re
@@ -35,22 +36,22 @@ from typing import Any, ClassVar, Final
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import AuthenticationFailed, HookConnectionError, HookError
+from hookline.exceptions import (
+    AuthenticationFailed,
+    HookArgumentError,
+    HookConnectionError,
+    HookError,
+)
 from hookline.hooks.base import BaseHook
+from hookline.options import parse_bool
 
-__all__ = ["SmtpHook"]
+__all__ = ["SmtpHook", "send_email", "send_email_smtp"]
 
 _LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 _SPLIT: Final = re.compile(r"[,;]")
 
 #: Attachments given as data: ``{"name.csv": b"..."}``.
 Attachments = Mapping[str, bytes | str]
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes", "on"}
-    return bool(value)
 
 
 def address_list(value: str | Iterable[str] | None) -> list[str]:
@@ -106,9 +107,9 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         conn = self.connection
         extra = conn.extra
         if "use_ssl" in extra:
-            return _as_bool(extra["use_ssl"])
+            return parse_bool(extra["use_ssl"], name="use_ssl", conn_id=self.conn_id)
         if "disable_ssl" in extra:
-            return not _as_bool(extra["disable_ssl"])
+            return not parse_bool(extra["disable_ssl"], name="disable_ssl", conn_id=self.conn_id)
         return conn.port == 465
 
     @property
@@ -119,9 +120,9 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         conn = self.connection
         extra = conn.extra
         if "use_starttls" in extra:
-            return _as_bool(extra["use_starttls"])
+            return parse_bool(extra["use_starttls"], name="use_starttls", conn_id=self.conn_id)
         if "disable_tls" in extra:
-            return not _as_bool(extra["disable_tls"])
+            return not parse_bool(extra["disable_tls"], name="disable_tls", conn_id=self.conn_id)
         return (conn.host or "localhost").lower() not in _LOOPBACK
 
     @property
@@ -154,7 +155,7 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         extra = self.connection.extra
         cafile = extra.get("ssl_cafile")
         context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
-        verify = _as_bool(extra.get("ssl_verify", True))
+        verify = parse_bool(extra.get("ssl_verify", True), name="ssl_verify", conn_id=self.conn_id)
         if str(extra.get("ssl_context", "default")).lower() == "none":
             verify = False
         if not verify:
@@ -273,8 +274,25 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         cc: str | Iterable[str] | None = None,
         from_email: str | None = None,
         custom_headers: Mapping[str, str] | None = None,
+        mime_subtype: str | None = None,
+        mime_charset: str = "utf-8",
     ) -> EmailMessage:
-        """Build the MIME message (no Bcc header: bcc recipients go in the envelope only)."""
+        """Build the MIME message (no Bcc header: bcc recipients go in the envelope only).
+
+        With ``mime_subtype`` (``"mixed"``, ``"alternative"`` or ``"related"``) the message is
+        always a ``multipart/<mime_subtype>`` container, as Airflow's ``send_email`` builds it; text
+        parts use ``mime_charset``.
+
+        Raises:
+            ValueError: no sender or no recipient.
+            HookArgumentError: an unknown MIME subtype or charset.
+        """
+        try:
+            codecs.lookup(mime_charset)
+        except LookupError:
+            raise HookArgumentError(
+                f"unknown mime_charset {mime_charset!r}", conn_id=self.conn_id
+            ) from None
         sender = from_email or self.from_email
         if not sender:
             raise ValueError(
@@ -295,20 +313,45 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         msg["Message-ID"] = make_msgid(domain=domain)
         for key, value in (custom_headers or {}).items():
             msg[key] = value
+        charset = mime_charset
         if text is not None:
-            msg.set_content(text)
+            msg.set_content(text, charset=charset)
             if html_content is not None:
-                msg.add_alternative(html_content, subtype="html")
+                msg.add_alternative(html_content, subtype="html", charset=charset)
         elif html_content is not None:
-            msg.set_content(html_content, subtype="html")
+            msg.set_content(html_content, subtype="html", charset=charset)
         else:
-            msg.set_content("")
+            msg.set_content("", charset=charset)
+        if mime_subtype is not None:
+            self._make_multipart(msg, mime_subtype)
         for path in files or ():
             file = Path(path)
             self._attach(msg, file.name, file.read_bytes())
         for name, data in (attachments or {}).items():
             self._attach(msg, name, data.encode() if isinstance(data, str) else data)
         return msg
+
+    def _make_multipart(self, msg: EmailMessage, subtype: str) -> None:
+        makers = {
+            "mixed": msg.make_mixed,
+            "alternative": msg.make_alternative,
+            "related": msg.make_related,
+        }
+        maker = makers.get(subtype)
+        if maker is None:
+            raise HookArgumentError(
+                f"mime_subtype must be one of {', '.join(makers)}, not {subtype!r}",
+                conn_id=self.conn_id,
+            )
+        if msg.get_content_type() == f"multipart/{subtype}":
+            return
+        try:
+            maker()
+        except ValueError:
+            raise HookArgumentError(
+                f"a {msg.get_content_type()} message cannot become multipart/{subtype}",
+                conn_id=self.conn_id,
+            ) from None
 
     @staticmethod
     def _attach(msg: EmailMessage, name: str, data: bytes) -> None:
@@ -330,6 +373,8 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         from_email: str | None = None,
         custom_headers: Mapping[str, str] | None = None,
         dryrun: bool = False,
+        mime_subtype: str | None = None,
+        mime_charset: str = "utf-8",
     ) -> str:
         """Send one email; return its Message-ID.
 
@@ -345,12 +390,16 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
             from_email: The sender (default: the connection's ``from_email`` extra).
             custom_headers: Extra headers.
             dryrun: Build the message but do not send it.
+            mime_subtype: ``"mixed"`` (Airflow's default), ``"alternative"`` or ``"related"``: send a
+                ``multipart/<mime_subtype>`` message as Airflow does; None sends the simplest form.
+            mime_charset: The charset of the text parts (default ``utf-8``).
 
         Raises:
             ValueError: no sender or no recipient.
             AuthenticationFailed: the login was rejected (after one connection refresh).
             HookConnectionError: the server could not be reached.
             HookError: the server refused the sender, every recipient, or the data.
+            HookArgumentError: an unknown MIME subtype or charset.
         """
         msg = self.build_message(
             to,
@@ -362,6 +411,8 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
             cc=cc,
             from_email=from_email,
             custom_headers=custom_headers,
+            mime_subtype=mime_subtype,
+            mime_charset=mime_charset,
         )
         envelope_to = [
             addr
@@ -436,3 +487,48 @@ def _quietly_close(client: smtplib.SMTP) -> None:
         pass
     finally:
         client.close()
+
+
+def send_email(
+    to: str | Iterable[str],
+    subject: str,
+    html_content: str,
+    files: Sequence[str | os.PathLike[str]] | None = None,
+    dryrun: bool = False,
+    cc: str | Iterable[str] | None = None,
+    bcc: str | Iterable[str] | None = None,
+    mime_subtype: str = "mixed",
+    mime_charset: str = "utf-8",
+    conn_id: str | Connection = "smtp_default",
+    from_email: str | None = None,
+    custom_headers: Mapping[str, str] | None = None,
+) -> str:
+    """Airflow's ``send_email``: send an HTML email through the SMTP connection ``conn_id``.
+
+    The message is a ``multipart/<mime_subtype>`` container holding the HTML part (in
+    ``mime_charset``) and the ``files`` as attachments, as Airflow builds it. The connection may be
+    of type ``smtp`` or ``email``. Returns the Message-ID.
+
+    Raises:
+        ValueError: no sender (pass ``from_email`` or set the extra) or no recipient.
+        HookArgumentError: an unknown MIME subtype or charset.
+        AuthenticationFailed, HookConnectionError, HookError: as :meth:`SmtpHook.send_email`.
+    """
+    with SmtpHook(conn_id) as hook:
+        return hook.send_email(
+            to,
+            subject,
+            html_content,
+            files=files,
+            cc=cc,
+            bcc=bcc,
+            from_email=from_email,
+            custom_headers=custom_headers,
+            dryrun=dryrun,
+            mime_subtype=mime_subtype,
+            mime_charset=mime_charset,
+        )
+
+
+#: Airflow's ``send_email_smtp`` (the SMTP backend of ``send_email``).
+send_email_smtp = send_email
