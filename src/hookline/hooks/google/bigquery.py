@@ -17,42 +17,31 @@ retried on transient failures at most ``num_retries`` times and within ``retry_t
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import (
-    BigQueryInsertError,
-    GoogleApiError,
-    HookArgumentError,
-    MissingDependency,
+from hookline.exceptions import BigQueryInsertError, HookArgumentError, MissingDependency
+from hookline.hooks.google._bigquery_params import (
+    Parameters,
+    _bigquery,
+    _description,
+    _json_value,
+    _summarise,
+    bind_placeholders,
+    query_parameters,
 )
+from hookline.hooks.google._bigquery_tables import BigQueryTablesMixin
 from hookline.hooks.google.base import GoogleBaseHook
 
-__all__ = ["BigQueryHook"]
+__all__ = ["BigQueryHook", "bind_placeholders", "query_parameters"]
 
-Parameters = Mapping[str, Any] | Sequence[Any]
-_TABLE_PART: Final = re.compile(r"^[\w\-]+$")
 _DEFAULT_BATCH: Final = 500
 
 
-def _bigquery() -> Any:
-    try:
-        from google.cloud import bigquery
-    except ImportError as exc:
-        raise MissingDependency(
-            "google-cloud-bigquery", "bigquery", purpose="BigQueryHook"
-        ) from exc
-    return bigquery
-
-
-class BigQueryHook(GoogleBaseHook):
+class BigQueryHook(BigQueryTablesMixin, GoogleBaseHook):
     """Run queries and jobs, stream rows, and manage datasets and tables in BigQuery.
 
     Args:
@@ -501,224 +490,6 @@ class BigQueryHook(GoogleBaseHook):
             raise
         return len(batch)
 
-    # -- datasets and tables -----------------------------------------------------------------
-
-    def split_table_name(self, table: str) -> tuple[str | None, str, str]:
-        """``"dataset.table"`` / ``"project.dataset.table"`` (``:`` accepted after the project)
-        -> ``(project or None, dataset, table)``.
-
-        Raises:
-            HookArgumentError: anything else.
-        """
-        parts = table.replace(":", ".", 1).split(".") if ":" in table else table.split(".")
-        if len(parts) == 2:
-            project, dataset, name = None, parts[0], parts[1]
-        elif len(parts) == 3:
-            project, dataset, name = parts[0], parts[1], parts[2]
-        else:
-            raise HookArgumentError(
-                f"table must be 'dataset.table' or 'project.dataset.table', got {table!r}",
-                conn_id=self.conn_id,
-            )
-        for part in (dataset, name):
-            if not _TABLE_PART.match(part):
-                raise HookArgumentError(
-                    f"table must be 'dataset.table' or 'project.dataset.table', got {table!r}",
-                    conn_id=self.conn_id,
-                )
-        return project, dataset, name
-
-    def create_empty_dataset(
-        self,
-        dataset_id: str | None = None,
-        project_id: str | None = None,
-        location: str | None = None,
-        dataset_reference: Mapping[str, Any] | None = None,
-        exists_ok: bool = True,
-    ) -> dict[str, Any]:
-        """Create a dataset (Airflow's signature); returns its API representation."""
-        bigquery = _bigquery()
-        resource: dict[str, Any] = dict(dataset_reference or {})
-        reference = dict(resource.get("datasetReference") or {})
-        reference.setdefault("datasetId", dataset_id)
-        if not reference.get("datasetId"):
-            raise HookArgumentError(
-                "create_empty_dataset needs dataset_id or datasetReference.datasetId",
-                conn_id=self.conn_id,
-            )
-        where = location or resource.get("location") or self.location
-
-        def action() -> dict[str, Any]:
-            client = self.get_client(project_id=project_id, location=where)
-            reference.setdefault("projectId", project_id or client.project)
-            resource["datasetReference"] = reference
-            if where:
-                resource["location"] = where
-            dataset = bigquery.Dataset.from_api_repr(resource)
-            created = client.create_dataset(dataset, exists_ok=exists_ok, retry=self.retry())
-            return dict(created.to_api_repr())
-
-        return self.call(f"BigQuery create_dataset {reference['datasetId']}", action)
-
-    def delete_dataset(
-        self,
-        dataset_id: str,
-        project_id: str | None = None,
-        delete_contents: bool = False,
-        not_found_ok: bool = True,
-    ) -> None:
-        """Delete a dataset (with ``delete_contents``, its tables too)."""
-
-        def action() -> None:
-            client = self.get_client(project_id=project_id)
-            client.delete_dataset(
-                f"{project_id or client.project}.{dataset_id}",
-                delete_contents=delete_contents,
-                not_found_ok=not_found_ok,
-                retry=self.retry(),
-            )
-
-        self.call(f"BigQuery delete_dataset {dataset_id}", action)
-
-    def create_empty_table(
-        self,
-        project_id: str | None = None,
-        dataset_id: str | None = None,
-        table_id: str | None = None,
-        table_resource: Mapping[str, Any] | None = None,
-        schema_fields: Sequence[Mapping[str, Any]] | None = None,
-        labels: Mapping[str, str] | None = None,
-        time_partitioning: Mapping[str, Any] | None = None,
-        cluster_fields: Sequence[str] | None = None,
-        view: Mapping[str, Any] | None = None,
-        exists_ok: bool = True,
-        location: str | None = None,
-    ) -> Any:
-        """Create a table (Airflow's signature): from ``table_resource``, or from
-        ``schema_fields`` (``[{"name": "id", "type": "INTEGER", "mode": "REQUIRED"}, ...]``),
-        labels, partitioning, clustering or a view. Returns the SDK Table."""
-        bigquery = _bigquery()
-        resource: dict[str, Any] = dict(table_resource or {})
-        if not resource:
-            if schema_fields:
-                resource["schema"] = {"fields": [dict(f) for f in schema_fields]}
-            if labels:
-                resource["labels"] = dict(labels)
-            if time_partitioning:
-                resource["timePartitioning"] = dict(time_partitioning)
-            if cluster_fields:
-                resource["clustering"] = {"fields": list(cluster_fields)}
-            if view:
-                resource["view"] = dict(view)
-        reference = dict(resource.get("tableReference") or {})
-        reference.setdefault("datasetId", dataset_id)
-        reference.setdefault("tableId", table_id)
-        if not reference.get("datasetId") or not reference.get("tableId"):
-            raise HookArgumentError(
-                "create_empty_table needs dataset_id and table_id (or a tableReference)",
-                conn_id=self.conn_id,
-            )
-
-        def action() -> Any:
-            client = self.get_client(project_id=project_id, location=location)
-            reference.setdefault("projectId", project_id or client.project)
-            resource["tableReference"] = reference
-            table = bigquery.Table.from_api_repr(resource)
-            return client.create_table(table, exists_ok=exists_ok, retry=self.retry())
-
-        return self.call(
-            f"BigQuery create_table {reference['datasetId']}.{reference['tableId']}", action
-        )
-
-    def _table_ref(
-        self, client: Any, project_id: str | None, dataset_id: str, table_id: str
-    ) -> str:
-        return f"{project_id or client.project}.{dataset_id}.{table_id}"
-
-    def get_table(self, dataset_id: str, table_id: str, project_id: str | None = None) -> Any:
-        """The SDK Table (metadata and schema)."""
-        return self.call(
-            f"BigQuery get_table {dataset_id}.{table_id}",
-            lambda: self._get_table(dataset_id, table_id, project_id),
-        )
-
-    def _get_table(self, dataset_id: str, table_id: str, project_id: str | None) -> Any:
-        client = self.get_client(project_id=project_id)
-        return client.get_table(
-            self._table_ref(client, project_id, dataset_id, table_id), retry=self.retry()
-        )
-
-    def table_exists(self, dataset_id: str, table_id: str, project_id: str | None = None) -> bool:
-        """True when the table exists."""
-        try:
-            self.get_table(dataset_id, table_id, project_id)
-        except GoogleApiError as exc:
-            if exc.status_code == 404:
-                return False
-            raise
-        return True
-
-    def get_schema(
-        self, dataset_id: str, table_id: str, project_id: str | None = None
-    ) -> dict[str, Any]:
-        """The table's schema as Airflow returns it: ``{"fields": [{"name", "type", "mode"}, ...]}``."""
-        table = self.get_table(dataset_id, table_id, project_id)
-        return {"fields": [field.to_api_repr() for field in table.schema]}
-
-    def delete_table(
-        self, table_id: str, not_found_ok: bool = True, project_id: str | None = None
-    ) -> None:
-        """Delete ``table_id`` (``"dataset.table"`` or ``"project.dataset.table"``)."""
-        project, dataset, name = self.split_table_name(table_id)
-
-        def action() -> None:
-            client = self.get_client(project_id=project_id or project)
-            client.delete_table(
-                self._table_ref(client, project_id or project, dataset, name),
-                not_found_ok=not_found_ok,
-                retry=self.retry(),
-            )
-
-        self.call(f"BigQuery delete_table {dataset}.{name}", action)
-
-    def list_rows(
-        self,
-        dataset_id: str,
-        table_id: str,
-        max_results: int | None = None,
-        selected_fields: Sequence[str] | str | None = None,
-        page_token: str | None = None,
-        start_index: int | None = None,
-        project_id: str | None = None,
-        location: str | None = None,
-        return_iterator: bool = False,
-    ) -> Any:
-        """Read rows straight from a table (``tabledata.list``); a list of SDK Rows, or the
-        iterator with ``return_iterator=True``."""
-        bigquery = _bigquery()
-        if isinstance(selected_fields, str):
-            selected_fields = [f.strip() for f in selected_fields.split(",") if f.strip()]
-
-        def action() -> Any:
-            client = self.get_client(project_id=project_id, location=location)
-            ref = self._table_ref(client, project_id, dataset_id, table_id)
-            kwargs: dict[str, Any] = {
-                "max_results": max_results,
-                "page_token": page_token,
-                "start_index": start_index,
-                "retry": self.retry(),
-            }
-            if selected_fields:
-                kwargs["selected_fields"] = [
-                    bigquery.SchemaField(f, "STRING") for f in selected_fields
-                ]
-            else:
-                ref = client.get_table(ref, retry=self.retry())
-            rows = client.list_rows(ref, **kwargs)
-            return rows if return_iterator else list(rows)
-
-        return self.call(f"BigQuery list_rows {dataset_id}.{table_id}", action)
-
     # -- testing -----------------------------------------------------------------------------
 
     def _test(self) -> None:
@@ -729,127 +500,3 @@ class BigQueryHook(GoogleBaseHook):
             next(iter(client.list_datasets(max_results=1, retry=self.retry())), None)
 
         self.call("BigQuery list_datasets", action)
-
-
-# -- parameters --------------------------------------------------------------------------------
-
-
-def bind_placeholders(sql: str, parameters: Parameters | None) -> str:
-    """Rewrite DB-API placeholders to BigQuery's: ``%(name)s`` -> ``@name``, ``%s`` -> ``?``.
-
-    SQL already written with ``@name`` or ``?`` is left as it is. Values are never put in the text.
-    """
-    if parameters is None:
-        return sql
-    if isinstance(parameters, Mapping):
-        if "%(" not in sql:
-            return sql
-        return sql % {name: f"@{name}" for name in parameters}
-    if "%s" not in sql:
-        return sql
-    return sql % tuple("?" for _ in parameters)
-
-
-def query_parameters(parameters: Parameters) -> list[Any]:
-    """BigQuery query parameters for a mapping (named) or a sequence (positional) of values.
-
-    Types come from the Python values (bool, int, float, Decimal, str, bytes, date, time, datetime,
-    lists of one of these); an SDK ``*QueryParameter`` is used as given.
-
-    Raises:
-        HookArgumentError: a value whose BigQuery type cannot be told (None, dict, mixed lists).
-    """
-    if isinstance(parameters, Mapping):
-        return [_parameter(str(name), value) for name, value in parameters.items()]
-    if isinstance(parameters, str | bytes):
-        raise HookArgumentError("parameters must be a mapping or a sequence, not a string")
-    return [_parameter(None, value) for value in parameters]
-
-
-def _scalar_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FLOAT64"
-    if isinstance(value, decimal.Decimal):
-        return "BIGNUMERIC" if _needs_bignumeric(value) else "NUMERIC"
-    if isinstance(value, str):
-        return "STRING"
-    if isinstance(value, bytes):
-        return "BYTES"
-    if isinstance(value, dt.datetime):
-        return "TIMESTAMP" if value.tzinfo is not None else "DATETIME"
-    if isinstance(value, dt.date):
-        return "DATE"
-    if isinstance(value, dt.time):
-        return "TIME"
-    return None
-
-
-def _needs_bignumeric(value: decimal.Decimal) -> bool:
-    exponent = value.as_tuple().exponent
-    scale = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return scale > 9 or abs(value) >= decimal.Decimal(10) ** 29
-
-
-def _parameter(name: str | None, value: Any) -> Any:
-    bigquery = _bigquery()
-    if isinstance(
-        value,
-        bigquery.ScalarQueryParameter
-        | bigquery.ArrayQueryParameter
-        | bigquery.StructQueryParameter,
-    ):
-        return value
-    label = repr(name) if name else "a positional parameter"
-    if isinstance(value, list | tuple):
-        types = {_scalar_type(item) for item in value}
-        if len(types) != 1 or None in types:
-            raise HookArgumentError(
-                f"cannot infer the BigQuery type of the array {label} (empty, mixed or unsupported "
-                "element types); pass a google.cloud.bigquery.ArrayQueryParameter"
-            )
-        return bigquery.ArrayQueryParameter(name, types.pop(), list(value))
-    kind = _scalar_type(value)
-    if kind is None:
-        raise HookArgumentError(
-            f"cannot infer the BigQuery type of {label} ({type(value).__name__}); pass a "
-            "google.cloud.bigquery.ScalarQueryParameter"
-        )
-    return bigquery.ScalarQueryParameter(name, kind, value)
-
-
-def _description(schema: Sequence[Any] | None) -> list[tuple[Any, ...]]:
-    return [
-        (field.name, field.field_type, None, None, None, None, field.mode != "REQUIRED")
-        for field in schema or ()
-    ]
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, Mapping):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value
-
-
-def _summarise(errors: Sequence[Mapping[str, Any]], limit: int = 5) -> str:
-    parts = []
-    for error in errors[:limit]:
-        details = error.get("errors") or [{}]
-        first = details[0] if isinstance(details[0], Mapping) else {}
-        reason = first.get("reason", "?")
-        where = f" at {first['location']}" if first.get("location") else ""
-        message = str(first.get("message", ""))[:120]
-        parts.append(f"row {error.get('index')}: {reason}{where} ({message})")
-    more = f"; and {len(errors) - limit} more" if len(errors) > limit else ""
-    return "; ".join(parts) + more
