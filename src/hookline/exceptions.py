@@ -23,12 +23,15 @@ __all__ = [
     "BackendError",
     "BackendPermissionDenied",
     "BackendUnavailable",
+    "BigQueryInsertError",
     "ConfigurationError",
     "ConnectionNotFound",
     "ConnectionUnresolved",
     "ConnectionsFileError",
     "DecryptionError",
     "DriverError",
+    "GoogleApiError",
+    "HookArgumentError",
     "HookConnectionError",
     "HookError",
     "HooklineError",
@@ -44,6 +47,9 @@ __all__ = [
     "RotationError",
     "S3NotFound",
     "StatementTimeout",
+    "SlackApiError",
+    "SlackChannelNotFound",
+    "SlackRateLimited",
 ]
 
 
@@ -396,6 +402,104 @@ class S3NotFound(HookError):
         super().__init__(message, conn_id=conn_id)
         self.bucket = bucket
         self.key = key
+
+
+class HookArgumentError(HookError, ValueError):
+    """A hook method was called with arguments it cannot use (a malformed table name, query
+    parameters with legacy SQL, an unknown MIME subtype or compression). Nothing was sent."""
+
+
+class GoogleApiError(HookError):
+    """A Google Cloud API (BigQuery, ...) answered with an error that is not an authentication
+    failure.
+
+    Attributes:
+        status_code: The HTTP status, or 0 when there was none.
+        reason: The API's short reason (``notFound``, ``invalidQuery``, ``rateLimitExceeded``), or "".
+    """
+
+    def __init__(
+        self, message: str, *, conn_id: str | None = None, status_code: int = 0, reason: str = ""
+    ) -> None:
+        super().__init__(message, conn_id=conn_id)
+        self.status_code = status_code
+        self.reason = reason
+
+
+class BigQueryInsertError(GoogleApiError):
+    """BigQuery's streaming insert (``insertAll``) rejected one or more rows.
+
+    Attributes:
+        table: ``project.dataset.table``.
+        row_errors: One ``{"index": i, "errors": [{"reason", "location", "message"}, ...]}`` per
+            rejected row, as BigQuery reported it (``index`` counts from 0 within the call).
+        inserted_rows: How many rows BigQuery accepted in this call (only with
+            ``skip_invalid_rows=True`` can it be more than 0).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        conn_id: str | None = None,
+        table: str = "",
+        row_errors: Sequence[Any] = (),
+        inserted_rows: int = 0,
+    ) -> None:
+        super().__init__(message, conn_id=conn_id, status_code=200, reason="insertErrors")
+        self.table = table
+        self.row_errors = list(row_errors)
+        self.inserted_rows = inserted_rows
+
+
+class SlackApiError(HookError):
+    """The Slack Web API answered ``"ok": false`` (other than an authentication error) or an HTTP
+    error.
+
+    Attributes:
+        api_method: The method called (``chat.postMessage``).
+        error: Slack's error code (``channel_not_found``), or "".
+        status_code: The HTTP status.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        conn_id: str | None = None,
+        api_method: str = "",
+        error: str = "",
+        status_code: int = 0,
+    ) -> None:
+        super().__init__(message, conn_id=conn_id)
+        self.api_method = api_method
+        self.error = error
+        self.status_code = status_code
+
+
+class SlackRateLimited(SlackApiError):
+    """Slack kept answering HTTP 429 beyond the retry limit, or asked for a longer wait than the cap.
+
+    Attributes:
+        retry_after_s: The wait Slack asked for last (seconds), or None when it gave none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        conn_id: str | None = None,
+        api_method: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, conn_id=conn_id, api_method=api_method, error="ratelimited", status_code=429
+        )
+        self.retry_after_s = retry_after_s
+
+
+class SlackChannelNotFound(SlackApiError, LookupError):
+    """No channel of that name is visible to the token (:meth:`SlackHook.get_channel_id`)."""
 
 
 class RotationError(HooklineError):

@@ -73,7 +73,7 @@ def test_check_for_key_and_get_key(s3: S3Hook, bucket: str) -> None:
     assert s3.check_for_key("a/b.csv", bucket) is True
     assert s3.check_for_key("a/missing.csv", bucket) is False
     assert s3.check_for_key("x", f"no-such-{bucket}") is False
-    info = s3.get_key("a/b.csv", bucket)
+    info = s3.get_key_info("a/b.csv", bucket)
     assert (info.bucket, info.key, info.size_bytes) == (bucket, "a/b.csv", 5)
     assert info.etag
     assert info.last_modified is not None
@@ -113,7 +113,7 @@ def test_multipart_upload_above_threshold_and_download(
     conn = conn_for(moto_server.endpoint_url)
     with S3Hook(conn, multipart_threshold_bytes=5 * MIB, multipart_chunksize_bytes=5 * MIB) as hook:
         hook.load_file(source, "big/big.bin", bucket)
-        info = hook.get_key("big/big.bin", bucket)
+        info = hook.get_key_info("big/big.bin", bucket)
         assert info.size_bytes == len(data)
         assert info.etag.endswith("-3")  # 5 + 5 + 1 MiB parts
         path = hook.download_file("big/big.bin", bucket, tmp_path / "out.bin")
@@ -125,7 +125,7 @@ def test_small_file_is_a_single_put(s3: S3Hook, bucket: str, tmp_path: Path) -> 
     source = tmp_path / "small.txt"
     source.write_text("tiny")
     s3.load_file(source, "small.txt", bucket)
-    assert "-" not in s3.get_key("small.txt", bucket).etag
+    assert "-" not in s3.get_key_info("small.txt", bucket).etag
     into_dir = s3.download_file("small.txt", bucket, tmp_path)
     assert into_dir == str(tmp_path / "small.txt")
     temp = Path(s3.download_file("small.txt", bucket))
@@ -146,7 +146,7 @@ def test_missing_key_and_bucket_are_s3_not_found(s3: S3Hook, bucket: str, tmp_pa
         s3.list_keys(f"no-such-{bucket}")
     assert_no_secret(missing_bucket.value)
     with pytest.raises(S3NotFound):
-        s3.get_key("nope.txt", bucket)
+        s3.get_key_info("nope.txt", bucket)
     with pytest.raises(S3NotFound):
         s3.download_file("nope.txt", bucket, tmp_path / "never.bin")
     assert not (tmp_path / "never.bin").exists()

@@ -20,10 +20,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncHttpHook",
     "BaseHook",
+    "BigQueryHook",
+    "GoogleBaseHook",
     "HttpHook",
     "MySqlHook",
     "PostgresHook",
     "S3Hook",
+    "SlackHook",
     "SlackWebhookHook",
     "SmtpHook",
     "SqlHook",
@@ -39,6 +42,9 @@ _LAZY = {
     "AsyncHttpHook": "hookline.hooks.http",
     "S3Hook": "hookline.hooks.s3",
     "SlackWebhookHook": "hookline.hooks.slack",
+    "SlackHook": "hookline.hooks.slack",
+    "GoogleBaseHook": "hookline.hooks.google",
+    "BigQueryHook": "hookline.hooks.google",
     "SmtpHook": "hookline.hooks.smtp",
 }
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip as gzip_module
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,11 +37,13 @@ from urllib.parse import urlsplit
 from hookline.connection import Connection
 from hookline.exceptions import (
     AuthenticationFailed,
+    HookArgumentError,
     HookConnectionError,
     HookError,
     MissingDependency,
     S3NotFound,
 )
+from hookline.hooks._s3_objects import S3ObjectsMixin
 from hookline.hooks.base import BaseHook
 
 __all__ = ["S3Hook", "S3KeyInfo", "S3NotFound"]
@@ -80,8 +84,8 @@ class S3KeyInfo:
 def _boto3() -> Any:
     try:
         import boto3
-    except ImportError as exc:  # pragma: no cover - boto3 is installed in the dev environment
-        raise MissingDependency("boto3", "aws", purpose="S3Hook") from exc
+    except ImportError as exc:
+        raise MissingDependency("boto3", "s3", purpose="S3Hook") from exc
     return boto3
 
 
@@ -97,7 +101,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.lstrip("/")
 
 
-class S3Hook(BaseHook[Any]):
+class S3Hook(S3ObjectsMixin, BaseHook[Any]):
     """Read and write S3 objects.
 
     Args:
@@ -145,6 +149,8 @@ class S3Hook(BaseHook[Any]):
         self._read_timeout_s = read_timeout_s
         self._max_attempts = max_attempts
         self._lock = threading.Lock()
+        self._session: Any = None
+        self._resource: Any = None
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -197,6 +203,7 @@ class S3Hook(BaseHook[Any]):
         return Config(**kwargs)
 
     def _transfer_config(self) -> Any:
+        _boto3()
         from boto3.s3.transfer import TransferConfig
 
         return TransferConfig(
@@ -222,7 +229,7 @@ class S3Hook(BaseHook[Any]):
         conn = self.connection
         self._register_secrets(conn)
         extra = conn.extra
-        session = _boto3().session.Session(
+        session = self._session = _boto3().session.Session(
             aws_access_key_id=conn.login or extra.get("aws_access_key_id") or None,
             aws_secret_access_key=conn.password or extra.get("aws_secret_access_key") or None,
             aws_session_token=extra.get("aws_session_token") or None,
@@ -231,11 +238,35 @@ class S3Hook(BaseHook[Any]):
         )
         return session.client("s3", endpoint_url=self.endpoint_url, config=self._config())
 
+    def get_resource(self) -> Any:
+        """The boto3 S3 ServiceResource on the same session and settings as the client (kept)."""
+        resource = self._resource
+        if resource is None:
+            self.get_conn()
+            with self._lock:
+                resource = self._resource
+                if resource is None:
+                    resource = self._session.resource(
+                        "s3", endpoint_url=self.endpoint_url, config=self._config()
+                    )
+                    self._resource = resource
+        return resource
+
+    def get_session(self) -> Any:
+        """The boto3 Session the client and resource are built on."""
+        self.get_conn()
+        return self._session
+
     def close_conn(self) -> None:
-        """Close the client's HTTP connection pool."""
-        client = self._client
-        if client is not None and hasattr(client, "close"):
-            client.close()
+        """Close the client's (and the resource's) HTTP connection pools."""
+        clients = [self._client]
+        if self._resource is not None:
+            clients.append(self._resource.meta.client)
+        for client in clients:
+            if client is not None and hasattr(client, "close"):
+                client.close()
+        self._resource = None
+        self._session = None
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -302,6 +333,7 @@ class S3Hook(BaseHook[Any]):
     @contextlib.contextmanager
     def _mapped(self, operation: str, bucket: str | None, key: str | None) -> Iterator[None]:
         """Translate boto3/botocore errors raised inside the block into hookline errors."""
+        _boto3()
         from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -375,8 +407,11 @@ class S3Hook(BaseHook[Any]):
         replace: bool = False,
         encrypt: bool = False,
         acl_policy: str | None = None,
+        gzip: bool = False,
     ) -> None:
         """Upload a local file; files from ``multipart_threshold_bytes`` up go in parts.
+
+        With ``gzip`` (Airflow's), the file is gzip-compressed (into a temporary file) first.
 
         Raises:
             ValueError: the key exists and ``replace`` is False.
@@ -385,14 +420,18 @@ class S3Hook(BaseHook[Any]):
         self._refuse_overwrite(bucket, key, replace)
         extra_args = self._extra_args(encrypt, acl_policy)
         config = self._transfer_config()
-        self._call(
-            "upload",
-            bucket,
-            key,
-            lambda c: c.upload_file(
-                str(filename), bucket, key, ExtraArgs=extra_args or None, Config=config
-            ),
-        )
+        with contextlib.ExitStack() as stack:
+            source = str(filename)
+            if gzip:
+                source = stack.enter_context(_gzipped_copy(Path(filename)))
+            self._call(
+                "upload",
+                bucket,
+                key,
+                lambda c: c.upload_file(
+                    source, bucket, key, ExtraArgs=extra_args or None, Config=config
+                ),
+            )
 
     def load_bytes(
         self,
@@ -427,9 +466,23 @@ class S3Hook(BaseHook[Any]):
         encrypt: bool = False,
         encoding: str | None = None,
         acl_policy: str | None = None,
+        compression: str | None = None,
     ) -> None:
-        """Upload text (encoded with ``encoding``, default UTF-8) as one object."""
+        """Upload text (encoded with ``encoding``, default UTF-8) as one object; with
+        ``compression="gzip"`` (Airflow's only choice) gzip-compressed.
+
+        Raises:
+            ValueError: the key exists and ``replace`` is False.
+            HookArgumentError: another compression.
+        """
         data = string_data.encode(encoding or "utf-8")
+        if compression is not None:
+            if compression != "gzip":
+                raise HookArgumentError(
+                    f"compression must be 'gzip' or None, not {compression!r}",
+                    conn_id=self.conn_id,
+                )
+            data = gzip_module.compress(data)
         self.load_bytes(data, key, bucket_name, replace, encrypt, acl_policy)
 
     # -- reading -----------------------------------------------------------------------------
@@ -443,8 +496,8 @@ class S3Hook(BaseHook[Any]):
             return False
         return True
 
-    def get_key(self, key: str, bucket_name: str | None = None) -> S3KeyInfo:
-        """The object's metadata (HEAD).
+    def get_key_info(self, key: str, bucket_name: str | None = None) -> S3KeyInfo:
+        """The object's metadata (HEAD) as a typed value (:meth:`get_key` returns boto3's object).
 
         Raises:
             S3NotFound: the bucket or key does not exist.
@@ -602,6 +655,19 @@ class S3Hook(BaseHook[Any]):
     def _test(self) -> None:
         """List buckets: one signed round trip to the endpoint."""
         self._call("list_buckets", None, None, lambda c: c.list_buckets())
+
+
+@contextlib.contextmanager
+def _gzipped_copy(path: Path) -> Iterator[str]:
+    """A gzip-compressed copy of ``path`` in a temporary file, deleted on exit."""
+    with tempfile.NamedTemporaryFile(suffix=".gz", delete=False) as tmp:
+        with path.open("rb") as source, gzip_module.GzipFile(fileobj=tmp, mode="wb") as target:
+            shutil.copyfileobj(source, target)
+        name = tmp.name
+    try:
+        yield name
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _delete_batch(bucket: str, keys: list[str], client: Any) -> Any:

@@ -20,6 +20,7 @@ connection once (a rotated password) and retries.
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import os
 import re
@@ -34,12 +35,17 @@ from typing import Any, ClassVar, Final
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import AuthenticationFailed, HookConnectionError, HookError
+from hookline.exceptions import (
+    AuthenticationFailed,
+    HookArgumentError,
+    HookConnectionError,
+    HookError,
+)
 from hookline.hooks._retry import RetryPolicy
 from hookline.hooks.base import BaseHook
 from hookline.options import parse_bool, parse_float, parse_int, resolve_option
 
-__all__ = ["SmtpHook"]
+__all__ = ["SmtpHook", "send_email", "send_email_smtp"]
 
 _LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 _SPLIT: Final = re.compile(r"[,;]")
@@ -296,8 +302,25 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         cc: str | Iterable[str] | None = None,
         from_email: str | None = None,
         custom_headers: Mapping[str, str] | None = None,
+        mime_subtype: str | None = None,
+        mime_charset: str = "utf-8",
     ) -> EmailMessage:
-        """Build the MIME message (no Bcc header: bcc recipients go in the envelope only)."""
+        """Build the MIME message (no Bcc header: bcc recipients go in the envelope only).
+
+        With ``mime_subtype`` (``"mixed"``, ``"alternative"`` or ``"related"``) the message is
+        always a ``multipart/<mime_subtype>`` container, as Airflow's ``send_email`` builds it; text
+        parts use ``mime_charset``.
+
+        Raises:
+            ValueError: no sender or no recipient.
+            HookArgumentError: an unknown MIME subtype or charset.
+        """
+        try:
+            codecs.lookup(mime_charset)
+        except LookupError:
+            raise HookArgumentError(
+                f"unknown mime_charset {mime_charset!r}", conn_id=self.conn_id
+            ) from None
         sender = from_email or self.from_email
         if not sender:
             raise ValueError(
@@ -318,20 +341,45 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         msg["Message-ID"] = make_msgid(domain=domain)
         for key, value in (custom_headers or {}).items():
             msg[key] = value
+        charset = mime_charset
         if text is not None:
-            msg.set_content(text)
+            msg.set_content(text, charset=charset)
             if html_content is not None:
-                msg.add_alternative(html_content, subtype="html")
+                msg.add_alternative(html_content, subtype="html", charset=charset)
         elif html_content is not None:
-            msg.set_content(html_content, subtype="html")
+            msg.set_content(html_content, subtype="html", charset=charset)
         else:
-            msg.set_content("")
+            msg.set_content("", charset=charset)
+        if mime_subtype is not None:
+            self._make_multipart(msg, mime_subtype)
         for path in files or ():
             file = Path(path)
             self._attach(msg, file.name, file.read_bytes())
         for name, data in (attachments or {}).items():
             self._attach(msg, name, data.encode() if isinstance(data, str) else data)
         return msg
+
+    def _make_multipart(self, msg: EmailMessage, subtype: str) -> None:
+        makers = {
+            "mixed": msg.make_mixed,
+            "alternative": msg.make_alternative,
+            "related": msg.make_related,
+        }
+        maker = makers.get(subtype)
+        if maker is None:
+            raise HookArgumentError(
+                f"mime_subtype must be one of {', '.join(makers)}, not {subtype!r}",
+                conn_id=self.conn_id,
+            )
+        if msg.get_content_type() == f"multipart/{subtype}":
+            return
+        try:
+            maker()
+        except ValueError:
+            raise HookArgumentError(
+                f"a {msg.get_content_type()} message cannot become multipart/{subtype}",
+                conn_id=self.conn_id,
+            ) from None
 
     @staticmethod
     def _attach(msg: EmailMessage, name: str, data: bytes) -> None:
@@ -353,6 +401,8 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
         from_email: str | None = None,
         custom_headers: Mapping[str, str] | None = None,
         dryrun: bool = False,
+        mime_subtype: str | None = None,
+        mime_charset: str = "utf-8",
     ) -> str:
         """Send one email; return its Message-ID.
 
@@ -368,12 +418,16 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
             from_email: The sender (default: the connection's ``from_email`` extra).
             custom_headers: Extra headers.
             dryrun: Build the message but do not send it.
+            mime_subtype: ``"mixed"`` (Airflow's default), ``"alternative"`` or ``"related"``: send a
+                ``multipart/<mime_subtype>`` message as Airflow does; None sends the simplest form.
+            mime_charset: The charset of the text parts (default ``utf-8``).
 
         Raises:
             ValueError: no sender or no recipient.
             AuthenticationFailed: the login was rejected (after one connection refresh).
             HookConnectionError: the server could not be reached.
             HookError: the server refused the sender, every recipient, or the data.
+            HookArgumentError: an unknown MIME subtype or charset.
         """
         msg = self.build_message(
             to,
@@ -385,6 +439,8 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
             cc=cc,
             from_email=from_email,
             custom_headers=custom_headers,
+            mime_subtype=mime_subtype,
+            mime_charset=mime_charset,
         )
         envelope_to = [
             addr
@@ -459,3 +515,48 @@ def _quietly_close(client: smtplib.SMTP) -> None:
         pass
     finally:
         client.close()
+
+
+def send_email(
+    to: str | Iterable[str],
+    subject: str,
+    html_content: str,
+    files: Sequence[str | os.PathLike[str]] | None = None,
+    dryrun: bool = False,
+    cc: str | Iterable[str] | None = None,
+    bcc: str | Iterable[str] | None = None,
+    mime_subtype: str = "mixed",
+    mime_charset: str = "utf-8",
+    conn_id: str | Connection = "smtp_default",
+    from_email: str | None = None,
+    custom_headers: Mapping[str, str] | None = None,
+) -> str:
+    """Airflow's ``send_email``: send an HTML email through the SMTP connection ``conn_id``.
+
+    The message is a ``multipart/<mime_subtype>`` container holding the HTML part (in
+    ``mime_charset``) and the ``files`` as attachments, as Airflow builds it. The connection may be
+    of type ``smtp`` or ``email``. Returns the Message-ID.
+
+    Raises:
+        ValueError: no sender (pass ``from_email`` or set the extra) or no recipient.
+        HookArgumentError: an unknown MIME subtype or charset.
+        AuthenticationFailed, HookConnectionError, HookError: as :meth:`SmtpHook.send_email`.
+    """
+    with SmtpHook(conn_id) as hook:
+        return hook.send_email(
+            to,
+            subject,
+            html_content,
+            files=files,
+            cc=cc,
+            bcc=bcc,
+            from_email=from_email,
+            custom_headers=custom_headers,
+            dryrun=dryrun,
+            mime_subtype=mime_subtype,
+            mime_charset=mime_charset,
+        )
+
+
+#: Airflow's ``send_email_smtp`` (the SMTP backend of ``send_email``).
+send_email_smtp = send_email
