@@ -398,9 +398,7 @@ class TemplateRenderError(PipelineError):
         line: The line of the template where rendering failed, when known.
     """
 
-    def __init__(
-        self, message: str, *, task_id: str, field: str, line: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, task_id: str, field: str, line: int | None = None) -> None:
         super().__init__(message)
         self.task_id = task_id
         self.field = field

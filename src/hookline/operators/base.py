@@ -23,7 +23,7 @@ import inspect
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 from hookline.exceptions import InvalidPipeline
 from hookline.options import parse_float, parse_int
@@ -94,9 +94,14 @@ def current_pipeline() -> Pipeline | None:
 # -- default_args: injected into every operator __init__ for arguments not given --------------------
 
 
-@functools.cache
+_accepted_cache: dict[type, frozenset[str]] = {}
+
+
 def _accepted(cls: type) -> frozenset[str]:
     """The keyword names any ``__init__`` in ``cls``'s MRO accepts (where default_args may go)."""
+    cached = _accepted_cache.get(cls)
+    if cached is not None:
+        return cached
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -107,7 +112,8 @@ def _accepted(cls: type) -> frozenset[str]:
             if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
                 names.add(param.name)
     names.discard("self")
-    return frozenset(names)
+    result = _accepted_cache[cls] = frozenset(names)
+    return result
 
 
 def _with_default_args(init: Callable[..., None]) -> Callable[..., None]:
@@ -152,13 +158,19 @@ def _seconds(
         return default
     if isinstance(value, dt.timedelta):
         value = value.total_seconds()
-    number = parse_float(value, name=f"task {task_id!r}: {name}", minimum=0.0, error=InvalidPipeline)
+    number = parse_float(
+        value, name=f"task {task_id!r}: {name}", minimum=0.0, error=InvalidPipeline
+    )
     if positive and number <= 0:
-        raise InvalidPipeline(f"task {task_id!r}: {name} must be > 0, got {number:g}", task_id=task_id)
+        raise InvalidPipeline(
+            f"task {task_id!r}: {name} must be > 0, got {number:g}", task_id=task_id
+        )
     return number
 
 
-def _callbacks(task_id: str, name: str, value: Callback | Sequence[Callback] | None) -> list[Callback]:
+def _callbacks(
+    task_id: str, name: str, value: Callback | Sequence[Callback] | None
+) -> list[Callback]:
     if value is None:
         return []
     items = list(value) if isinstance(value, list | tuple) else [value]
@@ -442,6 +454,6 @@ class XComArg:
 
 
 #: What ``>>``, ``set_upstream`` and ``chain`` accept.
-DependencyTarget: TypeAlias = Union[
-    BaseOperator, XComArg, Sequence[Union[BaseOperator, XComArg]], set[BaseOperator]
-]
+DependencyTarget: TypeAlias = (
+    BaseOperator | XComArg | Sequence[BaseOperator | XComArg] | set[BaseOperator]
+)

@@ -19,6 +19,8 @@ Runs are recorded in the metastore database (``hookline pipelines runs``).
 
 from __future__ import annotations
 
+import logging
+
 from hookline.pipelines.dag import Pipeline, chain
 from hookline.pipelines.loader import find_pipeline, load_pipelines
 from hookline.pipelines.state import PipelineRun, RunState, TaskRecord, TaskState
@@ -33,3 +35,7 @@ __all__ = [
     "find_pipeline",
     "load_pipelines",
 ]
+
+# Task failures are reported in the run's records; their log lines reach the application's
+# handlers (the CLI's -v), never Python's last-resort stderr handler.
+logging.getLogger("hookline.pipelines").addHandler(logging.NullHandler())

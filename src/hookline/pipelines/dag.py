@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import itertools
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -249,8 +250,10 @@ class Pipeline:
 
     def reference(self) -> str:
         """How another process finds this pipeline: ``module:NAME`` or ``file:/abs/path.py``."""
-        if self.module is not None and self.module in sys.modules and not self.module.startswith(
-            "hookline_pipeline_file_"
+        if (
+            self.module is not None
+            and self.module in sys.modules
+            and not self.module.startswith("hookline_pipeline_file_")
         ):
             return f"module:{self.module}"
         if self.fileloc is not None:
@@ -324,7 +327,7 @@ def chain(*tasks: DependencyTarget) -> None:
     Raises:
         InvalidPipeline: two adjacent lists of different lengths.
     """
-    for up, down in zip(tasks, tasks[1:], strict=False):
+    for up, down in itertools.pairwise(tasks):
         up_list = isinstance(up, list | tuple)
         down_list = isinstance(down, list | tuple)
         if up_list and down_list:

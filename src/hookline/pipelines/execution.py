@@ -154,7 +154,9 @@ class TaskInstance:
         self.pushed[key] = encode_xcom(self.task_id, key, value, self._limit)
 
     def __repr__(self) -> str:
-        return f"<TaskInstance {self.pipeline_id}.{self.task_id} {self.run_id} try {self.try_number}>"
+        return (
+            f"<TaskInstance {self.pipeline_id}.{self.task_id} {self.run_id} try {self.try_number}>"
+        )
 
 
 def _call(fn: Callable[[dict[str, Any]], Any], context: dict[str, Any], task: BaseOperator) -> Any:
@@ -196,12 +198,14 @@ def _run_callbacks(
 
 
 def _error_text(exc: BaseException) -> str:
-    text = masking.redact(f"{type(exc).__name__}: {exc}")
+    text = str(masking.redact(f"{type(exc).__name__}: {exc}"))
     return text if len(text) <= _ERROR_LIMIT else text[: _ERROR_LIMIT - 3] + "..."
 
 
 class _Heartbeat:
-    def __init__(self, store: Store, run_id: str, task_id: str, worker: str, every_s: float) -> None:
+    def __init__(
+        self, store: Store, run_id: str, task_id: str, worker: str, every_s: float
+    ) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, args=(store, run_id, task_id, worker, every_s), daemon=True
@@ -259,7 +263,12 @@ def execute_try(
     worker = worker or worker_id()
     claimed = store.claim(run_id, task_id, try_number, worker, stale_before)
     if claimed is None:
-        log.info("task %s try %d of run %s: taken elsewhere or over; skipped", task_id, try_number, run_id)
+        log.info(
+            "task %s try %d of run %s: taken elsewhere or over; skipped",
+            task_id,
+            try_number,
+            run_id,
+        )
         return None
     if on_claimed is not None:
         on_claimed(claimed)
@@ -303,7 +312,9 @@ def execute_try(
         callbacks = task.on_success_callback
         log.info("task %s succeeded in %.3f s", task_id, time.perf_counter() - started)
     except TaskSkipped as exc:
-        outcome = TryOutcome(TaskState.SKIPPED, time.time(), error=_error_text(exc), rendered=rendered)
+        outcome = TryOutcome(
+            TaskState.SKIPPED, time.time(), error=_error_text(exc), rendered=rendered
+        )
         log.info("task %s skipped: %s", task_id, outcome.error)
     except Exception as exc:
         context["exception"] = exc
@@ -331,7 +342,9 @@ def execute_try(
         if heartbeat is not None:
             heartbeat.stop()
     if not store.finish(run_id, task_id, try_number, worker, outcome):
-        log.warning("task %s try %d: outcome recorded elsewhere already; dropped", task_id, try_number)
+        log.warning(
+            "task %s try %d: outcome recorded elsewhere already; dropped", task_id, try_number
+        )
         return None
     _run_callbacks(callbacks, context, task_id, str(outcome.state))
     return outcome

@@ -43,7 +43,7 @@ def source_reference(source: str) -> str:
 def _import_file(path: Path) -> None:
     if not path.is_file():
         raise PipelineError(f"pipeline file {path} does not exist")
-    name = "hookline_pipeline_file_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    name = "hookline_pipeline_file_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise PipelineError(f"cannot import {path}: not a Python file")

@@ -121,7 +121,9 @@ def celery_settings() -> CelerySettings:
     )
     broker = body.get("broker_url", DEFAULT_BROKER_URL)
     if not isinstance(broker, str) or "://" not in broker:
-        raise ConfigurationError("[celery] broker_url must be a broker URL such as redis://host:6379/0")
+        raise ConfigurationError(
+            "[celery] broker_url must be a broker URL such as redis://host:6379/0"
+        )
     _register_url_password(broker)
     queue = body.get("queue", DEFAULT_QUEUE)
     if not isinstance(queue, str) or not queue.strip():

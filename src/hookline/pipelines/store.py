@@ -279,7 +279,7 @@ def _url(url: str | None) -> str:
         home = hookline_home()
         home.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{home / DB_FILE_NAME}"
-    scheme, sep, rest = url.partition("://")
+    scheme, _, rest = url.partition("://")
     if scheme in {"postgresql", "postgres"}:
         return f"postgresql+psycopg://{rest}"
     if scheme == "mysql":
@@ -333,7 +333,7 @@ class RunStore:
         except sa.exc.SQLAlchemyError as exc:
             raise ConfigurationError(
                 f"cannot create the pipeline run tables in {self.engine.url!r}: "
-                f"{type(exc.orig or exc).__name__}"
+                f"{type(getattr(exc, 'orig', None) or exc).__name__}"
             ) from None
 
     # -- runs -------------------------------------------------------------------------------------
@@ -540,7 +540,9 @@ class RunStore:
 
     # -- xcom -------------------------------------------------------------------------------------
 
-    def _put_xcom(self, conn: sa.Connection, run_id: str, task_id: str, key: str, value: str) -> None:
+    def _put_xcom(
+        self, conn: sa.Connection, run_id: str, task_id: str, key: str, value: str
+    ) -> None:
         x = self._xcom.c
         conn.execute(
             self._xcom.delete().where(x.run_id == run_id, x.task_id == task_id, x.key == key)
