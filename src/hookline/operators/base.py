@@ -413,6 +413,10 @@ class BaseOperator:
         return f"<Task({type(self).__name__}): {self.task_id}>"
 
 
+# BaseOperator's own __init__ takes default_args too (subclasses' are wrapped as they are defined).
+BaseOperator.__init__ = _with_default_args(BaseOperator.__init__)  # type: ignore[method-assign]
+
+
 class XComArg:
     """The future result of a task (what a ``@task`` function call returns).
 
