@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make a fresh machine ready for `make test`: uv, the locked Python environment (all extras), and the
-# Debian packages whose servers the integration tests start (PostgreSQL, MariaDB).
+# Debian packages whose servers the integration tests start (PostgreSQL, MariaDB, Redis).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ UV=$(command -v uv || echo "python3 -m uv")
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${need[*]} (run as root or install them)"; exit 1

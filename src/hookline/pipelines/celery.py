@@ -177,9 +177,34 @@ def start_worker(
         PipelineError: the source cannot be imported or defines no pipeline.
         MissingDependency: celery is not installed.
     """
-    serve(source)
+    pipelines = serve(source)
     settings = celery_settings()
     app = make_app(settings)
+    app.conf.worker_hijack_root_logger = True  # the worker's own log lines, masked below
+    signals = _celery().signals
+
+    def mask_logs(logger: logging.Logger, **_: Any) -> None:
+        masking.install(logger)
+
+    def warm_up(**_: Any) -> None:
+        _worker_state()  # open the store and load settings before the first task
+        from hookline.operators.templating import sandboxed_environment
+
+        sandboxed_environment()
+
+    def ready(**_: Any) -> None:
+        if pool != "prefork":
+            warm_up()
+        print(
+            f"hookline worker ready: queue {settings.queue}, pipelines "
+            f"{', '.join(sorted(pipelines))} from {_served['reference']}",
+            flush=True,
+        )
+
+    signals.after_setup_logger.connect(mask_logs, weak=False)
+    signals.after_setup_task_logger.connect(mask_logs, weak=False)
+    signals.worker_ready.connect(ready, weak=False)
+    signals.worker_process_init.connect(warm_up, weak=False)
     argv = [
         "worker",
         f"--concurrency={concurrency}",
