@@ -113,7 +113,7 @@ def _params(values: list[str]) -> dict[str, Any]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise CliFailure(f"--param takes KEY=VALUE, got {item!r}")
+            raise CliFailure(f"--param takes NAME=VALUE, got {item!r}")
         try:
             params[key.strip()] = json.loads(value)
         except ValueError:
@@ -155,7 +155,7 @@ def run(
     param: Annotated[
         list[str] | None,
         typer.Option(
-            "--param", help="A run parameter KEY=VALUE (VALUE read as JSON if it is); repeatable."
+            "--param", help="A run parameter NAME=VALUE (VALUE read as JSON if it is); repeatable."
         ),
     ] = None,
 ) -> None:
