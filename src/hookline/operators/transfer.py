@@ -297,7 +297,7 @@ class SqlToS3Operator(_SqlExport):
         self.aws_conn_id = aws_conn_id
 
     def execute(self, context: dict[str, Any]) -> Any:
-        """Export and upload; return ``{"key", "rows", "bytes", "format"}``."""
+        """Export and upload; return ``{"uri", "rows", "bytes", "format"}``."""
         path, rows = self._export()
         try:
             size = path.stat().st_size
@@ -307,7 +307,7 @@ class SqlToS3Operator(_SqlExport):
         finally:
             path.unlink(missing_ok=True)
         return {
-            "key": f"s3://{bucket}/{key}",
+            "uri": f"s3://{bucket}/{key}",
             "rows": rows,
             "bytes": size,
             "format": self.file_format,
