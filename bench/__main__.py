@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import hooks_bench, report, resolution
+from bench import hooks_bench, pipelines_bench, report, resolution
 from bench.runner import Settings, run_all
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds:
         settings = Settings(**{**settings.__dict__, "rounds": args.rounds})
     started = time.perf_counter()
-    rows, meta = run_all(settings, extra_groups=[resolution.rows, hooks_bench.rows])
+    rows, meta = run_all(
+        settings, extra_groups=[resolution.rows, hooks_bench.rows, pipelines_bench.rows]
+    )
     meta = {
         "hookline": _version("hookline"),
         **meta,

@@ -32,7 +32,7 @@ from hookline.pipelines.state import (
     TaskRecord,
     TaskState,
 )
-from hookline.pipelines.store import MemoryStore, RunStore, Store
+from hookline.pipelines.store import BufferedStore, MemoryStore, RunStore, Store
 
 if TYPE_CHECKING:
     from hookline.pipelines.dag import Pipeline
@@ -42,6 +42,8 @@ __all__ = ["Executor", "LocalExecutor", "parse_logical_date", "run_pipeline"]
 log = logging.getLogger("hookline.pipelines.runner")
 
 _FAILED = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
+#: How often a local run's state is written to the metastore while it runs (and at its end).
+_FLUSH_EVERY_S = 0.25
 
 
 def parse_logical_date(value: dt.datetime | dt.date | str | None) -> dt.datetime:
@@ -274,12 +276,16 @@ class _Scheduler:
         return wake
 
     def loop(self) -> None:
+        flushed = time.monotonic()
         while True:
             wake = self._schedule()
             if all(r.state in FINISHED for r in self.run.tasks.values()):
                 return
             for task_id in dict.fromkeys(self.executor.wait(wake)):
                 self._refresh(task_id)
+            if time.monotonic() - flushed >= _FLUSH_EVERY_S:
+                self.store.flush()
+                flushed = time.monotonic()
 
 
 def _new_run_id(logical: dt.datetime) -> str:
@@ -320,6 +326,7 @@ def _prepare(
         store.create_run(run, reference)
         for record in run.tasks.values():
             store.put_task(run.run_id, record)
+        store.flush()
         return run
     old = store.load_run(resume)
     if old.pipeline_id != pipeline.pipeline_id:
@@ -343,6 +350,7 @@ def _prepare(
     if params:
         old.params = {**old.params, **params}
     store.update_run(old)
+    store.flush()
     return old
 
 
@@ -372,7 +380,12 @@ def run_pipeline(
     settings = pipeline_settings()
     own_store = store is None
     if store is None:
-        store = RunStore(settings.metastore_url) if record else MemoryStore()
+        if not record:
+            store = MemoryStore()
+        elif executor == "local":
+            store = BufferedStore(RunStore(settings.metastore_url))
+        else:
+            store = RunStore(settings.metastore_url)
     if executor == "celery" and isinstance(store, MemoryStore):
         raise ConfigurationError("the celery executor records runs in the metastore: record=True")
     try:
@@ -404,6 +417,7 @@ def run_pipeline(
         run.state = RunState.FAILED if failed else RunState.SUCCESS
         run.ended_at = time.time()
         store.update_run(run)
+        store.flush()
         run.attach_results(_results_reader(store, settings.metastore_url, run.run_id))
         return run
     finally:

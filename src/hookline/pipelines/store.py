@@ -27,7 +27,7 @@ from hookline.pipelines.state import PipelineRun, RunState, TaskRecord, TaskStat
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["MemoryStore", "RunStore", "Store", "TryOutcome", "open_store"]
+__all__ = ["BufferedStore", "MemoryStore", "RunStore", "Store", "TryOutcome", "open_store"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Store(Protocol):
     def task_updates(self, run_id: str) -> dict[str, TaskRecord]: ...
     def push_xcom(self, run_id: str, task_id: str, key: str, value: str) -> None: ...
     def pull_xcom(self, run_id: str, task_id: str, key: str) -> str | None: ...
+    def flush(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -196,8 +197,100 @@ class MemoryStore:
     def pull_xcom(self, run_id: str, task_id: str, key: str) -> str | None:
         return self._xcom.get((run_id, task_id, key))
 
+    def flush(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
+
+
+class BufferedStore(MemoryStore):
+    """A local run's store: state lives in memory and is written to a :class:`RunStore` in one
+    transaction per :meth:`flush` (the runner flushes a few times a second and at the end), so a
+    task costs no database commit of its own. Another process sees the run at most one flush late.
+    """
+
+    def __init__(self, backing: RunStore) -> None:
+        super().__init__()
+        self.backing = backing
+        self._dirty_tasks: set[tuple[str, str]] = set()
+        self._dirty_xcom: set[tuple[str, str, str]] = set()
+        self._dirty_runs: set[str] = set()
+
+    def create_run(self, run: PipelineRun, reference: str | None) -> None:
+        super().create_run(run, reference)
+        self.backing.create_run(run, reference)
+
+    def update_run(self, run: PipelineRun) -> None:
+        with self._lock:
+            super().update_run(run)
+            self._dirty_runs.add(run.run_id)
+
+    def load_run(self, run_id: str) -> PipelineRun:
+        with self._lock:
+            if run_id not in self._runs:  # resuming a recorded run: bring it into memory
+                run = self.backing.load_run(run_id)
+                self._runs[run_id] = run
+                self._refs[run_id] = self.backing.run_reference(run_id)
+                for record in run.tasks.values():
+                    self._tasks[(run_id, record.task_id)] = _copy(record)
+                    self._meta.setdefault((run_id, record.task_id), {})
+                for (task_id, key), value in self.backing.xcoms(run_id).items():
+                    self._xcom[(run_id, task_id, key)] = value
+            return super().load_run(run_id)
+
+    def list_runs(self, pipeline_id: str | None = None, limit: int = 20) -> list[PipelineRun]:
+        return self.backing.list_runs(pipeline_id, limit)
+
+    def put_task(self, run_id: str, record: TaskRecord) -> None:
+        with self._lock:
+            super().put_task(run_id, record)
+            self._dirty_tasks.add((run_id, record.task_id))
+
+    def queue_try(self, run_id: str, task_id: str, try_number: int) -> None:
+        with self._lock:
+            super().queue_try(run_id, task_id, try_number)
+            self._dirty_tasks.add((run_id, task_id))
+
+    def claim(
+        self, run_id: str, task_id: str, try_number: int, worker: str, stale_before: float | None
+    ) -> TaskRecord | None:
+        with self._lock:
+            claimed = super().claim(run_id, task_id, try_number, worker, stale_before)
+            if claimed is not None:
+                self._dirty_tasks.add((run_id, task_id))
+            return claimed
+
+    def finish(
+        self, run_id: str, task_id: str, try_number: int, worker: str, outcome: TryOutcome
+    ) -> bool:
+        with self._lock:
+            done = super().finish(run_id, task_id, try_number, worker, outcome)
+            if done:
+                self._dirty_tasks.add((run_id, task_id))
+                self._dirty_xcom.update((run_id, task_id, key) for key in outcome.xcom or {})
+            return done
+
+    def push_xcom(self, run_id: str, task_id: str, key: str, value: str) -> None:
+        with self._lock:
+            super().push_xcom(run_id, task_id, key, value)
+            self._dirty_xcom.add((run_id, task_id, key))
+
+    def flush(self) -> None:
+        """Write what changed since the last flush, in one transaction."""
+        with self._lock:
+            runs = [self._runs[r] for r in self._dirty_runs]
+            tasks = [(r, _copy(self._tasks[(r, t)])) for r, t in self._dirty_tasks]
+            xcoms = [(r, t, k, self._xcom[(r, t, k)]) for r, t, k in self._dirty_xcom]
+            self._dirty_runs, self._dirty_tasks, self._dirty_xcom = set(), set(), set()
+        if runs or tasks or xcoms:
+            self.backing.write_batch(runs, tasks, xcoms)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.backing.close()
 
 
 def _copy(rec: TaskRecord) -> TaskRecord:
@@ -393,6 +486,39 @@ class RunStore:
     # -- task instances ---------------------------------------------------------------------------
 
     def put_task(self, run_id: str, record: TaskRecord) -> None:
+        with self.engine.begin() as conn:
+            self._put_task(conn, run_id, record)
+
+    def write_batch(
+        self,
+        runs: list[PipelineRun],
+        tasks: list[tuple[str, TaskRecord]],
+        xcoms: list[tuple[str, str, str, str]],
+    ) -> None:
+        """Write runs, task records and XComs in one transaction."""
+        with self.engine.begin() as conn:
+            for run in runs:
+                conn.execute(
+                    self._run.update()
+                    .where(self._run.c.run_id == run.run_id)
+                    .values(**_run_row(run))
+                )
+            for run_id, record in tasks:
+                self._put_task(conn, run_id, record)
+            for run_id, task_id, key, value in xcoms:
+                self._put_xcom(conn, run_id, task_id, key, value)
+
+    def xcoms(self, run_id: str) -> dict[tuple[str, str], str]:
+        """Every XCom of a run, by ``(task_id, key)``."""
+        x = self._xcom.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._xcom.select().where(x.run_id == run_id)).all()
+        return {(row.task_id, row.key): row.value for row in rows}
+
+    def flush(self) -> None:
+        return None
+
+    def _put_task(self, conn: sa.Connection, run_id: str, record: TaskRecord) -> None:
         t = self._task.c
         values = {
             "state": str(record.state),
@@ -404,16 +530,15 @@ class RunStore:
             "error": record.error,
             "rendered": json.dumps(record.rendered) if record.rendered else None,
         }
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                self._task.update()
-                .where(t.run_id == run_id, t.task_id == record.task_id)
-                .values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    self._task.insert().values(run_id=run_id, task_id=record.task_id, **values)
-                )
+        updated = conn.execute(
+            self._task.update()
+            .where(t.run_id == run_id, t.task_id == record.task_id)
+            .values(**values)
+        ).rowcount
+        if not updated:
+            conn.execute(
+                self._task.insert().values(run_id=run_id, task_id=record.task_id, **values)
+            )
 
     def _record(self, row: Any) -> TaskRecord:
         return TaskRecord(
