@@ -257,7 +257,9 @@ def run_pipeline(home: Path) -> object:
     exported = run.xcom_pull("export")
     where = exported.get("uri") or exported.get("path")
     print(f"   exported {exported['rows']} rows of {run.logical_date:%Y-%m-%d} to {where}")
-    print(f"   run {run.run_id}: {run.state}; recorded in the metastore ('hookline pipelines runs')")
+    print(
+        f"   run {run.run_id}: {run.state}; recorded in the metastore ('hookline pipelines runs')"
+    )
     print(cli("pipelines", "runs", "orders_daily"))
     if moto is not None:
         moto[0].stop()  # type: ignore[attr-defined]

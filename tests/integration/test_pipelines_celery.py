@@ -30,7 +30,7 @@ from tests.servers.redis import RedisServer
 
 CANARY = "canary-Celery-Pw-8e21f0"
 
-PIPELINES = '''
+PIPELINES = """
 import os
 import time
 
@@ -61,7 +61,7 @@ with Pipeline("sleepers") as sleepers:
 with Pipeline("slow") as slow:
     for i in range(4):
         PythonOperator(task_id=f"k{i}", python_callable=nap, op_args=[2.0])
-'''
+"""
 
 
 def _variants(secret: str) -> list[bytes]:
@@ -107,7 +107,9 @@ class Cluster:
         )  # fmt: skip
         self.workers[name] = proc
         wait_until(
-            lambda: proc.poll() is None and "hookline worker ready" in log.read_text(errors="replace"),
+            lambda: (
+                proc.poll() is None and "hookline worker ready" in log.read_text(errors="replace")
+            ),
             60.0,
             f"worker {name}",
             log,
@@ -116,9 +118,7 @@ class Cluster:
 
     def start_monitor(self) -> None:
         out = self.directory / "monitor.log"
-        self.monitor = start_process(
-            ["redis-cli", "-p", str(self.redis.port), "monitor"], out
-        )
+        self.monitor = start_process(["redis-cli", "-p", str(self.redis.port), "monitor"], out)
         wait_until(lambda: out.exists() and b"OK" in out.read_bytes(), 10.0, "redis monitor", out)
 
     def stop(self) -> None:
@@ -183,7 +183,8 @@ def test_twenty_tasks_on_two_workers_record_every_state_and_leak_nothing(cluster
     run = _run(cluster, "twenty", params={"batch": 7})
     time.sleep(0.3)  # the monitor's last lines
     assert run.state == RunState.SUCCESS, run.table()
-    assert set(run.states().values()) == {"success"} and len(run.tasks) == 20
+    assert set(run.states().values()) == {"success"}
+    assert len(run.tasks) == 20
     assert all(record.tries == 1 for record in run.tasks.values())
     store = open_store()
     try:
@@ -194,7 +195,8 @@ def test_twenty_tasks_on_two_workers_record_every_state_and_leak_nothing(cluster
     workers = {record.worker for record in recorded.tasks.values()}
     assert len(workers) == 2, workers  # both workers ran tasks
     result = run.xcom_pull("t05")
-    assert result["n"] == 5 and result["uri"] == "postgres://etl:***@db.internal:5432/app"
+    assert result["n"] == 5
+    assert result["uri"] == "postgres://etl:***@db.internal:5432/app"
     monitored = (cluster.directory / "monitor.log").read_bytes()
     assert b"LPUSH" in monitored.upper() or b"lpush" in monitored  # the messages were seen
     assert not _leaks(monitored)

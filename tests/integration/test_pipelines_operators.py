@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
 import pytest
 
 from hookline.hooks.s3 import S3Hook
@@ -136,15 +137,21 @@ def test_sql_to_s3_and_back_streamed_in_chunks(
     run = p.run("2026-12-01", record=False)
     assert run.state == RunState.SUCCESS, run.table()
     result = run.xcom_pull("export")
-    assert result["rows"] == 2500 and result["uri"] == f"s3://{lake}/export/2026-12-01/orders.{file_format}"
+    assert result["rows"] == 2500
+    assert result["uri"] == f"s3://{lake}/export/2026-12-01/orders.{file_format}"
     with S3Hook("lake") as s3:
         data = s3.read_key_bytes(f"export/2026-12-01/orders.{file_format}", lake)
     assert len(data) == result["bytes"]
     if file_format == "csv":
         rows = list(csv.reader(io.StringIO(data.decode())))
-        assert rows[:2] == [["id", "customer", "amount"], ["1", "c1", "0.5"]] and len(rows) == 2501
+        assert rows[:2] == [["id", "customer", "amount"], ["1", "c1", "0.5"]]
+        assert len(rows) == 2501
     elif file_format == "json":
-        assert json.loads(data.decode().splitlines()[-1]) == {"id": 2500, "customer": "c2500", "amount": 1250.0}
+        assert json.loads(data.decode().splitlines()[-1]) == {
+            "id": 2500,
+            "customer": "c2500",
+            "amount": 1250.0,
+        }
     else:
         import pyarrow.parquet as pq
 

@@ -13,12 +13,12 @@ from hookline.cli.app import app
 
 CANARY = "canary-Cli-Pw-31c7"
 
-FLOWS = f'''
+FLOWS = """
 import hookline
 from hookline.operators import PythonOperator, SQLExecuteQueryOperator
 from hookline.pipelines import Pipeline
 
-state = {{"tries": 0}}
+state = {"tries": 0}
 
 
 def flaky():
@@ -34,13 +34,13 @@ def leak():
 
 with Pipeline("good", description="all fine") as good:
     create = SQLExecuteQueryOperator(task_id="create", conn_id="db", sql="create table t (ds text)")
-    load = SQLExecuteQueryOperator(task_id="load", conn_id="db", sql="insert into t values ('{{{{ ds }}}}')")
+    load = SQLExecuteQueryOperator(task_id="load", conn_id="db", sql="insert into t values ('{{ ds }}')")
     retry = PythonOperator(task_id="retry", python_callable=flaky, retries=1, retry_delay_s=0)
     create >> load >> retry
 
 with Pipeline("bad") as bad:
     PythonOperator(task_id="leak", python_callable=leak) >> PythonOperator(task_id="after", python_callable=print)
-'''
+"""
 
 
 @pytest.fixture
@@ -60,7 +60,8 @@ def test_run_prints_progress_lines_and_the_table(flows: Path) -> None:
     result = invoke("pipelines", "run", str(flows), "good", "--logical-date", "2026-12-01")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "create: queued" in out and "load: success" in out
+    assert "create: queued" in out
+    assert "load: success" in out
     assert "retry: up_for_retry (try 1/2): RuntimeError: first try fails" in out
     lines = out.splitlines()
     assert any(line.split()[:4] == ["retry", "success", "2/2", line.split()[3]] for line in lines)
@@ -71,9 +72,13 @@ def test_failed_run_exits_1_names_the_task_and_masks_the_secret(flows: Path) -> 
     """A failed task: exit status 1, a stderr line naming it and how to resume; no secret."""
     result = invoke("pipelines", "run", str(flows), "bad", "--logical-date", "2026-12-01")
     assert result.exit_code == 1
-    assert "leak: failed" in result.stdout and "after: upstream_failed" in result.stdout
+    assert "leak: failed" in result.stdout
+    assert "after: upstream_failed" in result.stdout
     assert "RuntimeError: cannot log in with ***" in result.stdout
-    assert "error: pipeline 'bad' failed: task(s) leak failed; resume with --resume manual__" in result.stderr
+    assert (
+        "error: pipeline 'bad' failed: task(s) leak failed; resume with --resume manual__"
+        in result.stderr
+    )
     assert CANARY not in result.output
 
 
@@ -84,8 +89,11 @@ def test_runs_and_show_read_the_records(flows: Path) -> None:
     listed = invoke("pipelines", "runs")
     assert listed.exit_code == 0
     rows = [line for line in listed.stdout.splitlines() if "manual__" in line]
-    assert len(rows) == 2 and " bad " in rows[0] and " good " in rows[1]
-    assert "1/2 ok" not in rows[1] and "3/3 ok" in rows[1]
+    assert len(rows) == 2
+    assert " bad " in rows[0]
+    assert " good " in rows[1]
+    assert "1/2 ok" not in rows[1]
+    assert "3/3 ok" in rows[1]
     only_bad = invoke("pipelines", "runs", "bad")
     assert "good" not in only_bad.stdout
     run_id = rows[0].split()[0]
@@ -98,7 +106,9 @@ def test_runs_and_show_read_the_records(flows: Path) -> None:
     assert "no recorded pipeline run has the run id 'nope'" in missing.stderr
 
 
-def test_resume_reruns_failed_tasks(flows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_reruns_failed_tasks(
+    flows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--resume RUN_ID runs the failed tasks again in the same run."""
     first = invoke("pipelines", "run", str(flows), "bad", "--logical-date", "2026-12-01")
     run_id = first.stdout.split("run ")[-1].split()[0]

@@ -131,7 +131,9 @@ def test_a_task_outside_a_block_joins_through_a_dependency_or_argument() -> None
     b = Noop("b")
     a >> b
     assert set(p.tasks) == {"a", "b"}
-    assert b.pipeline is p and b.dag is p and b.pipeline_id == "p"
+    assert b.pipeline is p
+    assert b.dag is p
+    assert b.pipeline_id == "p"
     assert repr(a) == "<Task(Noop): a>"
 
 

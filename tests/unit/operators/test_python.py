@@ -20,7 +20,9 @@ def test_python_operator_passes_declared_context_names_and_templated_args() -> N
         return f"{a}-{b}"
 
     with Pipeline("p", params={"x": 1}) as p:
-        PythonOperator(task_id="t", python_callable=fn, op_args=["{{ ds_nodash }}"], op_kwargs={"b": 2})
+        PythonOperator(
+            task_id="t", python_callable=fn, op_args=["{{ ds_nodash }}"], op_kwargs={"b": 2}
+        )
     run = p.run("2026-12-01", record=False)
     assert run.xcom_pull("t") == "20261201-2"
     assert seen == {"a": "20261201", "b": 2, "ds": "2026-12-01", "task_id": "t", "params": {"x": 1}}
@@ -56,7 +58,9 @@ def test_task_decorator_chains_results_and_dedups_ids() -> None:
     assert p.tasks["total"].retries == 1
     assert p.tasks["again"].upstream_task_ids == {"extract"}
     run = p.run("2026-12-01", record=False)
-    assert [run.xcom_pull(x.operator.task_id) for x in (first, second, third)] == ["2026-12-01:6"] * 3
+    assert [run.xcom_pull(x.operator.task_id) for x in (first, second, third)] == [
+        "2026-12-01:6"
+    ] * 3
     assert total.function([1], "d") == "d:1"
 
 
@@ -81,7 +85,9 @@ def test_non_callable_is_rejected() -> None:
         PythonOperator(task_id="t", python_callable=3)  # type: ignore[arg-type]
 
 
-def test_raised_exception_fails_the_task_with_a_masked_message(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_raised_exception_fails_the_task_with_a_masked_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """An exception in the callable is the task's error, with registered secrets masked."""
     from hookline import masking
 

@@ -22,7 +22,9 @@ class Echo(BaseOperator):
     template_fields = ("text", "items", "mapping")
     template_ext = (".sql",)
 
-    def __init__(self, task_id: str, text: Any = "", items: Any = (), mapping: Any = None, **kw: Any):
+    def __init__(
+        self, task_id: str, text: Any = "", items: Any = (), mapping: Any = None, **kw: Any
+    ):
         super().__init__(task_id, **kw)
         self.text = text
         self.items = items

@@ -31,9 +31,12 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_stream_query_yields_chunks_of_the_asked_size(warehouse: Path) -> None:
     """7 rows with chunk size 3 come as 3 + 3 + 1, with the column names first."""
-    with SqlHook("wh") as hook, stream_query(hook, "select id from t order by id", None, 3) as (
-        columns,
-        chunks,
+    with (
+        SqlHook("wh") as hook,
+        stream_query(hook, "select id from t order by id", None, 3) as (
+            columns,
+            chunks,
+        ),
     ):
         sizes = [len(chunk) for chunk in chunks]
     assert columns == ["id"]

@@ -24,9 +24,11 @@ class Noop(BaseOperator):
 
 def test_cycle_is_rejected_naming_it() -> None:
     """a -> b -> c -> a is named in the error when the block ends."""
-    with pytest.raises(PipelineCycleError) as info, Pipeline("p"):
-        a, b, c = Noop("a"), Noop("b"), Noop("c")
-        Noop("d") >> a >> b >> c >> a
+    p = Pipeline("p")
+    a, b, c = Noop("a", pipeline=p), Noop("b", pipeline=p), Noop("c", pipeline=p)
+    Noop("d", pipeline=p) >> a >> b >> c >> a
+    with pytest.raises(PipelineCycleError) as info:
+        p.__exit__(None, None, None)
     assert str(info.value) == "pipeline 'p' has a cycle: a -> b -> c -> a"
     assert info.value.cycle == ("a", "b", "c", "a")
     assert isinstance(info.value, InvalidPipeline)
@@ -44,9 +46,10 @@ def test_cycle_added_after_the_block_is_caught_by_run() -> None:
 
 def test_duplicate_task_id_and_bad_pipeline_id() -> None:
     """Task ids are unique per pipeline; pipeline ids use the task-id alphabet."""
-    with pytest.raises(InvalidPipeline, match="already has a task 'a'"), Pipeline("p"):
-        Noop("a")
-        Noop("a")
+    p = Pipeline("p")
+    Noop("a", pipeline=p)
+    with pytest.raises(InvalidPipeline, match="already has a task 'a'"):
+        Noop("a", pipeline=p)
     with pytest.raises(InvalidPipeline, match="invalid pipeline_id 'a b'"):
         Pipeline("a b")
     assert Pipeline(dag_id="x").pipeline_id == "x"
@@ -93,7 +96,10 @@ def test_loading_errors_are_pipeline_errors_with_the_line(tmp_path: Path) -> Non
     bad.write_text("x = 1\nraise RuntimeError('token hidden-Secret-42 rejected')\n")
     with pytest.raises(PipelineError) as info:
         load_pipelines(str(bad))
-    assert str(info.value) == f"cannot import {bad.resolve()} (line 2): RuntimeError: token *** rejected"
+    assert (
+        str(info.value)
+        == f"cannot import {bad.resolve()} (line 2): RuntimeError: token *** rejected"
+    )
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
     with pytest.raises(PipelineNotFound, match="defines no pipeline"):

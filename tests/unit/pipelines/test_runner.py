@@ -50,8 +50,14 @@ def test_failed_task_marks_downstream_upstream_failed_and_the_run_failed() -> No
         a >> Fn("b") >> Fn("c")
         Fn("d")
     run = p.run("2026-12-01", record=False)
-    assert run.states() == {"a": "failed", "d": "success", "b": "upstream_failed", "c": "upstream_failed"}
-    assert run.state == RunState.FAILED and run.failed
+    assert run.states() == {
+        "a": "failed",
+        "d": "success",
+        "b": "upstream_failed",
+        "c": "upstream_failed",
+    }
+    assert run.state == RunState.FAILED
+    assert run.failed
     assert run.tasks["a"].error == "RuntimeError: boom"
     assert run.tasks["b"].tries == 0
 
@@ -73,7 +79,8 @@ def test_retries_count_tries_and_backoff_waits(monkeypatch: pytest.MonkeyPatch) 
     assert (record.state, record.tries, record.max_tries) == (TaskState.SUCCESS, 3, 4)
     assert starts[1] - starts[0] >= 0.1
     assert starts[2] - starts[1] >= 0.2
-    assert record.duration_s is not None and record.duration_s >= 0.3
+    assert record.duration_s is not None
+    assert record.duration_s >= 0.3
     assert run.xcom_pull("t") == "done"
 
 
@@ -82,7 +89,9 @@ def test_callbacks_get_the_context_and_exception() -> None:
     calls: list[tuple[str, str, Any]] = []
 
     def record(kind: str) -> Any:
-        return lambda ctx: calls.append((kind, ctx["ti"].task_id, type(ctx.get("exception")).__name__))
+        return lambda ctx: calls.append(
+            (kind, ctx["ti"].task_id, type(ctx.get("exception")).__name__)
+        )
 
     with Pipeline("p") as p:
         Fn("bad", fail(), retries=1, retry_delay_s=0, on_retry_callback=record("retry"),
@@ -133,7 +142,8 @@ def test_independent_tasks_run_in_parallel_up_to_max_parallel() -> None:
     run = p.run("2026-12-01", max_parallel=3, record=False)
     assert run.state == RunState.SUCCESS
     assert peak == 3
-    assert run.duration_s is not None and run.duration_s < 1.1
+    assert run.duration_s is not None
+    assert run.duration_s < 1.1
 
 
 @pytest.mark.parametrize(
@@ -159,7 +169,11 @@ def test_trigger_rules(rule: str, upstream: list[str], expected: str) -> None:
     def skip(_: Any) -> None:
         raise TaskSkipped("nothing to do")
 
-    makers = {"ok": lambda: Fn("ok"), "bad": lambda: Fn("bad", fail()), "skip": lambda: Fn("skip", skip)}
+    makers = {
+        "ok": lambda: Fn("ok"),
+        "bad": lambda: Fn("bad", fail()),
+        "skip": lambda: Fn("skip", skip),
+    }
     with Pipeline("p") as p:
         target = Fn("target", trigger_rule=rule)
         for name in upstream:
@@ -211,7 +225,9 @@ def test_runs_are_recorded_masked_in_the_metastore_database(isolated_hookline: P
         raise RuntimeError(f"connect failed for password {CANARY}")
 
     with Pipeline("recorded", params={"region": "eu"}) as p:
-        Fn("ok", lambda _: f"result {CANARY}") >> PythonOperator(task_id="after", python_callable=lambda: 1)
+        Fn("ok", lambda _: f"result {CANARY}") >> PythonOperator(
+            task_id="after", python_callable=lambda: 1
+        )
         leak()
     run = p.run("2026-12-01", params={"run_param": 3})
     store = open_store()
@@ -223,14 +239,17 @@ def test_runs_are_recorded_masked_in_the_metastore_database(isolated_hookline: P
     assert loaded.states() == {"ok": "success", "after": "success", "leak": "failed"}
     assert loaded.state == RunState.FAILED
     assert loaded.params == {"run_param": 3}
-    assert loaded.user and loaded.host
+    assert loaded.user
+    assert loaded.host
     assert loaded.tasks["leak"].error == "RuntimeError: connect failed for password ***"
     assert [r.run_id for r in listed] == [run.run_id]
     assert run.xcom_pull("ok") == "result ***"
     db = isolated_hookline / "hookline.db"
     assert CANARY.encode() not in db.read_bytes()
     with sqlite3.connect(db) as conn:
-        tables = {row[0] for row in conn.execute("select name from sqlite_master where type='table'")}
+        tables = {
+            row[0] for row in conn.execute("select name from sqlite_master where type='table'")
+        }
     assert {"hookline_pipeline_run", "hookline_task_instance", "hookline_xcom"} <= tables
 
 
@@ -288,7 +307,9 @@ def test_logical_dates_are_utc() -> None:
     from hookline.pipelines.runner import parse_logical_date
 
     assert parse_logical_date("2026-12-01").isoformat() == "2026-12-01T00:00:00+00:00"
-    assert parse_logical_date("2026-12-01T02:00:00+02:00").isoformat() == "2026-12-01T00:00:00+00:00"
+    assert (
+        parse_logical_date("2026-12-01T02:00:00+02:00").isoformat() == "2026-12-01T00:00:00+00:00"
+    )
     assert parse_logical_date("2026-12-01T05:00Z").hour == 5
 
 
@@ -297,7 +318,12 @@ def test_progress_listener_sees_every_state() -> None:
     seen: list[tuple[str, str]] = []
     with Pipeline("p") as p:
         Fn("a") >> Fn("b")
-    p.run("2026-12-01", record=False, progress=lambda run, rec: seen.append((rec.task_id, str(rec.state))))
+    p.run(
+        "2026-12-01",
+        record=False,
+        progress=lambda run, rec: seen.append((rec.task_id, str(rec.state))),
+    )
     assert seen[0] == ("a", "queued")
-    assert ("a", "success") in seen and seen[-1] == ("b", "success")
+    assert ("a", "success") in seen
+    assert seen[-1] == ("b", "success")
     assert p.run(record=False, progress=lambda *_: 1 / 0).state == RunState.SUCCESS

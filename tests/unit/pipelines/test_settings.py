@@ -15,7 +15,11 @@ from hookline.pipelines.settings import celery_settings, pipeline_settings
 def test_defaults() -> None:
     """Without settings: Redis on localhost, queue hookline, 1 MiB XCom limit."""
     celery = celery_settings()
-    assert (celery.broker_url, celery.queue, celery.lease_s) == ("redis://127.0.0.1:6379/0", "hookline", 8.0)
+    assert (celery.broker_url, celery.queue, celery.lease_s) == (
+        "redis://127.0.0.1:6379/0",
+        "hookline",
+        8.0,
+    )
     assert pipeline_settings().xcom_max_bytes == 1024 * 1024
 
 
@@ -43,11 +47,17 @@ def test_env_variables_and_file(isolated_hookline: Path, monkeypatch: pytest.Mon
     [
         ("HOOKLINE_CELERY__BROKER", "redis://x", "unknown setting(s) broker in [celery]"),
         ("HOOKLINE_CELERY__BROKER_URL", "localhost", "broker_url must be a broker URL"),
-        ("HOOKLINE_CELERY__HEARTBEAT_INTERVAL_S", "0", "heartbeat_interval_s must be a number >= 0.05"),
+        (
+            "HOOKLINE_CELERY__HEARTBEAT_INTERVAL_S",
+            "0",
+            "heartbeat_interval_s must be a number >= 0.05",
+        ),
         ("HOOKLINE_CELERY__VISIBILITY_TIMEOUT_S", "soon", "visibility_timeout_s must be a number"),
     ],
 )
-def test_bad_celery_settings(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+def test_bad_celery_settings(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
     """Unknown keys and bad values are ConfigurationErrors naming the setting."""
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=re.escape(message)):

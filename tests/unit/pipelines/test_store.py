@@ -28,7 +28,9 @@ def test_a_try_is_claimed_once_and_finished_once(store: Store) -> None:
     assert store.claim("r1", "t", 1, "w1", None) is None  # not queued yet
     store.queue_try("r1", "t", 1)
     claimed = store.claim("r1", "t", 1, "w1", None)
-    assert claimed is not None and claimed.state == TaskState.RUNNING and claimed.worker == "w1"
+    assert claimed is not None
+    assert claimed.state == TaskState.RUNNING
+    assert claimed.worker == "w1"
     assert store.claim("r1", "t", 1, "w2", None) is None  # running with a fresh heartbeat
     done = TryOutcome(TaskState.SUCCESS, time.time(), xcom={"return_value": "1"})
     assert not store.finish("r1", "t", 1, "w2", done)  # not the claimer
@@ -36,7 +38,8 @@ def test_a_try_is_claimed_once_and_finished_once(store: Store) -> None:
     assert not store.finish("r1", "t", 1, "w1", done)  # recorded once
     assert store.pull_xcom("r1", "t", "return_value") == "1"
     record = store.get_task("r1", "t")
-    assert record is not None and record.state == TaskState.SUCCESS
+    assert record is not None
+    assert record.state == TaskState.SUCCESS
     assert store.run_reference("r1") == "file:/x.py"
 
 
