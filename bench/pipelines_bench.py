@@ -23,6 +23,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bench import processes
 from bench.processes import Side
@@ -108,8 +109,9 @@ def _ensure_sqlite_provider(python: Path) -> str | None:
 def _commands(
     hl: Side, af: Side | None, tmp: Path, pipeline_id: str
 ) -> dict[str, tuple[list[str], None, dict[str, str]]]:
-    db = tmp / "bench_sql.db"
-    hl_env = {**hl.env, f"HOOKLINE_CONN_{SQL_CONN.upper()}": f"sqlite:///{db}"}
+    # Both sides read a SQLite connection's file from its host (Airflow's SqliteHook does).
+    db_uri = "sqlite://" + quote(str(tmp / "bench_sql.db"), safe="")
+    hl_env = {**hl.env, f"HOOKLINE_CONN_{SQL_CONN.upper()}": db_uri}
     commands: dict[str, tuple[list[str], None, dict[str, str]]] = {
         "hookline": (
             [str(hl.python.parent / "hookline"), "pipelines", "run", str(tmp / "hl" / "flows.py"),
@@ -123,7 +125,7 @@ def _commands(
             **af.env,
             "AIRFLOW__CORE__DAGS_FOLDER": str(tmp / "af"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            f"AIRFLOW_CONN_{SQL_CONN.upper()}": f"sqlite:///{db}",
+            f"AIRFLOW_CONN_{SQL_CONN.upper()}": db_uri,
         }
         commands["airflow"] = (
             [str(af.python.parent / "airflow"), "dags", "test", pipeline_id, DATE],
@@ -134,10 +136,29 @@ def _commands(
 
 
 def _measure(
-    hl: Side, af: Side | None, tmp: Path, pipeline_id: str, runs: int
-) -> dict[str, list[float] | str]:
-    _log(f"whole-process runs: pipeline {pipeline_id} ({runs} per side)")
-    return processes._alternate(_commands(hl, af, tmp, pipeline_id), runs)
+    hl: Side, af: Side | None, tmp: Path, pipeline_ids: list[str], runs: int
+) -> dict[str, dict[str, list[float] | str]]:
+    """Whole-process wall times of each pipeline on each side, ``runs`` each after one discarded
+    warm-up; every iteration runs all pipelines on both sides, alternating, so a load change on
+    the shared machine touches both sides alike."""
+    _log(f"whole-process runs: {', '.join(pipeline_ids)} ({runs} per side, interleaved)")
+    out: dict[str, dict[str, list[float] | str]] = {p: {} for p in pipeline_ids}
+    for i in range(runs + 1):
+        for pipeline_id in pipeline_ids:
+            commands = _commands(hl, af, tmp, pipeline_id)
+            order = list(commands) if i % 2 == 0 else list(commands)[::-1]
+            for side in order:
+                samples = out[pipeline_id].setdefault(side, [])
+                if isinstance(samples, str):
+                    continue
+                cmd, _, env = commands[side]
+                wall_s, proc = processes.time_process(cmd, env)
+                if proc.returncode != 0:
+                    lines = (proc.stderr or proc.stdout).strip().splitlines() or ["failed"]
+                    out[pipeline_id][side] = lines[-1][:200]
+                elif i > 0:
+                    samples.append(wall_s)
+    return out
 
 
 def _per_task(
@@ -206,9 +227,8 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         (tmp / "hl" / "flows.py").write_text(f"CHAIN = {CELERY_CHAIN}\n" + HOOKLINE_FILE)
         (tmp / "af" / "bench_dags.py").write_text(AIRFLOW_FILE)
         problem = _ensure_sqlite_provider(af.python) if af is not None else None
-        noop_1 = _measure(hl, af, tmp, "noop_1", runs)
-        noop_20 = _measure(hl, af, tmp, "noop_20", runs)
-        sql_10: dict[str, list[float] | str] = _measure(hl, af, tmp, "sql_10", runs)
+        measured = _measure(hl, af, tmp, ["noop_1", "noop_20", "sql_10"], runs)
+        noop_1, noop_20, sql_10 = measured["noop_1"], measured["noop_20"], measured["sql_10"]
         if problem is not None:
             sql_10["airflow"] = problem
         _log("Celery dispatch overhead (redis-server + 2 workers)")
