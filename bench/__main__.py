@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import hooks_bench, masking_bench, processes, report, resolution
+from bench import hooks_bench, masking_bench, pipelines_bench, processes, report, resolution
 from bench.runner import Settings, run_all
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             resolution.rows,
             hooks_bench.rows,
             masking_bench.rows,
+            pipelines_bench.rows,
         ],
     )
     meta = {

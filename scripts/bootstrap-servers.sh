@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The servers the integration tests and benchmarks start themselves (PostgreSQL, MariaDB), from
+# The servers the integration tests and benchmarks start themselves (PostgreSQL, MariaDB, Redis), from
 # Debian packages. Only `make test` and `make bench` need them; installing them needs root.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
@@ -9,6 +9,7 @@ log() { printf '[bootstrap-servers] %s\n' "$*"; }
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0
 fi

@@ -39,17 +39,28 @@ __all__ = [
     "HttpStatusError",
     "InvalidConnection",
     "InvalidConnectionURI",
+    "InvalidPipeline",
     "KeyNotConfigured",
     "ListingFailure",
     "ListingIncomplete",
     "MissingDependency",
+    "PipelineCycleError",
+    "PipelineError",
+    "PipelineNotFound",
     "PoolTimeout",
     "RotationError",
+    "RunNotFound",
     "S3NotFound",
-    "StatementTimeout",
     "SlackApiError",
     "SlackChannelNotFound",
     "SlackRateLimited",
+    "SqlCheckFailed",
+    "StatementTimeout",
+    "TaskFailed",
+    "TaskSkipped",
+    "TaskTimeout",
+    "TemplateRenderError",
+    "XComTooLarge",
 ]
 
 
@@ -533,3 +544,142 @@ class MissingDependency(HooklineError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class PipelineError(HooklineError):
+    """A pipeline or one of its tasks could not be built, loaded or run."""
+
+
+class InvalidPipeline(PipelineError, ValueError):
+    """A pipeline or operator definition is invalid (duplicate task id, bad argument, bad dependency).
+
+    Attributes:
+        pipeline_id: The pipeline concerned, when known.
+        task_id: The task concerned, when known.
+    """
+
+    def __init__(
+        self, message: str, *, pipeline_id: str | None = None, task_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.pipeline_id = pipeline_id
+        self.task_id = task_id
+
+
+class PipelineCycleError(InvalidPipeline):
+    """The dependencies of a pipeline form a cycle; the message names it (``a -> b -> a``).
+
+    Attributes:
+        cycle: The task ids along the cycle, the first repeated at the end.
+    """
+
+    def __init__(self, pipeline_id: str, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__(
+            f"pipeline {pipeline_id!r} has a cycle: {' -> '.join(self.cycle)}",
+            pipeline_id=pipeline_id,
+        )
+
+
+class PipelineNotFound(PipelineError, KeyError):
+    """No pipeline with that id is defined in the file or module (the message lists those that are).
+
+    Attributes:
+        pipeline_id: The id asked for (None when the file defines no pipeline at all).
+    """
+
+    def __init__(self, message: str, *, pipeline_id: str | None = None) -> None:
+        super().__init__(message)
+        self.pipeline_id = pipeline_id
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RunNotFound(PipelineError, KeyError):
+    """No recorded pipeline run has that run id.
+
+    Attributes:
+        run_id: The run id asked for.
+    """
+
+    def __init__(self, run_id: str, *, message: str | None = None) -> None:
+        self.run_id = run_id
+        self.message = message or f"no recorded pipeline run has the run id {run_id!r}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TemplateRenderError(PipelineError):
+    """A templated field could not be rendered; names the task, the field and the template line.
+
+    Attributes:
+        task_id: The task whose field failed.
+        field: The name of the templated field.
+        line: The line of the template where rendering failed, when known.
+    """
+
+    def __init__(self, message: str, *, task_id: str, field: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.field = field
+        self.line = line
+
+
+class TaskFailed(PipelineError):
+    """A task's own check failed (an operator found the work's result wrong, not a system error).
+
+    Attributes:
+        task_id: The task, when known.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
+class SqlCheckFailed(TaskFailed):
+    """A SQL check operator's query returned no row, a false value, or a value out of tolerance."""
+
+
+class TaskTimeout(PipelineError, TimeoutError):
+    """A task try ran longer than its ``execution_timeout``.
+
+    Attributes:
+        task_id: The task.
+        timeout_s: The limit in force, in seconds.
+    """
+
+    def __init__(self, task_id: str, timeout_s: float) -> None:
+        super().__init__(f"task {task_id!r} timed out after {timeout_s:g} s (execution_timeout)")
+        self.task_id = task_id
+        self.timeout_s = timeout_s
+
+
+class TaskSkipped(HooklineError):
+    """Raised by a task to mark itself ``skipped`` (Airflow's ``AirflowSkipException``); not a failure."""
+
+
+class XComTooLarge(PipelineError):
+    """A task's result (or pushed value) is larger than the XCom size limit.
+
+    Attributes:
+        task_id: The task.
+        key: The XCom key.
+        size_bytes: The serialized size.
+        limit_bytes: The limit in force.
+    """
+
+    def __init__(self, task_id: str, key: str, size_bytes: int, limit_bytes: int) -> None:
+        super().__init__(
+            f"task {task_id!r}: XCom {key!r} is {size_bytes} bytes, over the limit of "
+            f"{limit_bytes} bytes ([pipelines] xcom_max_bytes); return a reference (a path, a key) "
+            "instead of the data"
+        )
+        self.task_id = task_id
+        self.key = key
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,5 +31,10 @@ def test_demo_runs_the_pipeline_and_prints_no_secret(tmp_path: Path) -> None:
     assert "=> 'warehouse' resolved from metastore" in text
     assert "password or token in the raw metastore file? False" in text
     assert "ConnectionNotFound" in text
-    for secret in ("demo-Api-T0ken-42", "demo-Db-Passw0rd"):
+    assert "5. The same work as a pipeline" in text
+    assert re.search(r"publish\s+success\s+2/2", text)  # failed once, succeeded on retry
+    assert re.search(r"check_partition\s+success\s+1/1", text)
+    assert "exported 3 rows of 2026-12-01 to " in text
+    assert "pipeline run: success." in text
+    for secret in ("demo-Api-T0ken-42", "demo-Db-Passw0rd", "demo-Secret-Key-9"):
         assert secret not in text

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from hookline import __version__, masking
-from hookline.cli import admin, common, connections, render
+from hookline.cli import admin, common, connections, pipelines, render
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import (
     ConfigurationError,
@@ -102,6 +102,8 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(admin.secrets_app, name="secrets")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.config_app, name="config")
+app.add_typer(pipelines.app, name="pipelines")
+app.command("worker")(pipelines.worker)
 
 
 def _version(value: bool) -> None:
