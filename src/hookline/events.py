@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "AuditWriteFailed",
     "BreakerChanged",
     "CacheHit",
     "CacheMiss",
@@ -30,6 +31,7 @@ __all__ = [
     "Event",
     "EventBus",
     "FailoverSwitched",
+    "HealthChecked",
     "Listener",
     "LookupDone",
     "PoolCheckout",
@@ -65,6 +67,9 @@ class LookupDone(Event):
             down), or ``error`` (invalid value, denied, decryption failure).
         backends: ``(backend, outcome)`` for each backend asked, in order.
         elapsed_s: Time spent in the backends.
+        timings: Time spent in each backend of ``backends``, in the same order (seconds).
+        replica: The replica of a replica group that answered (empty when none did, or when the
+            answering backend is not a replica group).
     """
 
     conn_id: str
@@ -72,6 +77,8 @@ class LookupDone(Event):
     outcome: Literal["hit", "absent", "unresolved", "error"]
     backends: tuple[tuple[str, str], ...] = ()
     elapsed_s: float = 0.0
+    timings: tuple[float, ...] = ()
+    replica: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +187,36 @@ class BreakerChanged(Event):
 
     name: str
     state: Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthChecked(Event):
+    """A health check tested a connection (``hookline.health``).
+
+    Attributes:
+        conn_id: The connection tested.
+        ok: Whether the system answered with these credentials.
+        elapsed_s: How long the test took (the time limit when it timed out).
+        error: The error's type name when it failed (never its message), else empty.
+    """
+
+    conn_id: str
+    ok: bool
+    elapsed_s: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditWriteFailed(Event):
+    """An audit record could not be written (emitted by audit sinks).
+
+    Attributes:
+        sink: The audit sink's name.
+        error: The error's type name (never its message).
+    """
+
+    sink: str
+    error: str
 
 
 Listener = Callable[[Event], None]

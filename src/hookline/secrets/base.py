@@ -11,7 +11,9 @@ read instead of probing for methods:
 * ``writable``: implements :meth:`set_connection` (with ``overwrite=``) and :meth:`delete_connection`;
 * ``listable``: implements :meth:`list_connections`;
 * ``watchable``: implements :meth:`change_counter_if_open`, a counter bumped by every write from any
-  process (caches poll it to drop entries another process changed).
+  process (caches poll it to drop entries another process changed);
+* ``replicated``: implements :meth:`answered_by`, the replica that answered this thread's last lookup
+  (the chain records it in the lookup trace).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SecretsBackend(ABC):
     writable: ClassVar[bool] = False
     listable: ClassVar[bool] = False
     watchable: ClassVar[bool] = False
+    replicated: ClassVar[bool] = False
 
     @abstractmethod
     def get_conn_value(self, conn_id: str) -> str | None:
@@ -91,6 +94,11 @@ class SecretsBackend(ABC):
         """A counter bumped by every write from any process, or None while the backend has not opened
         its store yet (no information; watchable backends only)."""
         raise NotImplementedError(f"{self.name} backend cannot report changes")
+
+    def answered_by(self) -> str:
+        """The replica that answered this thread's last lookup, "" when none did (replicated
+        backends only)."""
+        raise NotImplementedError(f"{self.name} backend has no replicas")
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release clients and pools (optional)."""
