@@ -10,7 +10,7 @@ stays fast. Tests replace it with :func:`set_default_resolver` or
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Resolver",
+    "current_resolver",
     "default_chain",
     "default_resolver",
     "find_connection",
@@ -79,6 +80,12 @@ def default_resolver() -> Resolver:
     return resolver
 
 
+def current_resolver() -> Resolver | None:
+    """The process-wide resolver if it has been built, else None (never builds it: for metrics
+    collectors and health reports that must not trigger configuration loading)."""
+    return _default
+
+
 def default_chain() -> SecretsChain:
     """The secrets chain behind the default resolver (writes through it invalidate the cache).
 
@@ -129,12 +136,22 @@ def use_resolver(resolver: Resolver) -> Iterator[Resolver]:
             _scoped_open -= 1
 
 
-def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
+def get_connection(
+    conn_id: str,
+    *,
+    fresh: bool = False,
+    region: str | None = None,
+    fallback_regions: Sequence[str] | None = None,
+) -> Connection:
     """Resolve ``conn_id`` through the configured secrets chain (cached).
 
     Args:
         conn_id: The connection id.
         fresh: Bypass caches and ask the backends (use after an authentication failure).
+        region: Resolve the regional connection ``{conn_id}_{region}`` (naming configurable), or
+            the first fallback region's when this one is down or not defined (see
+            :func:`hookline.regions.get_regional_connection`).
+        fallback_regions: Regions to fall back to, in order (default: ``[failover.regions]``).
 
     Raises:
         ConnectionNotFound: no backend holds ``conn_id``; the message lists what was asked.
@@ -143,6 +160,12 @@ def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
         DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
     # The chain validates conn_id before asking any backend, so invalid ids never reach a cache.
+    if region is not None:
+        from hookline.regions import get_regional_connection
+
+        return get_regional_connection(
+            conn_id, region, fallback_regions=fallback_regions, fresh=fresh
+        )
     if _scoped_open:
         scoped = _scoped.get()
         if scoped is not None:
