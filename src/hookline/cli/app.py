@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from hookline import __version__, masking
 from hookline.cli import admin, common, connections, render
+from hookline.cli import metrics as metrics_cli
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import ConnectionNotFound, ConnectionUnresolved, HooklineError
 from hookline.resolve.trace import LookupTrace
@@ -93,6 +94,7 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(admin.secrets_app, name="secrets")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.config_app, name="config")
+app.add_typer(metrics_cli.app, name="metrics")
 
 
 def _version(value: bool) -> None:
