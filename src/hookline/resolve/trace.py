@@ -56,6 +56,8 @@ class TraceStep:
         """The step as JSON-ready data (detail masked again with the secrets known now)."""
         data = dataclasses.asdict(self)
         data["detail"] = masking.redact(self.detail)
+        if not self.replica:
+            del data["replica"]  # only replica groups name one
         return data
 
     def __repr__(self) -> str:
