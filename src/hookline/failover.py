@@ -288,11 +288,12 @@ class Member(Generic[T]):
         target: What calls run against (a backend, a hook, a conn_id).
         index: Its position in the configured order.
         breaker: Its breaker.
-        latency_s: Moving average of its successful calls' durations (None until measured).
+        latency_s: Moving average of its successful calls' durations (None until measured; the
+            first call, which pays for building clients and logging in, is not counted).
         last_error: Summary of its last failure (masked), or "".
     """
 
-    __slots__ = ("breaker", "index", "last_error", "latency_s", "name", "target")
+    __slots__ = ("_warm", "breaker", "index", "last_error", "latency_s", "name", "target")
 
     def __init__(self, name: str, target: T, index: int, breaker: CircuitBreaker) -> None:
         self.name = name
@@ -301,9 +302,14 @@ class Member(Generic[T]):
         self.breaker = breaker
         self.latency_s: float | None = None
         self.last_error = ""
+        self._warm = False
 
     def observe(self, elapsed_s: float) -> None:
-        """Fold one successful call's duration into :attr:`latency_s` (weight 0.3)."""
+        """Fold one successful call's duration into :attr:`latency_s` (weight 0.3); the first one
+        is a warm-up and only marks the member as warm."""
+        if not self._warm:
+            self._warm = True
+            return
         previous = self.latency_s
         self.latency_s = elapsed_s if previous is None else previous + 0.3 * (elapsed_s - previous)
 
@@ -384,12 +390,17 @@ class FailoverGroup(Generic[T]):
         return current.name if current is not None else ""
 
     def ordered(self) -> list[Member[T]]:
-        """The members in the order a call asks them (health, then latency bucket, then order)."""
+        """The members in the order a call asks them: health, then latency bucket (once every
+        member has been measured; until then a member never measured would look fastest), then
+        configured order."""
         bucket = self.settings.latency_bucket_s
+        by_latency = all(member.latency_s is not None for member in self.members)
 
         def key(member: Member[T]) -> tuple[int, float, int]:
-            latency = member.latency_s or 0.0
-            rank = int(latency / bucket) if bucket > 0 else latency
+            rank: float = 0
+            if by_latency:
+                latency = member.latency_s or 0.0
+                rank = int(latency / bucket) if bucket > 0 else latency
             return (_STATE_RANK[member.breaker.state], rank, member.index)
 
         return sorted(self.members, key=key)

@@ -221,6 +221,10 @@ def test_group_orders_by_latency_bucket_then_configured_order() -> None:
     group = _group(a, b, c, settings=BreakerSettings(latency_bucket_s=0.05))
     group.members[0].observe(0.30)
     group.members[1].observe(0.01)
+    assert [m.name for m in group.ordered()] == ["a", "b", "c"]  # warm-up calls only
+    for member, latency in zip(group.members, (0.30, 0.01, 0.02), strict=True):
+        member.observe(latency)
+    assert [m.name for m in group.ordered()] == ["a", "b", "c"]  # c not measured yet
     group.members[2].observe(0.02)
     assert [m.name for m in group.ordered()] == ["b", "c", "a"]
 
