@@ -1,6 +1,7 @@
 """Health: test connections, in parallel with a time limit each, once or on an interval.
 
-* :func:`check_connections` resolves each connection, builds its hook and makes one real round trip
+* :func:`check_connections` resolves each connection (in the caller's context, so a resolver
+  scoped with ``use_resolver`` applies), builds its hook and makes one real round trip
   (the hook's ``test_connection`` check), with at most ``timeout_s`` per connection; a test that
   hangs is abandoned on its daemon thread and reported as timed out. It backs ``hookline
   connections test --all`` (:func:`all_conn_ids` lists every connection of the chain).
@@ -16,6 +17,7 @@ Results never hold a secret: messages are masked, events carry the error's type 
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import threading
@@ -106,7 +108,11 @@ def check_connection(conn_id: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> C
             done.set()
 
     start = time.perf_counter()
-    threading.Thread(target=work, name=f"hookline-test-{conn_id}", daemon=True).start()
+    # The caller's context goes along, so a resolver scoped with use_resolver() applies.
+    context = contextvars.copy_context()
+    threading.Thread(
+        target=context.run, args=(work,), name=f"hookline-test-{conn_id}", daemon=True
+    ).start()
     if not done.wait(timeout_s):
         return CheckResult(
             conn_id, False, timeout_s, f"no answer within {timeout_s:g} s", "TimeoutError", True
@@ -155,7 +161,11 @@ def check_connections(
     with ThreadPoolExecutor(
         max_workers=min(max_workers, len(conn_ids)), thread_name_prefix="hookline-health"
     ) as pool:
-        results = list(pool.map(lambda cid: check_connection(cid, timeout_s=timeout_s), conn_ids))
+        futures = [
+            pool.submit(contextvars.copy_context().run, check_connection, cid, timeout_s=timeout_s)
+            for cid in conn_ids
+        ]
+        results = [future.result() for future in futures]
     if target.active:
         for result in results:
             target.emit(
@@ -260,7 +270,10 @@ class HealthChecker:
             if self._thread is None or not self._thread.is_alive():
                 self._stop.clear()
                 self._thread = threading.Thread(
-                    target=self._loop, name="hookline-health-checker", daemon=True
+                    target=contextvars.copy_context().run,
+                    args=(self._loop,),
+                    name="hookline-health-checker",
+                    daemon=True,
                 )
                 self._thread.start()
         return self
