@@ -313,6 +313,12 @@ class Member(Generic[T]):
         previous = self.latency_s
         self.latency_s = elapsed_s if previous is None else previous + 0.3 * (elapsed_s - previous)
 
+    def forget_latency(self) -> None:
+        """Start measuring afresh (a member back from an outage: the probe's timing, with new
+        connections, says little about its calls)."""
+        self.latency_s = None
+        self._warm = False
+
     def __repr__(self) -> str:
         return f"Member({self.name!r}, state={self.breaker.state!r}, latency_s={self.latency_s!r})"
 
@@ -525,7 +531,6 @@ class FailoverGroup(Generic[T]):
         probe = self._probe
         if probe is None:
             return False
-        start = self._clock()
         try:
             probe(member.target)
         except Exception as exc:
@@ -534,7 +539,7 @@ class FailoverGroup(Generic[T]):
                 member.breaker.record_failure()
                 log.debug("probe of %s failed: %s", member.name, member.last_error)
                 return False
-        member.observe(self._clock() - start)
+        member.forget_latency()
         member.last_error = ""
         member.breaker.record_success()
         log.info("failover group %s: %s answers again", self.name, member.name)
