@@ -363,3 +363,24 @@ def test_failed_probe_and_hook_errors_never_reach_labels(registry: CollectorRegi
     text = _scrape(registry)
     assert CANARY not in text
     assert _sample(text, "hookline_breaker_state", name="m1") == 2
+
+
+def test_cache_hits_counted_per_thread_add_up(registry: CollectorRegistry) -> None:
+    """Cache hits are counted without a lock, in one cell per thread; a scrape sums them all,
+    also for threads that have ended."""
+    metrics.enable(registry)
+    barrier = threading.Barrier(4)
+
+    def hit() -> None:
+        barrier.wait()
+        for index in range(2500):
+            events.default_bus.emit(events.CacheHit(conn_id="x", negative=index % 5 == 0))
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    text = _scrape(registry)
+    assert _sample(text, "hookline_cache_hits_total", conn_id="", kind="positive") == 8000
+    assert _sample(text, "hookline_cache_hits_total", conn_id="", kind="negative") == 2000
