@@ -150,7 +150,7 @@ class MultiHostHook(Generic[HookT]):
         listed = self._hosts if self._hosts is not None else extra.pop(HOSTS_EXTRA, None)
         extra.pop(HOSTS_EXTRA, None)
         source = listed if listed is not None else (conn.host or "")
-        hosts = split_hosts(source, conn.port)
+        hosts = split_hosts(source, conn.port) if source else []
         if not hosts:
             raise ConfigurationError(f"connection {self.name!r} lists no hosts")
         if self._hook_class is not None:
