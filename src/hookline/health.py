@@ -77,9 +77,11 @@ class CheckResult:
 
 
 def _run_test(conn_id: str) -> None:
+    from hookline.registry import hook_class_for
     from hookline.resolve.default import get_connection
 
-    hook = get_connection(conn_id).get_hook()
+    conn = get_connection(conn_id)
+    hook = hook_class_for(conn.conn_type or "")(conn)
     try:
         # The hook's one round trip (what test_connection runs), called directly so the error's
         # type survives for classification.
