@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +94,7 @@ def two_servers(
         server.create_database(name, owner_password=PASSWORD)
     yield first, second, name
     dispose_all()
+    gc.collect()  # a connection leaked by the test warns here, not in a later test
 
 
 def test_multihost_hook_kill_first_host_under_load(
@@ -211,6 +213,7 @@ def test_libpq_multi_host_through_sql_hook(
     assert [q for q in after_switch if q.error] == []
     assert len(failures) <= THREADS * 2, failures
     print(f"\nlibpq multi-host: {len(failures)} in-flight failure(s) at the kill")
-    dispose_all()
-    assert query() == first.port
     hook.close()
+    dispose_all()  # the pools of the old sessions are gone: a new hook's pool connects anew
+    with SqlHook(conn) as fresh:
+        assert fresh.get_first("select inet_server_port()")[0] == first.port
