@@ -1,6 +1,7 @@
 """hookline-only rows for the secrets chain and its cache (issue 4's budgets).
 
-* cached ``get_connection`` and negative-cached miss through the default resolver;
+* cached ``get_connection`` and negative-cached miss through the default resolver, alone, with one
+  no-op event listener, and with the Prometheus metrics listener on;
 * cold lookup env -> SQLite metastore: the first lookup of distinct ids stored only in the
   metastore, through the default (cached) resolver, each call timed on its own;
 * single flight: 8 threads missing the same id on a backend that takes 20 ms, backend calls counted,
@@ -63,6 +64,27 @@ def _cached_get_listened(params: dict[str, Any]) -> Callable[[], object]:
 
     _cached_resolver()
     events.subscribe(lambda event: None)
+    get = hookline.get_connection
+    get(ENV_CONN_ID)
+
+    def op() -> object:
+        return get(ENV_CONN_ID)
+
+    return op
+
+
+def _cached_get_metrics(params: dict[str, Any]) -> Callable[[], object]:
+    """A cache hit with the Prometheus metrics listener on (``hookline.metrics.enable``): every
+    hit builds a ``CacheHit`` event and increments ``hookline_cache_hits_total``."""
+    import hookline
+    from hookline import metrics
+
+    try:
+        from prometheus_client import CollectorRegistry
+    except ImportError as exc:
+        raise ImportError("not built: prometheus_client (extra 'metrics') is missing") from exc
+    _cached_resolver()
+    metrics.enable(CollectorRegistry())
     get = hookline.get_connection
     get(ENV_CONN_ID)
 
@@ -270,6 +292,7 @@ def _cache_memory(params: dict[str, Any], samples: int) -> list[float]:
 OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "cached_get": ("calls", {"hookline": _cached_get}),
     "cached_get_listened": ("calls", {"hookline": _cached_get_listened}),
+    "cached_get_metrics": ("calls", {"hookline": _cached_get_metrics}),
     "negative_get": ("calls", {"hookline": _negative_get}),
     "cold_chain": ("value", {"hookline": _cold_chain}),
     "single_flight": ("value", {"hookline": _single_flight(True)}),
@@ -314,6 +337,14 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         "no listener",
         target=Target("≤ +1 µs over no listener", max_added=1e-6),
         note="the same cache hit with one no-op listener subscribed to `hookline.events`: each hit builds a frozen `CacheHit` event and calls the listener (what an audit or metrics listener costs on the hot path). Compared with the row above, measured in its own process.",
+    )
+    add(
+        "cached get_connection, metrics listener on",
+        res["cached_get_metrics"],
+        res["cached_get"],
+        "metrics off",
+        target=Target("≤ +1 µs over metrics off", max_added=1e-6),
+        note="the same cache hit after `hookline.metrics.enable()` (Prometheus listener on a fresh registry): each hit builds a `CacheHit` event and increments `hookline_cache_hits_total`. Compared with the plain cached row, each measured in its own process.",
     )
     add(
         "negative-cached miss",

@@ -157,8 +157,25 @@ SECTIONS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "secrets": ("backends", "backend"),
         "cache": tuple(_CACHE_FIELDS),
         "metastore": ("url",),
+        # Sections owned by one feature module each, kept as written in Settings.sections and
+        # checked by their owner (hookline.audit, hookline.masking, hookline.pipelines,
+        # hookline.regions).
+        "audit": (
+            "enabled",
+            "sinks",
+            "fail_closed",
+            "directory",
+            "max_file_bytes",
+            "syslog_address",
+            "aggregate_interval_seconds",
+        ),
+        "masking": ("enabled",),
+        "celery": ("broker_url", "queue", "visibility_timeout_s", "heartbeat_interval_s"),
+        "pipelines": ("xcom_max_bytes",),
+        "failover": ("naming", "regions"),
     }
 )
+_FEATURE_SECTIONS: Final = frozenset({"audit", "masking", "celery", "pipelines", "failover"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
@@ -178,6 +195,8 @@ class Settings:
             ``$HOOKLINE_HOME/hookline.db``.
         origins: Where each set value came from (dotted key -> ``"file, line N"`` or the
             variable name), for error messages.
+        sections: The feature sections (``[audit]``, ``[masking]``, ``[celery]``, ``[pipelines]``,
+            ``[failover]``) as written; their keys are checked here, their values by the owner.
     """
 
     home: Path
@@ -192,6 +211,9 @@ class Settings:
     cache: CacheSettings = dataclasses.field(default_factory=CacheSettings)
     metastore_url: str | None = DEFAULT_METASTORE_URL
     origins: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    sections: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def kwargs_for(self, backend: str) -> dict[str, Any]:
         """A mutable copy of the keyword arguments configured for ``backend`` (empty if none)."""
@@ -231,6 +253,7 @@ class Settings:
             "secrets": {"backends": list(self.backends), "backend": backend},
             "cache": dataclasses.asdict(self.cache),
             "metastore": {"url": _redact_url(self.metastore_url)},
+            **{name: _redact_display(dict(body)) for name, body in self.sections.items()},
         }
 
     def __repr__(self) -> str:
@@ -316,6 +339,7 @@ class _Builder:
         self.origins: dict[str, str] = {}
         # Where each backend table was (last) defined, for "defined but not in backends".
         self.table_where: dict[str, str] = {}
+        self.sections: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
 
     def _set_origin(self, source: Source, keys: Sequence[str]) -> None:
@@ -337,6 +361,10 @@ class _Builder:
                     self.problems.append(self._unknown_key(section, key, source))
                     continue
                 try:
+                    if section in _FEATURE_SECTIONS:
+                        self.sections.setdefault(section, {})[key] = value
+                        self._set_origin(source, [section, key])
+                        continue
                     getattr(self, f"_apply_{section}")(key, value, source)
                 except ConfigurationError as exc:
                     self.problems.append(str(exc))
@@ -460,6 +488,9 @@ class _Builder:
             cache=CacheSettings(**self.cache),
             metastore_url=self.metastore_url,
             origins=MappingProxyType(dict(self.origins)),
+            sections=MappingProxyType(
+                {k: MappingProxyType(dict(v)) for k, v in self.sections.items()}
+            ),
         )
 
 

@@ -27,6 +27,7 @@ from typing import Literal
 from hookline.exceptions import AuditUnavailable
 
 __all__ = [
+    "AuditWriteFailed",
     "BreakerChanged",
     "CacheHit",
     "CacheMiss",
@@ -35,6 +36,7 @@ __all__ = [
     "Event",
     "EventBus",
     "FailoverSwitched",
+    "HealthChecked",
     "Listener",
     "LookupDone",
     "PoolCheckout",
@@ -73,6 +75,9 @@ class LookupDone(Event):
         backends: ``(backend, outcome)`` for each backend asked, in order.
         elapsed_s: Time spent in the backends.
         fingerprint: :func:`fingerprint` of the connection served (its URI), "" when none.
+        timings: Time spent in each backend of ``backends``, in the same order (seconds).
+        replica: The replica of a replica group that answered (empty when none did, or when the
+            answering backend is not a replica group).
     """
 
     conn_id: str
@@ -81,6 +86,8 @@ class LookupDone(Event):
     backends: tuple[tuple[str, str], ...] = ()
     elapsed_s: float = 0.0
     fingerprint: str = ""
+    timings: tuple[float, ...] = ()
+    replica: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +196,36 @@ class BreakerChanged(Event):
 
     name: str
     state: Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthChecked(Event):
+    """A health check tested a connection (``hookline.health``).
+
+    Attributes:
+        conn_id: The connection tested.
+        ok: Whether the system answered with these credentials.
+        elapsed_s: How long the test took (the time limit when it timed out).
+        error: The error's type name when it failed (never its message), else empty.
+    """
+
+    conn_id: str
+    ok: bool
+    elapsed_s: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditWriteFailed(Event):
+    """An audit record could not be written (emitted by audit sinks).
+
+    Attributes:
+        sink: The audit sink's name.
+        error: The error's type name (never its message).
+    """
+
+    sink: str
+    error: str
 
 
 Listener = Callable[[Event], None]

@@ -32,6 +32,9 @@ class TraceStepView(Protocol):
     @property
     def detail(self) -> str: ...
 
+    @property
+    def replica(self) -> str: ...
+
 
 class LookupTraceView(Protocol):
     """The record of one lookup (see :class:`hookline.resolve.trace.LookupTrace`)."""

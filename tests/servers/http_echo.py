@@ -15,7 +15,9 @@ Fixtures: ``http_echo_server`` (session scope), ``http_echo`` (the same server, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 import threading
 import time
@@ -56,10 +58,14 @@ class _Scripted:
 
 
 class EchoServer:
-    """A threaded HTTP server on a free loopback port that records requests and scripts failures."""
+    """A threaded HTTP server on a free loopback port (or ``port``, to restart one that was
+    stopped) that records requests and scripts failures."""
 
     def __init__(
-        self, tls_cert: tuple[Path, Path] | None = None, client_ca: Path | None = None
+        self,
+        tls_cert: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
+        port: int = 0,
     ) -> None:
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
@@ -67,6 +73,7 @@ class EchoServer:
         self.cafile: Path | None = None
         self.client_cert: tuple[Path, Path] | None = None
         self._script: list[_Scripted] = []
+        self._sockets: list[socket.socket] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +84,7 @@ class EchoServer:
                 super().setup()
                 with server._lock:
                     server.connections += 1
+                    server._sockets.append(self.request)
 
             def log_message(self, format: str, *args: object) -> None:
                 return
@@ -110,7 +118,7 @@ class EchoServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         scheme = "http"
         if tls_cert is not None:
@@ -190,6 +198,17 @@ class EchoServer:
     def start(self) -> None:
         """Serve in a daemon thread."""
         self._thread.start()
+
+    def kill(self) -> None:
+        """Stop serving and drop every open connection too, as a crashed server would."""
+        self.stop()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def stop(self) -> None:
         """Stop serving and close the socket."""

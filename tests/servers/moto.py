@@ -8,6 +8,7 @@ session; ``moto_factory`` starts extra servers a test may stop. Tests call ``.re
 from __future__ import annotations
 
 import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -76,16 +77,19 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_moto(directory: Path, env: dict[str, str] | None = None) -> MotoServer:
+def start_moto(
+    directory: Path, env: dict[str, str] | None = None, *, port: int | None = None
+) -> MotoServer:
     """Start a moto server with its log in ``directory``; fail loudly when it does not come up.
 
     ``env`` adds environment variables (e.g. ``INITIAL_NO_AUTH_ACTION_COUNT`` to enforce IAM).
+    ``port`` restarts a server on the port of one that was stopped (state is not kept).
     """
     binary = Path(sys.executable).parent / "moto_server"
     if not binary.exists():
         raise RuntimeError(f"moto_server not found at {binary}; install the dev dependencies")
-    port = free_port()
-    log = directory / f"moto-{port}.log"
+    port = free_port() if port is None else port
+    log = directory / f"moto-{port}-{time.monotonic_ns()}.log"
     proc = start_process([str(binary), "-H", "127.0.0.1", "-p", str(port)], log, env=env)
     server = MotoServer(port=port, pid=proc.pid, log=log, _proc=proc)
     try:
@@ -113,12 +117,12 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 @pytest.fixture
 def moto_factory(tmp_path: Path) -> Iterator[Callable[..., MotoServer]]:
-    """Start extra moto servers (``moto_factory(env=None)``) that a test may stop; all stop at the
-    end of the test."""
+    """Start extra moto servers (``moto_factory(env=None, port=None)``) that a test may stop; all
+    stop at the end of the test."""
     started: list[MotoServer] = []
 
-    def start(env: dict[str, str] | None = None) -> MotoServer:
-        server = start_moto(tmp_path, env)
+    def start(env: dict[str, str] | None = None, port: int | None = None) -> MotoServer:
+        server = start_moto(tmp_path, env, port=port)
         started.append(server)
         return server
 

@@ -114,13 +114,14 @@ def _healthy(server: OpenBaoServer) -> bool:
         return False
 
 
-def start_openbao(directory: Path, *, tls: bool = False) -> OpenBaoServer:
+def start_openbao(directory: Path, *, tls: bool = False, port: int | None = None) -> OpenBaoServer:
     """Start a dev server with its log in ``directory``; fail loudly when it does not come up.
 
     With ``tls=True`` the server generates a CA and certificate (``-dev-tls``) and serves https;
-    ``server.ca_path`` is the CA file clients verify against.
+    ``server.ca_path`` is the CA file clients verify against. ``port`` restarts a server on the
+    port of one that was stopped (dev servers keep nothing: write the secrets again).
     """
-    port = _two_free_ports()
+    port = _two_free_ports() if port is None else port
     log = directory / f"bao-{port}.log"
     argv = [
         _binary(),
@@ -163,12 +164,12 @@ def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao
 
 @pytest.fixture
 def openbao_factory(tmp_path: Path) -> Iterator[Callable[..., OpenBaoServer]]:
-    """Start extra dev servers (``openbao_factory(tls=False)``) that the test may stop; all stop at
-    the end of the test."""
+    """Start extra dev servers (``openbao_factory(tls=False, port=None)``) that the test may stop;
+    all stop at the end of the test."""
     started: list[OpenBaoServer] = []
 
-    def start(*, tls: bool = False) -> OpenBaoServer:
-        server = start_openbao(tmp_path, tls=tls)
+    def start(*, tls: bool = False, port: int | None = None) -> OpenBaoServer:
+        server = start_openbao(tmp_path, tls=tls, port=port)
         started.append(server)
         return server
 

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ import pytest
 
 from tests.servers._proc import free_port
 
-__all__ = ["PG_BIN", "PostgresServer", "postgres_server"]
+__all__ = ["PG_BIN", "PostgresServer", "postgres_factory", "postgres_server", "start_postgres"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -92,10 +92,7 @@ class PostgresServer:
             "initdb",
         )  # fmt: skip
         pwfile.unlink()
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = self._options()
         _run_as_postgres(
             [
                 str(PG_BIN / "pg_ctl"),
@@ -108,6 +105,33 @@ class PostgresServer:
             "pg_ctl start",
         )  # fmt: skip
         self.execute("select 1")
+
+    def kill(self) -> None:
+        """Stop the server at once, as a crash would (``pg_ctl stop -m immediate``)."""
+        _run_as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
+            "pg_ctl stop -m immediate",
+        )
+
+    def restart(self) -> None:
+        """Start a stopped server again on its port, with its data (no initdb)."""
+        _run_as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D", str(self.data_dir),
+                "-l", str(self.log_path),
+                "-w", "-t", "60",
+                "-o", self._options(),
+                "start",
+            ],
+            "pg_ctl start",
+        )  # fmt: skip
+
+    def _options(self) -> str:
+        return (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base_dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
 
     def stop(self) -> None:
         """Stop the server (``pg_ctl stop -m fast``); the data dir is removed afterwards."""
@@ -179,9 +203,8 @@ class PostgresServer:
         return f"PostgresServer(host={self.host!r}, port={self.port})"
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL 15 server for the whole session, stopped by ``pg_ctl stop`` at the end."""
+def start_postgres() -> PostgresServer:
+    """initdb and start a server in a fresh directory under /tmp on a free loopback port."""
     base_dir = Path(tempfile.mkdtemp(prefix="hookline-pg-", dir="/tmp"))
     base_dir.chmod(0o755)
     shutil.chown(base_dir, "postgres", "postgres")
@@ -189,12 +212,39 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         server.start()
     except BaseException:
-        server.stop()
+        _discard(server)
         raise
+    return server
+
+
+def _discard(server: PostgresServer) -> None:
+    try:
+        server.stop()
+    finally:
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL 15 server for the whole session, stopped by ``pg_ctl stop`` at the end."""
+    server = start_postgres()
     try:
         yield server
     finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(base_dir, ignore_errors=True)
+        _discard(server)
+
+
+@pytest.fixture
+def postgres_factory() -> Iterator[Callable[[], PostgresServer]]:
+    """Start extra servers (``postgres_factory()``) a test may kill and restart; all are stopped
+    and removed at the end of the test."""
+    started: list[PostgresServer] = []
+
+    def start() -> PostgresServer:
+        server = start_postgres()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        _discard(server)

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from hookline import __version__, masking
 from hookline.cli import admin, common, connections, pipelines, render
+from hookline.cli import metrics as metrics_cli
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import (
     ConfigurationError,
@@ -104,6 +105,7 @@ app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.config_app, name="config")
 app.add_typer(pipelines.app, name="pipelines")
 app.command("worker")(pipelines.worker)
+app.add_typer(metrics_cli.app, name="metrics")
 
 
 def _version(value: bool) -> None:

@@ -29,7 +29,7 @@ from hookline.exceptions import DecryptionError, HooklineError, InvalidConnectio
 from hookline.resolve.trace import not_found_error
 from hookline.secrets.base import SecretsBackend
 
-__all__ = ["FileFormat", "Serialization", "app"]
+__all__ = ["FileFormat", "Serialization", "TestOutput", "app"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ class FileFormat(StrEnum):
     json = "json"
     yaml = "yaml"
     env = "env"
+
+
+class TestOutput(StrEnum):
+    """The ``--output`` choices of ``connections test``."""
+
+    table = "table"
+    json = "json"
 
 
 class Serialization(StrEnum):
@@ -354,11 +361,32 @@ def delete(
 
 
 @app.command("test")
-def test(
-    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
-    verbose: VerboseOption = 0,  # noqa: PT028 - a CLI command named test, not a pytest test
+def connection_test(
+    conn_id: Annotated[
+        str | None, typer.Argument(help="The connection id.", show_default=False)
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Test every connection the chain can list, in parallel.")
+    ] = False,
+    output: Annotated[
+        TestOutput, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
+    ] = TestOutput.table,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout", help="Seconds one connection test may take.")
+    ] = 10.0,
+    parallel: Annotated[int, typer.Option("--parallel", help="Tests run at once.")] = 8,
+    verbose: VerboseOption = 0,
 ) -> None:
-    """Build the connection's hook and make one real round trip; exit 0 on success, 1 on failure."""
+    """Build the connection's hook and make one real round trip; exit 0 on success, 1 on failure.
+
+    With ``--all``, every connection is tested (``--parallel`` at once, ``--timeout`` each) and a
+    table (or ``-o json``) lists the results; the exit status is 1 when any failed.
+    """
+    if all_ or output is TestOutput.json:
+        _test_many(conn_id, all_, output, timeout_s, parallel)
+        return
+    if conn_id is None:
+        raise CliFailure("give a connection id, or --all")
     conn, _, _ = lookup(conn_id)
     from hookline.registry import hook_class_for
 
@@ -374,6 +402,38 @@ def test(
     if not ok:
         raise CliFailure(f"connection {conn_id!r} test failed: {message}")
     render.write_text(common.out_console(), f"Connection {conn_id!r} OK: {message}")
+
+
+def _test_many(
+    conn_id: str | None, all_: bool, output: TestOutput, timeout_s: float, parallel: int
+) -> None:
+    from hookline import health
+
+    if all_ and conn_id is not None:
+        raise CliFailure("give a connection id or --all, not both")
+    if timeout_s <= 0 or parallel < 1:
+        raise CliFailure("--timeout must be > 0 and --parallel >= 1")
+    ids = health.all_conn_ids() if all_ else [conn_id or ""]
+    if not ids:
+        raise CliFailure("no connections to test: the chain lists none")
+    results = health.check_connections(ids, timeout_s=timeout_s, max_workers=parallel)
+    failed = [r for r in results if not r.ok]
+    if output is TestOutput.json:
+        render.write_text(common.out_console(), render.to_json([r.to_dict() for r in results]))
+    else:
+        from rich.table import Table
+
+        table = Table("conn_id", "result", "time", "message")
+        for r in results:
+            table.add_row(
+                r.conn_id, "ok" if r.ok else "FAILED", f"{r.elapsed_s * 1000:.0f} ms", r.message
+            )
+        common.out_console().print(table)
+    if failed:
+        raise CliFailure(
+            f"{len(failed)} of {len(results)} connection test(s) failed: "
+            + ", ".join(r.conn_id for r in failed)
+        )
 
 
 # -- import / export ------------------------------------------------------------------------------

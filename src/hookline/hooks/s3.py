@@ -628,34 +628,6 @@ class S3Hook(S3ObjectsMixin, BaseHook[Any]):
         )
         return str(target)
 
-    def copy_object(
-        self,
-        source_bucket_key: str,
-        dest_bucket_key: str,
-        source_bucket_name: str | None = None,
-        dest_bucket_name: str | None = None,
-        source_version_id: str | None = None,
-        acl_policy: str | None = None,
-    ) -> None:
-        """Copy an object within S3 (server side; Airflow's ``copy_object``). Keys may be full
-        ``s3://`` URLs instead of bucket names.
-
-        Raises:
-            S3NotFound: the source bucket or key does not exist.
-        """
-        src_bucket, src_key = self._bucket_key(source_bucket_key, source_bucket_name)
-        dst_bucket, dst_key = self._bucket_key(dest_bucket_key, dest_bucket_name)
-        source = {"Bucket": src_bucket, "Key": src_key}
-        if source_version_id:
-            source["VersionId"] = source_version_id
-        extra = {"ACL": acl_policy} if acl_policy else {}
-        self._call(
-            "copy_object",
-            src_bucket,
-            src_key,
-            lambda c: c.copy_object(Bucket=dst_bucket, Key=dst_key, CopySource=source, **extra),
-        )
-
     # -- deleting ----------------------------------------------------------------------------
 
     def delete_objects(self, bucket: str, keys: str | Iterable[str]) -> None:

@@ -86,9 +86,8 @@ class HttpOperator(BaseOperator):
     def execute(self, context: dict[str, Any]) -> Any:
         """Send the request; check and filter the response."""
         with self.get_hook() as hook:
-            response = hook.run(
-                self.method, self.endpoint, self.data, self.headers, self.extra_options
-            )
+            # Airflow's call form: the method is the hook's (set above from the operator).
+            response = hook.run(self.endpoint, self.data, self.headers, self.extra_options)
             if self.log_response:
                 self.log_text(response.text)
             if self.response_check is not None and not _call_with_context(

@@ -177,7 +177,8 @@ class SecretsChain:
                     continue
                 if conn.conn_id is None:
                     conn = conn.replace(conn_id=conn_id)
-                steps.append(TraceStep(name, keys, "hit", elapsed_s))
+                replica = backend.answered_by() if backend.replicated else ""
+                steps.append(TraceStep(name, keys, "hit", elapsed_s, "", replica))
                 register_connection_secrets(conn)
                 return LookupResult(conn, trace, name)
         return LookupResult(None, trace, None)
@@ -358,4 +359,6 @@ def _lookup_done(
         outcome=outcome,
         backends=tuple((step.backend, step.outcome) for step in steps),
         elapsed_s=sum(step.elapsed_s for step in steps),
+        timings=tuple(step.elapsed_s for step in steps),
+        replica=next((step.replica for step in steps if step.outcome == "hit"), ""),
     )

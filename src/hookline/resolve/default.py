@@ -10,7 +10,7 @@ stays fast. Tests replace it with :func:`set_default_resolver` or
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
@@ -19,10 +19,12 @@ from hookline.connection import Connection
 from hookline.exceptions import ConnectionNotFound
 
 if TYPE_CHECKING:
+    from hookline.config import Settings
     from hookline.resolve.chain import SecretsChain
 
 __all__ = [
     "Resolver",
+    "current_resolver",
     "default_chain",
     "default_resolver",
     "find_connection",
@@ -55,12 +57,36 @@ def _build_default() -> Resolver:
     from hookline.resolve.build import build_chain
 
     settings = load_settings()
+    _apply_feature_sections(settings)
     chain = build_chain(settings)
     if not settings.cache.enabled:
         return chain
     from hookline.resolve.cache import CachedResolver
 
     return CachedResolver(chain, settings.cache)
+
+
+def _apply_feature_sections(settings: Settings) -> None:
+    """Switch on what ``[masking]`` and ``[audit]`` ask for, once, with the default resolver."""
+    from hookline.exceptions import ConfigurationError
+    from hookline.options import parse_bool
+
+    masking_section = settings.sections.get("masking", {})
+    if "enabled" in masking_section:
+        from hookline import masking
+
+        masking.configure(
+            enabled=parse_bool(
+                masking_section["enabled"], name="masking.enabled", error=ConfigurationError
+            )
+        )
+    audit_section = settings.sections.get("audit", {})
+    if audit_section:
+        from hookline import audit
+
+        audit_settings = audit.AuditSettings.from_mapping(audit_section)
+        if audit_settings.enabled:
+            audit.enable(audit_settings, home=settings.home, metastore_url=settings.metastore_url)
 
 
 def default_resolver() -> Resolver:
@@ -77,6 +103,12 @@ def default_resolver() -> Resolver:
                 _default = _build_default()
             resolver = _default
     return resolver
+
+
+def current_resolver() -> Resolver | None:
+    """The process-wide resolver if it has been built, else None (never builds it: for metrics
+    collectors and health reports that must not trigger configuration loading)."""
+    return _default
 
 
 def default_chain() -> SecretsChain:
@@ -129,12 +161,22 @@ def use_resolver(resolver: Resolver) -> Iterator[Resolver]:
             _scoped_open -= 1
 
 
-def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
+def get_connection(
+    conn_id: str,
+    *,
+    fresh: bool = False,
+    region: str | None = None,
+    fallback_regions: Sequence[str] | None = None,
+) -> Connection:
     """Resolve ``conn_id`` through the configured secrets chain (cached).
 
     Args:
         conn_id: The connection id.
         fresh: Bypass caches and ask the backends (use after an authentication failure).
+        region: Resolve the regional connection ``{conn_id}_{region}`` (naming configurable), or
+            the first fallback region's when this one is down or not defined (see
+            :func:`hookline.regions.get_regional_connection`).
+        fallback_regions: Regions to fall back to, in order (default: ``[failover.regions]``).
 
     Raises:
         ConnectionNotFound: no backend holds ``conn_id``; the message lists what was asked.
@@ -143,6 +185,12 @@ def get_connection(conn_id: str, *, fresh: bool = False) -> Connection:
         DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
     # The chain validates conn_id before asking any backend, so invalid ids never reach a cache.
+    if region is not None:
+        from hookline.regions import get_regional_connection
+
+        return get_regional_connection(
+            conn_id, region, fallback_regions=fallback_regions, fresh=fresh
+        )
     if _scoped_open:
         scoped = _scoped.get()
         if scoped is not None:

@@ -42,6 +42,7 @@ class TraceStep:
         elapsed_s: Time spent in the backend, in seconds.
         detail: Why it failed or was skipped (error type and redacted message); empty otherwise.
             Rendering masks it again, so secrets registered after the step are hidden too.
+        replica: For a replica group (``replicated`` backend), the replica that answered.
     """
 
     backend: str
@@ -49,18 +50,22 @@ class TraceStep:
     outcome: Outcome
     elapsed_s: float
     detail: str = ""
+    replica: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The step as JSON-ready data (detail masked again with the secrets known now)."""
         data = dataclasses.asdict(self)
         data["detail"] = masking.redact(self.detail)
+        if not self.replica:
+            del data["replica"]  # only replica groups name one
         return data
 
     def __repr__(self) -> str:
         # A debugger, a failing assert or a log of the trace object: mask the detail again too.
         return (
             f"TraceStep(backend={self.backend!r}, keys={self.keys!r}, outcome={self.outcome!r}, "
-            f"elapsed_s={self.elapsed_s!r}, detail={masking.redact(self.detail)!r})"
+            f"elapsed_s={self.elapsed_s!r}, detail={masking.redact(self.detail)!r}, "
+            f"replica={self.replica!r})"
         )
 
 
@@ -110,8 +115,9 @@ class LookupTrace:
         rows = [("#", "backend", "outcome", "time", "keys")]
         for number, step in enumerate(self.steps, start=1):
             keys = ", ".join(step.keys) if step.keys else "-"
+            backend = f"{step.backend} via {step.replica}" if step.replica else step.backend
             rows.append(
-                (str(number), step.backend, step.outcome, f"{step.elapsed_s * 1000:.3f} ms", keys)
+                (str(number), backend, step.outcome, f"{step.elapsed_s * 1000:.3f} ms", keys)
             )
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = []

@@ -15,6 +15,8 @@ read instead of probing for methods:
 * ``transactional``: :meth:`set_connections` is atomic (one transaction: all rows or none, even if the
   process dies). Otherwise the default :meth:`set_connections` writes one connection at a time and
   undoes what it wrote when a write fails, which a killed process cannot do.
+* ``replicated``: implements :meth:`answered_by`, the replica that answered this thread's last lookup
+  (the chain records it in the lookup trace).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class SecretsBackend(ABC):
     listable: ClassVar[bool] = False
     watchable: ClassVar[bool] = False
     transactional: ClassVar[bool] = False
+    replicated: ClassVar[bool] = False
 
     @abstractmethod
     def get_conn_value(self, conn_id: str) -> str | None:
@@ -161,6 +164,11 @@ class SecretsBackend(ABC):
         """A counter bumped by every write from any process, or None while the backend has not opened
         its store yet (no information; watchable backends only)."""
         raise NotImplementedError(f"{self.name} backend cannot report changes")
+
+    def answered_by(self) -> str:
+        """The replica that answered this thread's last lookup, "" when none did (replicated
+        backends only)."""
+        raise NotImplementedError(f"{self.name} backend has no replicas")
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release clients and pools (optional)."""
