@@ -212,7 +212,7 @@ def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
         ("[metastore]\nurl = 5\n", "metastore.url ({path}, line 2): expected a database URL"),
         ("[metastore]\nhost = 'x'\n", "unknown setting 'host' in [metastore]; known: url"),
         ("cache = 5\n", "expected a table [cache], got a int"),
-        ("audit = 5\n", "audit ({path}, line 1): unknown section [audit]"),
+        ("audit = 5\n", "audit ({path}, line 1): expected a table [audit], got a int"),
     ],
 )
 def test_bad_values_name_key_file_and_line(tmp_path: Path, text: str, fragment: str) -> None:
@@ -268,12 +268,12 @@ def test_unused_backend_table_is_an_error(tmp_path: Path) -> None:
         (
             '# shared database\n[metastor]\nurl = "postgresql://db/h"\n',
             "metastor ({path}, line 2): unknown section [metastor]; did you mean [metastore]? "
-            "(known sections: [cache], [metastore], [secrets])",
+            "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [secrets])",
         ),
         (
             '[secret]\nbackends = ["env"]\n',
             "secret ({path}, line 1): unknown section [secret]; did you mean [secrets]? "
-            "(known sections: [cache], [metastore], [secrets])",
+            "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [secrets])",
         ),
         (
             'secret.backends = ["env"]\n',
@@ -299,7 +299,8 @@ def test_unused_backend_table_is_an_error(tmp_path: Path) -> None:
         ),
         (
             "[pool]\nsize = 5\n",
-            "pool ({path}, line 1): unknown section [pool] (known sections: [cache], [metastore], "
+            "pool ({path}, line 1): unknown section [pool] (known sections: [audit], [cache], [celery], "
+            "[failover], [masking], [metastore], [pipelines], "
             "[secrets])",
         ),
     ],
@@ -321,7 +322,7 @@ def test_misspelled_sections_and_keys_name_file_line_and_closest_name(
         (
             {"HOOKLINE_SECRET__BACKENDS": "env"},
             "HOOKLINE_SECRET__BACKENDS: unknown section 'secret'; did you mean "
-            "HOOKLINE_SECRETS__BACKENDS? (known sections: cache, metastore, secrets)",
+            "HOOKLINE_SECRETS__BACKENDS? (known sections: audit, cache, celery, failover, masking, metastore, pipelines, secrets)",
         ),
         (
             {"HOOKLINE_METASTOR__URL": "sqlite:////x.db"},
@@ -340,8 +341,7 @@ def test_misspelled_sections_and_keys_name_file_line_and_closest_name(
         ),
         (
             {"HOOKLINE_AUDIT__PATH": "audit.log"},
-            "HOOKLINE_AUDIT__PATH: unknown section 'audit' (known sections: cache, metastore, "
-            "secrets)",
+            "HOOKLINE_AUDIT__PATH: unknown setting 'path' in [audit]",
         ),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ def _hooks() -> Iterator[None]:
 
 
 def _conns(tmp_path: Path) -> dict[str, Connection]:
+    sqlite3.connect(tmp_path / "ok.db").close()  # a test opens an existing database read-only
     return {
         "good": Connection(conn_type="sqlite", host=str(tmp_path / "ok.db")),
         "unreachable": Connection(
@@ -103,6 +105,7 @@ def test_checker_feeds_the_shared_breakers(tmp_path: Path) -> None:
 def test_checker_thread_runs_rounds_until_stopped(tmp_path: Path) -> None:
     """start() runs rounds on a daemon thread every interval_s; stop() ends it."""
     db = tmp_path / "ok.db"
+    sqlite3.connect(db).close()
     seen: list[Any] = []
 
     from hookline.resolve import SecretsChain

@@ -85,7 +85,7 @@ def test_configured_naming_and_regions(isolated_hookline: Path) -> None:
     ("text", "fragment"),
     [
         ('[failover]\nnaming = "{conn_id}"\n', "must be text holding {conn_id} and {region}"),
-        ("[failover]\nwhatever = 1\n", "unknown setting(s) whatever"),
+        ("[failover]\nwhatever = 1\n", "unknown setting 'whatever' in [failover]"),
         ("[failover]\nregions = 3\n", "expected a table"),
         ("[failover.regions]\ndatabase = [1]\n", "expected a list of region names"),
     ],

@@ -108,11 +108,15 @@ def _probe(backend: SecretsBackend) -> list[Check]:
         return _check_env(backend)
     if isinstance(backend, LocalFilesBackend):
         return _check_files(backend)
-    if is_metastore_type(type(backend)):
-        early = _check_metastore(backend)
-        if early is not None:
-            return early
     try:
+        if is_metastore_type(type(backend)):
+            from hookline.secrets.metastore import MetastoreBackend
+
+            if isinstance(backend, MetastoreBackend):
+                backend.check_engine_settings()
+            early = _check_metastore(backend)
+            if early is not None:
+                return early
         backend.get_conn_value(PROBE_ID)
     except Exception as exc:
         return [Check(f"secrets backend {backend.name}", False, _error_text(exc))]

@@ -25,7 +25,12 @@ from hookline.cli import common, render, transfer
 from hookline.cli.common import CliFailure, VerboseOption, register_secrets
 from hookline.cli.render import OutputFormat
 from hookline.connection import Connection
-from hookline.exceptions import DecryptionError, HooklineError, InvalidConnection
+from hookline.exceptions import (
+    DecryptionError,
+    HooklineError,
+    InvalidConnection,
+    ListingIncomplete,
+)
 from hookline.resolve.trace import not_found_error
 from hookline.secrets.base import SecretsBackend
 
@@ -261,9 +266,10 @@ def get(
     render.render_connection(conn, source, output, common.out_console(), show_secrets=show_secrets)
 
 
-def _failure_detail(backend: str, exc: Exception) -> str:
+def _failure_detail(backend: str, exc: Exception, conn_id: str | None = None) -> str:
     """``backend: conn_id: reason`` for one listing failure (masked by the caller's printer)."""
-    conn_id = exc.conn_id if isinstance(exc, DecryptionError | InvalidConnection) else None
+    if conn_id is None and isinstance(exc, DecryptionError | InvalidConnection):
+        conn_id = exc.conn_id
     what = f"{backend}: {conn_id}" if conn_id else backend
     reason = str(exc) if isinstance(exc, HooklineError) else f"{type(exc).__name__}: {exc}"
     return f"{what}: {reason}"
@@ -292,8 +298,16 @@ def list_rows(
     failures: list[str] = []
 
     def failed(backend: str, exc: Exception) -> None:
-        if source is None or backend == source:
-            failures.append(_failure_detail(backend, exc))
+        if source is not None and backend != source:
+            return
+        if isinstance(exc, ListingIncomplete):  # the rows it could not read, one line each
+            for failure in exc.failures:
+                if failure.conn_id is not None and isinstance(failure.error, Exception):
+                    failures.append(_failure_detail(backend, failure.error, failure.conn_id))
+                elif isinstance(failure.error, Exception):
+                    failures.append(_failure_detail(backend, failure.error))
+            return
+        failures.append(_failure_detail(backend, exc))
 
     with common.progress("Reading connections"):
         rows: list[tuple[str, Connection]] = list(common.chain().list_connections(on_error=failed))
@@ -526,7 +540,9 @@ def import_(
             problems,
         )
     # One transaction on the metastore: all rows or none, even if the process is killed.
-    common.chain().set_connections(list(conns.values()), overwrite=overwrite)
+    with common.progress("Importing connections", total=len(conns)) as update:
+        common.chain().set_connections(list(conns.values()), overwrite=overwrite)
+        update(len(conns))
     common.invalidate()
     replaced = f" ({len(existing)} replaced)" if existing else ""
     render.write_text(

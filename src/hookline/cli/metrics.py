@@ -52,6 +52,7 @@ def serve(
         bool,
         typer.Option("--conn-id-labels", help="Label lookup and pool metrics with conn_ids."),
     ] = False,
+    verbose: common.VerboseOption = 0,
 ) -> None:
     """Serve the metrics at http://HOST:PORT/metrics until interrupted (Ctrl-C)."""
     from hookline import health, metrics

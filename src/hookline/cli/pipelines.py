@@ -158,6 +158,7 @@ def run(
             "--param", help="A run parameter NAME=VALUE (VALUE read as JSON if it is); repeatable."
         ),
     ] = None,
+    verbose: common.VerboseOption = 0,
 ) -> None:
     """Run a pipeline once; exit status 1 when a task failed."""
     from hookline.pipelines.loader import find_pipeline
@@ -200,7 +201,7 @@ def run(
 
 
 @app.command("list")
-def list_(file: FileArgument) -> None:
+def list_(file: FileArgument, verbose: common.VerboseOption = 0) -> None:
     """List the pipelines a file or module defines, with their tasks in dependency order."""
     from hookline.pipelines.loader import load_pipelines
 
@@ -228,6 +229,7 @@ def runs(
         str | None, typer.Argument(help="Only the runs of this pipeline.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
+    verbose: common.VerboseOption = 0,
 ) -> None:
     """List recorded runs, newest first: run id, pipeline, logical date, state, tasks, who, where."""
     from hookline.pipelines.store import open_store
@@ -273,6 +275,7 @@ def runs(
 @app.command("show")
 def show(
     run_id: Annotated[str, typer.Argument(help="A recorded run id.", show_default=False)],
+    verbose: common.VerboseOption = 0,
 ) -> None:
     """Show a recorded run's task table (states, tries, durations, masked errors)."""
     from hookline.pipelines.store import open_store
@@ -302,6 +305,7 @@ def worker(
     hostname: Annotated[
         str | None, typer.Option("--hostname", "-n", help="The worker's Celery node name.")
     ] = None,
+    verbose: common.VerboseOption = 0,
 ) -> None:
     """Start a Celery worker for the pipelines of a file or module (broker: [celery] broker_url)."""
     from hookline.pipelines.celery import start_worker

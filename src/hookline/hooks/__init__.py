@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from hookline.hooks.base import BaseHook
 
 if TYPE_CHECKING:
+    from hookline.hooks.google import BigQueryHook, GoogleBaseHook
     from hookline.hooks.http import AsyncHttpHook, HttpHook
     from hookline.hooks.s3 import S3Hook
-    from hookline.hooks.slack import SlackWebhookHook
+    from hookline.hooks.slack import SlackHook, SlackWebhookHook
     from hookline.hooks.smtp import SmtpHook
     from hookline.hooks.sql import MySqlHook, PostgresHook, SqlHook, SqliteHook
 

@@ -45,7 +45,7 @@ def test_env_variables_and_file(isolated_hookline: Path, monkeypatch: pytest.Mon
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("HOOKLINE_CELERY__BROKER", "redis://x", "unknown setting(s) broker in [celery]"),
+        ("HOOKLINE_CELERY__BROKER", "redis://x", "unknown setting 'broker' in [celery]"),
         ("HOOKLINE_CELERY__BROKER_URL", "localhost", "broker_url must be a broker URL"),
         (
             "HOOKLINE_CELERY__HEARTBEAT_INTERVAL_S",

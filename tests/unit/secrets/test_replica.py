@@ -224,7 +224,7 @@ holds = "yes"
             'type = "replica"\nmember_type = "{t}"\nurls = ["a"]\nfailure_threshold = 0',
             "failure_threshold",
         ),
-        ("type = 5", "type must be a backend name"),
+        ("type = 5", "expected the name of a registered secrets backend"),
     ],
 )
 def test_bad_group_configuration_is_a_clear_error(

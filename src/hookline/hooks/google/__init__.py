@@ -5,7 +5,11 @@ Classes are imported lazily by name, so importing this package loads no Google S
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hookline.hooks.google.base import GoogleBaseHook
+    from hookline.hooks.google.bigquery import BigQueryHook
 
 __all__ = ["BigQueryHook", "GoogleBaseHook"]
 

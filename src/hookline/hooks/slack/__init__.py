@@ -6,9 +6,12 @@ API with a bot token, slack_sdk).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookline.hooks.slack.webhook import DEFAULT_WEBHOOK_BASE_URL, SlackWebhookHook
+
+if TYPE_CHECKING:
+    from hookline.hooks.slack.api import SlackHook
 
 __all__ = ["DEFAULT_WEBHOOK_BASE_URL", "SlackHook", "SlackWebhookHook"]
 

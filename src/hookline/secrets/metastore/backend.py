@@ -457,6 +457,15 @@ class MetastoreBackend(SecretsBackend):
                 writer = self._writer
         return writer
 
+    def check_engine_settings(self) -> None:
+        """Build the write engine now, opening no connection and creating nothing, so a misspelled
+        engine keyword fails here (``hookline config check``) rather than at the first write.
+
+        Raises:
+            ConfigurationError: SQLAlchemy refused the engine settings.
+        """
+        self._get_writer()
+
     def _get_read_engine(self) -> Engine:
         engine = self._read_engine
         if engine is None:
