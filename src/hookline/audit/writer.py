@@ -34,6 +34,7 @@ from hookline import masking
 from hookline.audit.log import AuditRecord, sign
 from hookline.audit.sinks import AuditSink
 from hookline.events import (
+    AuditWriteFailed,
     CacheHit,
     ConnectionWritten,
     CredentialsRefreshed,
@@ -256,6 +257,11 @@ class AuditWriter:
                     written += 1
                 except Exception as exc:
                     self.write_failures += 1
+                    if self._bus.active:  # metrics count it; the audit listener ignores it
+                        with contextlib.suppress(Exception):
+                            self._bus.emit(
+                                AuditWriteFailed(sink=sink.name, error=type(exc).__name__)
+                            )
                     log.error(
                         "audit sink %s failed: %s",
                         sink.name,
