@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ CANARY = "canary-Cli-9Hq2z"
 @pytest.fixture
 def conn_env(tmp_path: Path) -> dict[str, str]:
     closed_port = free_port()
+    sqlite3.connect(tmp_path / "good.db").close()  # a test opens an existing database read-only
     return {
         **os.environ,
         "COLUMNS": "200",
