@@ -432,8 +432,10 @@ def test_deadline_holds_when_the_server_does_not_answer(
     backend = remote.through(proxy.url, deadline_s=0.5)
     with pytest.raises(BackendUnavailable) as info:
         backend.get_conn_value("db")
-    assert "no answer before the deadline" in str(info.value)
-    assert "deadline_s=0.5" in str(info.value)
+    text = str(info.value)
+    # The deadline and the SDK's own read timeout (derived from it) race at ~0.5 s: either may win.
+    assert "no answer before the deadline" in text or "Timeout" in text, text
+    assert "deadline_s=0.5" in text
 
 
 def test_slow_server_within_the_deadline_still_answers(
