@@ -278,6 +278,7 @@ probe_interval_s = 0.2
             f'to_member="{west_name}"}}' in exposition
         )
 
+        restart_began = time.monotonic()
         restarted = moto_factory(port=east.port)
         _write_moto(restarted, "us-east-1")
         back_at = time.monotonic()
@@ -295,4 +296,6 @@ probe_interval_s = 0.2
         load.stop()
         metrics.disable(registry)
         chain.close()
-    assert not [r for r in load.records if not r.ok]
+    # A restarted moto is empty until the test writes the secret again: a lookup in that window may
+    # find it absent (what a real replica restored without its data would answer). Nothing else fails.
+    assert not [r for r in load.records if not r.ok and not restart_began <= r.started <= back_at]
