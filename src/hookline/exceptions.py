@@ -60,6 +60,7 @@ __all__ = [
     "TaskSkipped",
     "TaskTimeout",
     "TemplateRenderError",
+    "VariableNotFound",
     "XComTooLarge",
 ]
 
@@ -507,6 +508,22 @@ class SlackRateLimited(SlackApiError):
             message, conn_id=conn_id, api_method=api_method, error="ratelimited", status_code=429
         )
         self.retry_after_s = retry_after_s
+
+
+class VariableNotFound(HooklineError, KeyError):
+    """No backend in the chain holds the variable and no default was given.
+
+    Attributes:
+        key: The variable key that was looked up.
+    """
+
+    def __init__(self, key: str, *, message: str | None = None) -> None:
+        self.key = key
+        self.message = message or f"variable {key!r} is not defined"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class SlackChannelNotFound(SlackApiError, LookupError):

@@ -17,6 +17,14 @@ read instead of probing for methods:
   undoes what it wrote when a write fails, which a killed process cannot do.
 * ``replicated``: implements :meth:`answered_by`, the replica that answered this thread's last lookup
   (the chain records it in the lookup trace).
+* ``stageable``: keeps a *pending* version of a connection beside the current one, for credential
+  rotation (:mod:`hookline.rotation`): :meth:`put_pending`, :meth:`get_pending`,
+  :meth:`promote_pending`, :meth:`discard_pending`. Lookups keep returning the current version until
+  the pending one is promoted. The pending version records the rotation step it reached, so a
+  rotation killed at any step can be resumed or rolled back.
+* ``variable_writable``: implements :meth:`set_variable` and :meth:`delete_variable`;
+  ``variables_listable``: implements :meth:`list_variables`. Every backend answers
+  :meth:`get_variable` (None, "not held here", unless it serves variables), as Airflow's do.
 """
 
 from __future__ import annotations
@@ -24,14 +32,33 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hookline.connection import Connection
 from hookline.exceptions import HooklineError, InvalidConnection
 
-__all__ = ["SecretsBackend"]
+__all__ = ["PendingVersion", "SecretsBackend"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVersion:
+    """The pending version of a connection during a credential rotation.
+
+    Attributes:
+        connection: The new credentials (its repr masks the password, as every Connection's does).
+        token: Identifies this rotation (a fresh random id per rotation); every step names it, so a
+            step replayed after a crash acts on the same version (idempotent).
+        step: The last rotation step this version completed: ``"create"``, ``"set"`` or ``"test"``.
+        created_at: Unix time the pending version was created.
+    """
+
+    connection: Connection
+    token: str
+    step: str
+    created_at: float = field(default=0.0, compare=False)
 
 
 class SecretsBackend(ABC):
@@ -47,6 +74,9 @@ class SecretsBackend(ABC):
     watchable: ClassVar[bool] = False
     transactional: ClassVar[bool] = False
     replicated: ClassVar[bool] = False
+    stageable: ClassVar[bool] = False
+    variable_writable: ClassVar[bool] = False
+    variables_listable: ClassVar[bool] = False
 
     @abstractmethod
     def get_conn_value(self, conn_id: str) -> str | None:
@@ -169,6 +199,48 @@ class SecretsBackend(ABC):
         """The replica that answered this thread's last lookup, "" when none did (replicated
         backends only)."""
         raise NotImplementedError(f"{self.name} backend has no replicas")
+
+    # -- credential rotation (stageable backends) ------------------------------------------------
+
+    def put_pending(self, conn: Connection, *, token: str, step: str) -> None:
+        """Store ``conn`` as the pending version of ``conn.conn_id`` under ``token`` with the rotation
+        ``step`` it completed, creating it or updating its step. Lookups keep returning the current
+        version. Raises :class:`~hookline.exceptions.RotationError` when another token's pending
+        version exists (two rotations of one connection at once)."""
+        raise NotImplementedError(f"{self.name} backend cannot stage a pending version")
+
+    def get_pending(self, conn_id: str) -> PendingVersion | None:
+        """The pending version of ``conn_id``, or None when no rotation is in progress."""
+        raise NotImplementedError(f"{self.name} backend cannot stage a pending version")
+
+    def promote_pending(self, conn_id: str, token: str) -> None:
+        """Make the pending version ``token`` the current one (the old current one is kept as the
+        previous version where the backend keeps history). Idempotent: promoting a token that is
+        already current does nothing."""
+        raise NotImplementedError(f"{self.name} backend cannot stage a pending version")
+
+    def discard_pending(self, conn_id: str, token: str) -> None:
+        """Drop the pending version ``token`` (a rollback); the current version is untouched.
+        Idempotent: discarding a token that is not pending does nothing."""
+        raise NotImplementedError(f"{self.name} backend cannot stage a pending version")
+
+    # -- variables --------------------------------------------------------------------------------
+
+    def get_variable(self, key: str) -> str | None:
+        """The variable's value as stored (text), or None when this backend does not hold it."""
+        return None
+
+    def set_variable(self, key: str, value: str, *, overwrite: bool = True) -> None:
+        """Store a variable (variable-writable backends only)."""
+        raise NotImplementedError(f"{self.name} backend cannot store variables")
+
+    def delete_variable(self, key: str) -> bool:
+        """Delete a variable; return whether it existed (variable-writable backends only)."""
+        raise NotImplementedError(f"{self.name} backend cannot store variables")
+
+    def list_variables(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(key, value)`` for every variable held (variables-listable backends only)."""
+        raise NotImplementedError(f"{self.name} backend cannot list variables")
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release clients and pools (optional)."""
