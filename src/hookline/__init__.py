@@ -1,7 +1,7 @@
 """hookline: Airflow-compatible connections, secrets backends and hooks for any Python program.
 
-The public API is small: :class:`Connection`, :func:`get_connection` / :func:`find_connection`, and the
-error tree. Hooks live in :mod:`hookline.hooks`, backends in :mod:`hookline.secrets`. Importing
+The public API is small: :class:`Connection`, :func:`get_connection` / :func:`find_connection`,
+:func:`get_variable` / :func:`set_variable` / :func:`delete_variable`, and the error tree. Hooks live in :mod:`hookline.hooks`, backends in :mod:`hookline.secrets`. Importing
 hookline loads no optional SDK.
 """
 
@@ -22,11 +22,15 @@ from hookline.exceptions import (
     HooklineError,
     InvalidConnection,
     InvalidConnectionURI,
+    InvalidVariable,
     MissingDependency,
     PoolTimeout,
     RotationError,
+    VariableNotFound,
+    VariableUnresolved,
 )
 from hookline.resolve.default import find_connection, get_connection
+from hookline.variables import delete_variable, get_variable, set_variable
 
 __version__ = "0.1.0"
 
@@ -45,10 +49,16 @@ __all__ = [
     "HooklineError",
     "InvalidConnection",
     "InvalidConnectionURI",
+    "InvalidVariable",
     "MissingDependency",
     "PoolTimeout",
     "RotationError",
+    "VariableNotFound",
+    "VariableUnresolved",
     "__version__",
+    "delete_variable",
     "find_connection",
     "get_connection",
+    "get_variable",
+    "set_variable",
 ]

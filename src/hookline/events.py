@@ -37,6 +37,7 @@ __all__ = [
     "EventBus",
     "FailoverSwitched",
     "HealthChecked",
+    "Kind",
     "Listener",
     "LookupDone",
     "PoolCheckout",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: What a lookup, cache or write event is about.
+Kind = Literal["connection", "variable"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +82,8 @@ class LookupDone(Event):
         timings: Time spent in each backend of ``backends``, in the same order (seconds).
         replica: The replica of a replica group that answered (empty when none did, or when the
             answering backend is not a replica group).
+        kind: What was looked up: ``connection`` (``conn_id`` is its id) or ``variable``
+            (``conn_id`` is the variable key; the fingerprint is of its value).
     """
 
     conn_id: str
@@ -88,22 +94,27 @@ class LookupDone(Event):
     fingerprint: str = ""
     timings: tuple[float, ...] = ()
     replica: str = ""
+    kind: Kind = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CacheHit(Event):
-    """A lookup was answered from the cache (``negative``: a cached "not found")."""
+    """A lookup was answered from the cache (``negative``: a cached "not found"; ``kind``:
+    ``connection`` or ``variable``, whose key is in ``conn_id``)."""
 
     conn_id: str
     negative: bool = False
+    kind: Kind = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CacheMiss(Event):
-    """A lookup was not in the cache (or expired, or ``fresh=True``) and asks the chain."""
+    """A lookup was not in the cache (or expired, or ``fresh=True``) and asks the chain
+    (``kind``: ``connection`` or ``variable``, whose key is in ``conn_id``)."""
 
     conn_id: str
     fresh: bool = False
+    kind: Kind = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,11 +142,13 @@ class ConnectionWritten(Event):
         conn_id: The id written (None: many, for an import or an external change).
         backend: The backend written to.
         action: ``set``, ``delete``, ``import`` or ``changed`` (noticed, not made here).
+        kind: ``connection``, or ``variable`` (``conn_id`` is then the variable key).
     """
 
     conn_id: str | None
     backend: str
     action: Literal["set", "delete", "import", "changed"]
+    kind: Kind = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,6 +40,7 @@ __all__ = [
     "InvalidConnection",
     "InvalidConnectionURI",
     "InvalidPipeline",
+    "InvalidVariable",
     "KeyNotConfigured",
     "ListingFailure",
     "ListingIncomplete",
@@ -61,6 +62,8 @@ __all__ = [
     "TaskTimeout",
     "TemplateRenderError",
     "VariableNotFound",
+    "VariableUnresolved",
+    "VariablesFileError",
     "XComTooLarge",
 ]
 
@@ -513,17 +516,70 @@ class SlackRateLimited(SlackApiError):
 class VariableNotFound(HooklineError, KeyError):
     """No backend in the chain holds the variable and no default was given.
 
+    An outage is not absence: when a backend could not answer, the error is
+    :class:`VariableUnresolved`, which this class does not catch.
+
     Attributes:
         key: The variable key that was looked up.
+        trace: What each backend said (a ``LookupTrace`` when it came from a chain), or None.
     """
 
-    def __init__(self, key: str, *, message: str | None = None) -> None:
+    def __init__(
+        self, key: str, *, message: str | None = None, trace: LookupTrace | None = None
+    ) -> None:
         self.key = key
+        self.trace = trace
         self.message = message or f"variable {key!r} is not defined"
         super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message
+
+
+class VariableUnresolved(BackendUnavailable):
+    """Nobody that answered holds the variable, but some backend could not answer.
+
+    The variable may be defined in the backend that was down, so a default is **not** returned in
+    its place (``get_variable(key, default)`` raises this too) and it is never negative-cached.
+
+    Attributes:
+        key: The variable key that was looked up.
+        trace: What each backend said.
+        backend: The names of the backends that could not answer, comma-separated.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        trace: LookupTrace | None = None,
+        *,
+        message: str | None = None,
+        backend: str = "",
+    ) -> None:
+        if message is None:
+            message = (
+                f"variable {key!r} could not be resolved: {backend or 'a backend'} could not answer"
+            )
+        super().__init__(message, backend=backend)
+        self.key = key
+        self.trace = trace
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidVariable(HooklineError, ValueError):
+    """A variable key or stored value is invalid (empty or too long a key, a NUL character, a value
+    that is not JSON when ``deserialize_json=True``). Messages never quote the value.
+
+    Attributes:
+        key: The variable key, when known.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class SlackChannelNotFound(SlackApiError, LookupError):
@@ -700,3 +756,27 @@ class XComTooLarge(PipelineError):
         self.key = key
         self.size_bytes = size_bytes
         self.limit_bytes = limit_bytes
+
+
+class VariablesFileError(InvalidVariable):
+    """A variables file (or text) could not be loaded; lists every problem found (never a value).
+
+    Attributes:
+        path: The file (or the source name given to the parser).
+        errors: ``(line, message)`` pairs, line None when unknown, in file order.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], errors: Sequence[tuple[int | None, str]]
+    ) -> None:
+        self.path = str(path)
+        self.errors = list(errors)
+        count = len(self.errors)
+        lines = "".join(
+            f"\n  {'line ' + str(line) if line is not None else 'file'}: {message}"
+            for line, message in self.errors
+        )
+        super().__init__(
+            f"Failed to load the variables file {self.path}: {count} error{'s' if count != 1 else ''}"
+            f"{lines}"
+        )

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from hookline.connection import Connection
 from hookline.events import Event, EventBus, default_bus
-from hookline.exceptions import InvalidConnection
+from hookline.exceptions import InvalidConnection, InvalidVariable
 from hookline.resolve import default as resolver
 from hookline.resolve.chain import SecretsChain
 from hookline.secrets.base import SecretsBackend
@@ -36,6 +36,8 @@ class InMemoryBackend(SecretsBackend):
         connections: Initial connections by id: :class:`Connection` objects, or their URI or JSON
             text (text is parsed on lookup, so a malformed value tests the ``invalid`` path).
         name: The backend's name in traces.
+        variables: Initial variables by key (text values). The backend stores and lists variables
+            too; their lookups count in ``calls`` and ``lookups`` (by key) as well.
 
     Attributes:
         calls: How many lookups were made (all ids).
@@ -48,16 +50,20 @@ class InMemoryBackend(SecretsBackend):
 
     writable = True
     listable = True
+    variable_writable = True
+    variables_listable = True
 
     def __init__(
         self,
         connections: Mapping[str, Connection | str] | None = None,
         *,
         name: str = "memory",
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self._lock = threading.Lock()
         self._data: dict[str, Connection | str] = dict(connections or {})
+        self._variables: dict[str, str] = dict(variables or {})
         self.calls = 0
         self.lookups: Counter[str] = Counter()
         self.writes = 0
@@ -124,16 +130,52 @@ class InMemoryBackend(SecretsBackend):
             else:
                 yield Connection.from_text(value, conn_id=conn_id)
 
+    def get_variable(self, key: str) -> str | None:
+        with self._lock:
+            self.calls += 1
+            self.lookups[key] += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self._variables.get(key)
+
+    def variable_lookup_keys(self, key: str) -> list[str]:
+        return [f"{self.name}:variable/{key}"]
+
+    def set_variable(self, key: str, value: str, *, overwrite: bool = True) -> None:
+        with self._lock:
+            if not overwrite and key in self._variables:
+                raise InvalidVariable(f"variable {key!r} already exists in {self.name}", key=key)
+            self._variables[key] = value
+            self.writes += 1
+            self.version += 1
+
+    def delete_variable(self, key: str) -> bool:
+        with self._lock:
+            existed = self._variables.pop(key, None) is not None
+            self.writes += 1
+            self.version += 1
+        return existed
+
+    def list_variables(self) -> Iterator[tuple[str, str]]:
+        with self._lock:
+            items = sorted(self._variables.items())
+        yield from items
+
 
 @contextmanager
 def override_connections(
     *items: Connection | Mapping[str, Connection | str],
+    variables: Mapping[str, str] | None = None,
 ) -> Iterator[InMemoryBackend]:
-    """Make :func:`hookline.get_connection` resolve only the given connections, inside the block.
+    """Make :func:`hookline.get_connection` resolve only the given connections (and
+    :func:`hookline.get_variable` only the given ``variables``), inside the block.
 
     Args:
         items: :class:`Connection` objects (with a conn_id) and/or mappings of id to a Connection
             or its URI/JSON text.
+        variables: Variables by key (text values).
 
     Yields:
         The :class:`InMemoryBackend` behind the override (add connections, read its counters).
@@ -154,7 +196,7 @@ def override_connections(
             raise TypeError(
                 f"override_connections takes Connections or mappings, not {type(item).__name__}"
             )
-    backend = InMemoryBackend(data)
+    backend = InMemoryBackend(data, variables=variables)
     with resolver.use_resolver(SecretsChain([backend])):
         yield backend
 

@@ -23,6 +23,16 @@ def host_of(conn_id: str) -> str | None:
     return conn.host
 
 
+def threshold() -> int:
+    raw: str = hookline.get_variable("threshold", "10")
+    try:
+        limits = hookline.get_variable("limits", deserialize_json=True)
+    except hookline.VariableNotFound as exc:
+        print(exc.key)
+        limits = {}
+    return int(raw) + len(limits)
+
+
 def on_event(event: Event) -> None:
     if isinstance(event, CacheHit):
         print(event.conn_id)
@@ -34,4 +44,4 @@ def main() -> None:
         found = hookline.find_connection("nothing")
     unsubscribe()
     api = HttpHook("billing_api")
-    print(found, len(seen), api.method, report())
+    print(found, len(seen), api.method, report(), threshold())

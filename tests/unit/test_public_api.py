@@ -22,12 +22,18 @@ EXPECTED_ALL = [
     "HooklineError",
     "InvalidConnection",
     "InvalidConnectionURI",
+    "InvalidVariable",
     "MissingDependency",
     "PoolTimeout",
     "RotationError",
+    "VariableNotFound",
+    "VariableUnresolved",
     "__version__",
+    "delete_variable",
     "find_connection",
     "get_connection",
+    "get_variable",
+    "set_variable",
 ]
 
 

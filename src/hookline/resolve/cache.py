@@ -46,6 +46,7 @@ from hookline.events import CacheHit, CacheMiss, EventBus, StaleServed, default_
 from hookline.exceptions import BackendUnavailable, ConnectionNotFound, ConnectionUnresolved
 from hookline.resolve.chain import SecretsChain
 from hookline.resolve.trace import LookupResult, LookupTrace, not_found_error
+from hookline.resolve.variables import VariableCache
 
 __all__ = ["CacheStats", "CachedResolver"]
 
@@ -189,6 +190,12 @@ class CachedResolver:
         self._invalidations = 0
         self._change_resets = 0
         chain.add_write_listener(self.invalidate)
+        # Variables: their own entries (a variable never answers for a connection of the same
+        # name), the same settings; dropped with the connections when a change counter moves.
+        self.variables = VariableCache(
+            chain.lookup_variable, settings, clock=clock, rng=rng, bus=self._bus
+        )
+        chain.add_variable_listener(self.variables.invalidate)
         _instances.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -197,6 +204,7 @@ class CachedResolver:
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._flights = {}
+        self.variables.after_fork()
 
     def __repr__(self) -> str:
         return f"CachedResolver({self.chain!r}, entries={len(self._entries)})"
@@ -451,6 +459,7 @@ class CachedResolver:
             if count:
                 self._invalidations += 1
             self._entries = {}
+        self.variables.invalidate()
 
     def lookup(self, conn_id: str) -> LookupResult:
         """Ask the chain directly, bypassing (and not changing) the cache; for traces."""
@@ -468,9 +477,26 @@ class CachedResolver:
         """Every listable connection of the chain (see :meth:`SecretsChain.list_connections`)."""
         return self.chain.list_connections(**kwargs)
 
+    # -- variables -------------------------------------------------------------------------------
+
+    def get_variable(self, key: str, *, fresh: bool = False) -> str:
+        """The stored text of variable ``key``, from memory while its entry is valid (see
+        :class:`~hookline.resolve.variables.VariableCache`).
+
+        Raises:
+            VariableNotFound: no backend holds it (possibly remembered from a recent lookup).
+            VariableUnresolved: nobody that answered holds it, but a backend could not answer.
+            InvalidVariable, DecryptionError, BackendPermissionDenied: from the chain.
+        """
+        now = self._clock()
+        if now >= self._check_due:
+            self._check_changes(now)
+        return self.variables.get(key, fresh=fresh)
+
     def close(self) -> None:
         """Stop listening to the chain's writes, forget everything and close the chain."""
         self.chain.remove_write_listener(self.invalidate)
+        self.chain.remove_variable_listener(self.variables.invalidate)
         self._reset(count=False)
         self.chain.close()
 

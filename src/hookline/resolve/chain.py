@@ -49,6 +49,13 @@ from hookline.resolve.trace import (
     error_detail,
     not_found_error,
 )
+from hookline.resolve.variables import (
+    VariableResult,
+    lookup_variable,
+    register_variable_secret,
+    validate_variable_key,
+    variable_not_found,
+)
 from hookline.secrets.base import SecretsBackend
 from hookline.typing import LookupTraceView
 
@@ -77,6 +84,7 @@ class SecretsChain:
         self.backends: tuple[SecretsBackend, ...] = tuple(backends)
         self.bus = bus if bus is not None else default_bus
         self._listeners: list[WriteListener] = []
+        self._variable_listeners: list[WriteListener] = []
         self._listeners_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -312,6 +320,164 @@ class SecretsChain:
         finally:
             self._notify(conn_id)
 
+    # -- variables (rules in hookline.resolve.variables) -------------------------------------------
+
+    def lookup_variable(self, key: str) -> VariableResult:
+        """Ask the backends in order for variable ``key`` and say what each answered (see
+        :func:`hookline.resolve.variables.lookup_variable`)."""
+        return lookup_variable(self.backends, key, self.bus)
+
+    def get_variable(self, key: str, *, fresh: bool = False) -> str:
+        """The stored text of variable ``key`` (the chain has no cache: ``fresh`` changes nothing).
+
+        Raises:
+            VariableNotFound: no backend holds it; the message prints the trace.
+            VariableUnresolved: nobody that answered holds it, but a backend could not answer.
+            InvalidVariable, DecryptionError, BackendPermissionDenied: see :meth:`lookup_variable`.
+        """
+        result = self.lookup_variable(key)
+        if result.value is None:
+            raise variable_not_found(result.trace)
+        return result.value
+
+    def variable_writable_backend(self) -> SecretsBackend:
+        """The first backend that stores variables.
+
+        Raises:
+            ConfigurationError: no backend in the chain stores variables.
+        """
+        for backend in self.backends:
+            if backend.variable_writable:
+                return backend
+        names = ", ".join(b.name for b in self.backends)
+        raise ConfigurationError(
+            f"no secrets backend in the chain ({names}) stores variables; add 'metastore' to "
+            "[secrets] backends to store them"
+        )
+
+    def set_variable(self, key: str, value: str, *, overwrite: bool = True) -> None:
+        """Store variable ``key`` in the first variable-writable backend; caches forget it at once.
+
+        Raises:
+            InvalidVariable: an invalid key, a value that is not text, or (``overwrite`` False)
+                the key exists.
+            ConfigurationError: no backend stores variables.
+        """
+        self.set_variables([(key, value)], overwrite=overwrite)
+
+    def set_variables(self, items: Sequence[tuple[str, str]], *, overwrite: bool = True) -> None:
+        """Store every ``(key, value)`` of ``items``, all or nothing (one transaction in the
+        metastore), and invalidate caches.
+
+        Raises:
+            InvalidVariable: an invalid key or value, repeated keys, or (``overwrite`` False)
+                existing keys; nothing is written.
+            ConfigurationError: no backend stores variables.
+        """
+        from hookline.exceptions import InvalidVariable
+
+        pairs = list(items)
+        for key, value in pairs:
+            validate_variable_key(key)
+            if not isinstance(value, str):
+                raise InvalidVariable(
+                    f"the value of variable {key!r} must be text, not {type(value).__name__} "
+                    "(serialize it as JSON first)",
+                    key=key,
+                )
+            register_variable_secret(key, value)
+        backend = self.variable_writable_backend()
+        try:
+            if len(pairs) == 1:
+                backend.set_variable(pairs[0][0], pairs[0][1], overwrite=overwrite)
+            else:
+                backend.set_variables(pairs, overwrite=overwrite)
+            if self.bus.active:
+                action: Literal["set", "import"] = "set" if len(pairs) == 1 else "import"
+                self.bus.emit(
+                    ConnectionWritten(
+                        conn_id=pairs[0][0] if len(pairs) == 1 else None,
+                        backend=backend.name,
+                        action=action,
+                        kind="variable",
+                    )
+                )
+        finally:
+            for key, _ in pairs:
+                self._notify_variable(key)
+
+    def delete_variable(self, key: str) -> bool:
+        """Delete variable ``key`` from the first variable-writable backend; return whether it
+        existed there.
+
+        Raises:
+            InvalidVariable: an invalid key.
+            ConfigurationError: no backend stores variables.
+        """
+        validate_variable_key(key)
+        backend = self.variable_writable_backend()
+        try:
+            existed = backend.delete_variable(key)
+            if self.bus.active:
+                self.bus.emit(
+                    ConnectionWritten(
+                        conn_id=key, backend=backend.name, action="delete", kind="variable"
+                    )
+                )
+            return existed
+        finally:
+            self._notify_variable(key)
+
+    def list_variables(
+        self, *, on_error: Callable[[str, Exception], None] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """``(backend, key, value)`` for every variable of every ``variables_listable`` backend.
+
+        The same key may appear under several backends; the first one wins on lookup. Failures
+        follow :meth:`list_connections`: with ``on_error=None`` a failing backend (or unreadable
+        rows) makes the call raise :class:`~hookline.exceptions.ListingIncomplete` after every
+        backend was asked (``failures[i].conn_id`` is then a variable key); with ``on_error`` it
+        is called per failing backend and the readable rows are returned. Values of sensitive
+        keys are registered for masking.
+
+        Raises:
+            ListingIncomplete: something was left out and ``on_error`` is None.
+        """
+        found: list[tuple[str, str, str]] = []
+        failures: list[ListingFailure] = []
+        for backend in self.backends:
+            if not backend.variables_listable:
+                continue
+            try:
+                for key, value in backend.list_variables():
+                    register_variable_secret(key, value)
+                    found.append((backend.name, key, value))
+            except Exception as exc:
+                if on_error is not None:
+                    on_error(backend.name, exc)
+                elif isinstance(exc, ListingIncomplete):
+                    failures.extend(exc.failures)
+                else:
+                    failures.append(ListingFailure(backend.name, None, exc))
+        if failures:
+            raise ListingIncomplete(failures)
+        return found
+
+    def add_variable_listener(self, listener: WriteListener) -> None:
+        """Call ``listener(key)`` after every variable write through this chain (caches use it)."""
+        with self._listeners_lock:
+            self._variable_listeners.append(listener)
+
+    def remove_variable_listener(self, listener: WriteListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        with self._listeners_lock:
+            if listener in self._variable_listeners:
+                self._variable_listeners.remove(listener)
+
+    def _notify_variable(self, key: str | None) -> None:
+        for listener in list(self._variable_listeners):
+            listener(key)
+
     # -- listeners and lifetime -------------------------------------------------------------------
 
     def add_write_listener(self, listener: WriteListener) -> None:
@@ -330,6 +496,8 @@ class SecretsChain:
         if self.bus.active:
             self.bus.emit(ConnectionWritten(conn_id=conn_id, backend="", action="changed"))
         self._notify(conn_id)
+        if conn_id is None:
+            self._notify_variable(None)
 
     def _notify(self, conn_id: str | None) -> None:
         for listener in list(self._listeners):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Resolver",
+    "active_resolver",
     "current_resolver",
     "default_chain",
     "default_resolver",
@@ -103,6 +104,16 @@ def default_resolver() -> Resolver:
                 _default = _build_default()
             resolver = _default
     return resolver
+
+
+def active_resolver() -> Resolver:
+    """The resolver lookups use here and now: the one :func:`use_resolver` scoped to this thread
+    or task, else the process default (built from configuration on first use)."""
+    if _scoped_open:
+        scoped = _scoped.get()
+        if scoped is not None:
+            return scoped
+    return _default or default_resolver()
 
 
 def current_resolver() -> Resolver | None:

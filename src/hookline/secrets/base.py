@@ -22,9 +22,12 @@ read instead of probing for methods:
   :meth:`promote_pending`, :meth:`discard_pending`. Lookups keep returning the current version until
   the pending one is promoted. The pending version records the rotation step it reached, so a
   rotation killed at any step can be resumed or rolled back.
-* ``variable_writable``: implements :meth:`set_variable` and :meth:`delete_variable`;
+* ``variable_writable``: implements :meth:`set_variable` and :meth:`delete_variable`
+  (:meth:`set_variables` stores many; atomic when ``transactional``);
   ``variables_listable``: implements :meth:`list_variables`. Every backend answers
-  :meth:`get_variable` (None, "not held here", unless it serves variables), as Airflow's do.
+  :meth:`get_variable` (None, "not held here", unless it serves variables), as Airflow's do;
+  :meth:`handles_variable` and :meth:`variable_lookup_keys` play the part of :meth:`handles` and
+  :meth:`lookup_keys` for variables.
 """
 
 from __future__ import annotations
@@ -230,9 +233,64 @@ class SecretsBackend(ABC):
         """The variable's value as stored (text), or None when this backend does not hold it."""
         return None
 
+    def handles_variable(self, key: str) -> bool:
+        """Whether this backend should be asked for variable ``key`` at all (default: always;
+        Airflow's ``variables_lookup_pattern``). The chain records the step as ``skipped``."""
+        return True
+
+    def variable_lookup_keys(self, key: str) -> list[str]:
+        """The keys (env var names, paths, secret ids) under which this backend looks for variable
+        ``key``; shown in lookup traces."""
+        return [key]
+
     def set_variable(self, key: str, value: str, *, overwrite: bool = True) -> None:
-        """Store a variable (variable-writable backends only)."""
+        """Store a variable (variable-writable backends only).
+
+        Raises:
+            InvalidVariable: ``overwrite`` is False and ``key`` exists already.
+        """
         raise NotImplementedError(f"{self.name} backend cannot store variables")
+
+    def set_variables(self, items: Iterable[tuple[str, str]], *, overwrite: bool = True) -> None:
+        """Store every ``(key, value)`` of ``items``: all of them, or (as far as this backend can)
+        none. ``transactional`` backends (the metastore) use one transaction; this default checks
+        every key first, then writes one at a time and, when a write fails, restores what it
+        replaced and deletes what it added (which a killed process cannot do).
+
+        Raises:
+            InvalidVariable: keys repeat, or (``overwrite`` False) some exist; nothing is written.
+            NotImplementedError: the backend cannot store variables.
+        """
+        from hookline.exceptions import InvalidVariable
+
+        pairs = list(items)
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise InvalidVariable("variable keys given more than once; nothing was written")
+        previous = {key: self.get_variable(key) for key in keys}
+        existing = sorted(key for key, value in previous.items() if value is not None)
+        if existing and not overwrite:
+            raise InvalidVariable(
+                f"{len(existing)} variable(s) already exist in {self.name} "
+                f"({', '.join(map(repr, existing[:20]))}); pass overwrite=True to replace them. "
+                "Nothing was written"
+            )
+        done: list[str] = []
+        try:
+            for key, value in pairs:
+                self.set_variable(key, value, overwrite=True)
+                done.append(key)
+        except BaseException:
+            for key in reversed(done):
+                try:
+                    old = previous[key]
+                    if old is None:
+                        self.delete_variable(key)
+                    else:
+                        self.set_variable(key, old, overwrite=True)
+                except Exception:  # best effort: the original error is the one to report
+                    log.warning("could not undo the write of variable %r in %s", key, self.name)
+            raise
 
     def delete_variable(self, key: str) -> bool:
         """Delete a variable; return whether it existed (variable-writable backends only)."""

@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import yaml
 
@@ -38,6 +38,9 @@ from hookline.connection import Connection
 from hookline.exceptions import ConfigurationError, ConnectionsFileError, InvalidConnection
 from hookline.secrets.base import SecretsBackend
 from hookline.secrets.ids import check_conn_id_path, conn_id_path_problem
+
+if TYPE_CHECKING:
+    from hookline.secrets.variables_file import VariablesFile
 
 __all__ = [
     "ConnectionsFileError",
@@ -395,24 +398,45 @@ class LocalFilesBackend(SecretsBackend):
     lookup until it is fixed.
 
     Args:
-        connections_file_path: The file; its extension picks the format.
+        connections_file_path: The connections file; its extension picks the format. None: this
+            backend holds no connection.
+        variables_file_path: The variables file (Airflow's shapes, see
+            :mod:`hookline.secrets.variables_file`). None: this backend holds no variable.
 
     Raises:
-        ConfigurationError: the extension is not supported.
+        ConfigurationError: an extension is not supported, or neither path is given.
     """
 
     listable = True
+    variables_listable = True
 
     name = "files"
 
-    def __init__(self, connections_file_path: str | os.PathLike[str]) -> None:
-        self.path = Path(connections_file_path).expanduser()
-        self.format: FileFormat = format_for_path(self.path)
+    def __init__(
+        self,
+        connections_file_path: str | os.PathLike[str] | None = None,
+        variables_file_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if connections_file_path is None and variables_file_path is None:
+            raise ConfigurationError(
+                "the files backend needs connections_file_path, variables_file_path or both"
+            )
+        self.path: Path | None = None
+        if connections_file_path is not None:
+            self.path = Path(connections_file_path).expanduser()
+            self.format: FileFormat = format_for_path(self.path)
+        self._variables: VariablesFile | None = None
+        if variables_file_path is not None:
+            from hookline.secrets.variables_file import VariablesFile
+
+            self._variables = VariablesFile(variables_file_path)
         self._loaded: _Loaded | None = None
         self._json: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _connections(self) -> dict[str, Connection]:
+        if self.path is None:
+            return {}
         try:
             st = os.stat(self.path)
         except OSError as exc:
@@ -430,6 +454,7 @@ class LocalFilesBackend(SecretsBackend):
         return loaded.conns
 
     def _missing(self, exc: OSError) -> ConnectionsFileError:
+        assert self.path is not None
         if isinstance(exc, FileNotFoundError):
             return ConnectionsFileError(self.path, [(None, "The file does not exist.")])
         return ConnectionsFileError(
@@ -437,6 +462,7 @@ class LocalFilesBackend(SecretsBackend):
         )
 
     def _reload(self) -> _Loaded:
+        assert self.path is not None
         try:
             with open(self.path, "rb") as handle:
                 st = os.fstat(handle.fileno())
@@ -492,11 +518,37 @@ class LocalFilesBackend(SecretsBackend):
         return value
 
     def lookup_keys(self, conn_id: str) -> list[str]:
-        return [f"{self.path}#{conn_id}"]
+        return [f"{self.path}#{conn_id}"] if self.path is not None else []
 
     def list_connections(self) -> Iterator[Connection]:
         """Every connection in the file, in file order."""
         yield from self._connections().values()
 
+    # -- variables ------------------------------------------------------------------------------
+
+    def get_variable(self, key: str) -> str | None:
+        """The variable from ``variables_file_path``, or None when not defined (or no file).
+
+        Raises:
+            VariablesFileError: the file is missing, unreadable or invalid.
+        """
+        if self._variables is None:
+            return None
+        return self._variables.values().get(key)
+
+    def variable_lookup_keys(self, key: str) -> list[str]:
+        return [f"{self._variables.path}#{key}"] if self._variables is not None else []
+
+    def list_variables(self) -> Iterator[tuple[str, str]]:
+        """Every variable of the file, in file order."""
+        if self._variables is not None:
+            yield from self._variables.values().items()
+
     def __repr__(self) -> str:
-        return f"LocalFilesBackend({str(self.path)!r})"
+        variables = self._variables
+        if variables is None:
+            return f"LocalFilesBackend({str(self.path)!r})"
+        return (
+            f"LocalFilesBackend(connections_file_path={str(self.path) if self.path else None!r}, "
+            f"variables_file_path={str(variables.path)!r})"
+        )

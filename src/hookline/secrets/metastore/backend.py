@@ -70,7 +70,6 @@ from hookline.secrets.metastore.paths import (
     make_home,
 )
 from hookline.secrets.metastore.reads import (
-    COUNT_SQL,
     COUNTER_SQL,
     DriverOpener,
     Reader,
@@ -158,6 +157,8 @@ class MetastoreBackend(SecretsBackend):
     listable = True
     watchable = True
     transactional: ClassVar[bool] = True
+    variable_writable = True
+    variables_listable = True
 
     def __init__(
         self,
@@ -202,6 +203,7 @@ class MetastoreBackend(SecretsBackend):
         self._opened = False
         self._pid = os.getpid()
         self._cache: dict[tuple[Any, ...], Connection] = {}
+        self._variable_cache: dict[tuple[Any, ...], str] = {}
         if fernet_keys is not None:  # a malformed explicit key fails here, at once
             self._keyring = configured_keyring(fernet_keys, self.home)
         self._opener: SqliteOpener | DriverOpener
@@ -316,12 +318,15 @@ class MetastoreBackend(SecretsBackend):
                 f"uses this metastore, as {FERNET_KEY_ENV} or in a key file (mode 0600) named by "
                 "`key_file` in [secrets.backend.metastore]"
             )
-        count = self._run(self._fetch_scalar(COUNT_SQL), 0)
-        if count:
+        from hookline.secrets.metastore.variables import count_rows
+
+        conns, variables = count_rows(self)
+        if conns or variables:
+            held = f"{conns} connection(s)" + (f" and {variables} variable(s)" if variables else "")
             raise KeyNotConfigured(
                 f"no Fernet key is configured ({FERNET_KEY_ENV} is not set and there is no key "
                 f"file at {home_key_file(self.home)}), but the metastore {self._label} holds "
-                f"{count} connection(s). hookline does not generate a new key, which could not "
+                f"{held}. hookline does not generate a new key, which could not "
                 f"read them: restore the key file from your backup, or set {FERNET_KEY_ENV} to "
                 "the key that encrypted them"
             )
@@ -589,6 +594,53 @@ class MetastoreBackend(SecretsBackend):
             return bool(deleted)
 
         return self._prepare_write().transaction("delete a connection from", work)
+
+    # -- variables (hookline.secrets.metastore.variables) ----------------------------------------
+
+    def get_variable(self, key: str) -> str | None:
+        """The decrypted value of variable ``key``, or None when absent.
+
+        Raises:
+            DecryptionError: no configured key decrypts the stored value.
+            BackendUnavailable, ConfigurationError: the database cannot be read.
+        """
+        from hookline.secrets.metastore.variables import read_variable
+
+        return read_variable(self, key)
+
+    def variable_lookup_keys(self, key: str) -> list[str]:
+        return [f"{self._label}:variable/{key}"]
+
+    def set_variable(self, key: str, value: str, *, overwrite: bool = True) -> None:
+        """Store variable ``key`` (its value encrypted with the first key); see
+        :meth:`set_variables`."""
+        self.set_variables([(key, value)], overwrite=overwrite)
+
+    def set_variables(self, items: Iterable[tuple[str, str]], *, overwrite: bool = True) -> None:
+        """Store every ``(key, value)`` in one transaction: all of them, or none (even under
+        SIGKILL).
+
+        Raises:
+            InvalidVariable: repeated keys, a NUL character, or (``overwrite`` False) existing
+                keys, all named; nothing is written.
+            KeyNotConfigured, DecryptionError, BackendUnavailable: as :meth:`set_connections`.
+        """
+        from hookline.secrets.metastore.variables import store_variables
+
+        store_variables(self, list(items), overwrite=overwrite)
+
+    def delete_variable(self, key: str) -> bool:
+        """Delete variable ``key``; return whether it existed (no key needed)."""
+        from hookline.secrets.metastore.variables import delete_variable
+
+        return delete_variable(self, key)
+
+    def list_variables(self) -> Iterator[tuple[str, str]]:
+        """``(key, value)`` of every stored variable, ordered by key; rows that cannot be
+        decrypted are reported at the end as :class:`~hookline.exceptions.ListingIncomplete`."""
+        from hookline.secrets.metastore.variables import list_variables
+
+        yield from list_variables(self)
 
     def rotate_keys(
         self,

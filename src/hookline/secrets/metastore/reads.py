@@ -37,11 +37,20 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
-__all__ = ["KNOWN_REVISIONS", "DriverOpener", "Reader", "ReaderPool", "SqliteOpener"]
+__all__ = [
+    "KNOWN_REVISIONS",
+    "NO_VARIABLES_REVISIONS",
+    "DriverOpener",
+    "Reader",
+    "ReaderPool",
+    "SqliteOpener",
+]
 
 log = logging.getLogger(__name__)
 
-KNOWN_REVISIONS: Final = frozenset({*LEGACY_REVISIONS, HEAD_REVISION})
+KNOWN_REVISIONS: Final = frozenset({*LEGACY_REVISIONS, "0002", HEAD_REVISION})
+#: Revisions without the ``variable`` table (0003 added it).
+NO_VARIABLES_REVISIONS: Final = frozenset({*LEGACY_REVISIONS, "0002"})
 VERSION_SQL: Final = "SELECT version_num FROM alembic_version"
 COUNTER_SQL: Final = "SELECT change_counter FROM hookline_state WHERE id = 1"
 COUNT_SQL: Final = "SELECT count(*) FROM connection"

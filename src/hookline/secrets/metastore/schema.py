@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["BUMP", "SELECT_COUNTER", "connection_table", "metadata", "state_table"]
+__all__ = [
+    "BUMP",
+    "SELECT_COUNTER",
+    "connection_table",
+    "metadata",
+    "state_table",
+    "variable_table",
+]
 
 metadata = sa.MetaData()
 connection_table = sa.Table(
@@ -33,6 +40,16 @@ state_table = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("change_counter", sa.BigInteger, nullable=False),
+)
+# 0003: Airflow Variables; ``val`` is a Fernet token of the value, ``key_id`` its key's fingerprint.
+variable_table = sa.Table(
+    "variable",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(250), nullable=False, unique=True),
+    sa.Column("val", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(16)),
+    sa.Column("description", sa.Text),
 )
 
 SELECT_COUNTER = sa.select(state_table.c.change_counter).where(state_table.c.id == 1)

@@ -1,0 +1,212 @@
+"""Local variables files (Airflow's ``variables_file_path``) and Airflow's variables import/export text.
+
+The shapes are those of Airflow's ``LocalFilesystemBackend``, chosen by the file extension:
+
+* ``.env``: ``KEY=value`` lines, split on the first ``=``; blank and ``#`` comment lines skipped; no
+  quote stripping (``KEY='x'`` keeps the quotes, as Airflow does);
+* ``.json`` and ``.yaml``/``.yml``: one object ``{key: value}``. A value that is not text (a number,
+  an object, a list...) is stored as its JSON text, so ``get_variable(key, deserialize_json=True)``
+  gives it back; a one-element list is its element, as in Airflow (a longer list is an error, as in
+  Airflow: write it as a JSON string); ``null`` defines nothing (Airflow's lookup answers None).
+
+Every problem of a file is reported at once with its line (:class:`~hookline.exceptions.VariablesFileError`,
+recorded as ``invalid`` in the lookup trace, which stops the chain), repeated keys included, and a
+message never quotes a value. :func:`render_variables_json` writes what ``airflow variables export``
+writes, and :func:`parse_variables_import` reads what ``airflow variables import`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from hookline.exceptions import HooklineError, VariablesFileError
+from hookline.secrets.files import _PARSERS, FileFormat, format_for_path
+
+__all__ = [
+    "VariablesFile",
+    "parse_variables_import",
+    "parse_variables_text",
+    "render_variables_json",
+]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def parse_variables_text(text: str, fmt: FileFormat, source: str = "<text>") -> dict[str, str]:
+    """Parse variables-file text; all or nothing.
+
+    Returns:
+        key -> stored text, in file order.
+
+    Raises:
+        VariablesFileError: the text or any entry is invalid; ``.errors`` lists every problem.
+    """
+    from hookline.resolve.variables import validate_variable_key
+
+    parser = _PARSERS[fmt]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    items, errors = parser(text)
+    result: dict[str, str] = {}
+    first_line: dict[str, int | None] = {}
+    for item in items:
+        key = item.key
+        if not isinstance(key, str):
+            errors.append((item.line, f"The key must be a string, not {type(key).__name__}"))
+            continue
+        if key in first_line:
+            where = f" (first defined on line {first_line[key]})" if first_line[key] else ""
+            errors.append((item.line, f"Found multiple values for {key} in {source}.{where}"))
+            continue
+        first_line[key] = item.line
+        try:
+            validate_variable_key(key)
+        except HooklineError as exc:
+            errors.append((item.line, str(exc)))
+            continue
+        value = item.value
+        if isinstance(value, list):
+            if len(value) != 1:
+                errors.append((item.line, f"variable {key!r}: a list must have exactly one value"))
+                continue
+            value = value[0]
+        if value is None:
+            continue
+        try:
+            result[key] = _as_text(value)
+        except (TypeError, ValueError, RecursionError):  # YAML dates, NaN-free encoders...
+            errors.append((item.line, f"variable {key!r}: the value cannot be stored as text"))
+    if errors:
+        errors.sort(key=lambda error: (error[0] is None, error[0] or 0))
+        raise VariablesFileError(source, errors)
+    return result
+
+
+def parse_variables_import(text: str, source: str = "<text>") -> dict[str, str]:
+    """Read a file of ``airflow variables export`` / ``import``: a JSON object ``{key: value}``.
+
+    A value that is not a string is stored as its JSON text, as ``airflow variables import`` does
+    (``Variable.set(key, value, serialize_json=not isinstance(value, str))``).
+
+    Raises:
+        VariablesFileError: the text is not such an object, or a key is invalid.
+    """
+    from hookline.resolve.variables import validate_variable_key
+
+    try:
+        data = json.loads(text.removeprefix("\ufeff"))
+    except json.JSONDecodeError as exc:
+        raise VariablesFileError(
+            source, [(exc.lineno, f"Invalid variables file: {exc.msg}")]
+        ) from None
+    if not isinstance(data, dict):
+        raise VariablesFileError(source, [(1, "The file should contain the object.")])
+    result: dict[str, str] = {}
+    errors: list[tuple[int | None, str]] = []
+    for key, value in data.items():
+        try:
+            validate_variable_key(key)
+        except HooklineError as exc:
+            errors.append((None, str(exc)))
+            continue
+        result[key] = value if isinstance(value, str) else json.dumps(value, indent=2)
+    if errors:
+        raise VariablesFileError(source, errors)
+    return result
+
+
+def render_variables_json(variables: Mapping[str, str]) -> str:
+    """What ``airflow variables export`` writes: a JSON object sorted by key, indented by 4, each
+    value decoded from JSON when it is JSON text, else the text. Values are in clear."""
+    data: dict[str, Any] = {}
+    for key, value in variables.items():
+        try:
+            data[key] = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            data[key] = value
+    return json.dumps(data, sort_keys=True, indent=4) + "\n"
+
+
+class _Loaded(NamedTuple):
+    stamp: tuple[int, int, int, int]
+    values: dict[str, str] | None
+    error: VariablesFileError | None
+
+
+class VariablesFile:
+    """The variables of one file, parsed on first use and again only when it changes (one
+    ``stat`` per lookup in between).
+
+    Raises:
+        ConfigurationError: the extension is not supported.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self.format: FileFormat = format_for_path(self.path)
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    def values(self) -> dict[str, str]:
+        """key -> text.
+
+        Raises:
+            VariablesFileError: the file is missing, unreadable or invalid.
+        """
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise self._missing(exc) from None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+        loaded = self._loaded
+        if loaded is None or loaded.stamp != stamp:
+            with self._lock:
+                loaded = self._loaded
+                if loaded is None or loaded.stamp != stamp:
+                    loaded = self._reload()
+        if loaded.error is not None:
+            raise VariablesFileError(loaded.error.path, loaded.error.errors)
+        assert loaded.values is not None
+        return loaded.values
+
+    def _missing(self, exc: OSError) -> VariablesFileError:
+        if isinstance(exc, FileNotFoundError):
+            return VariablesFileError(self.path, [(None, "The file does not exist.")])
+        return VariablesFileError(
+            self.path, [(None, f"The file cannot be read: {exc.strerror or type(exc).__name__}")]
+        )
+
+    def _reload(self) -> _Loaded:
+        try:
+            with open(self.path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                raw = handle.read()
+        except OSError as exc:
+            raise self._missing(exc) from None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+        try:
+            text = raw.decode("utf-8")
+            loaded = _Loaded(stamp, parse_variables_text(text, self.format, str(self.path)), None)
+        except UnicodeDecodeError as exc:
+            error = VariablesFileError(
+                self.path, [(raw.count(b"\n", 0, exc.start) + 1, "The file is not valid UTF-8.")]
+            )
+            loaded = _Loaded(stamp, None, error)
+        except VariablesFileError as exc:
+            loaded = _Loaded(stamp, None, exc)
+        except Exception as exc:  # fail closed: a file that cannot be read is invalid, not "down"
+            error = VariablesFileError(
+                self.path, [(None, f"The file could not be read ({type(exc).__name__}).")]
+            )
+            loaded = _Loaded(stamp, None, error)
+        self._loaded = loaded
+        return loaded
