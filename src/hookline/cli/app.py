@@ -18,12 +18,15 @@ from typer.core import TyperGroup
 from hookline import __version__, masking
 from hookline.cli import admin, common, connections, pipelines, render
 from hookline.cli import metrics as metrics_cli
+from hookline.cli import variables as variables_cli
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import (
     ConfigurationError,
     ConnectionNotFound,
     ConnectionUnresolved,
     HooklineError,
+    VariableNotFound,
+    VariableUnresolved,
 )
 from hookline.resolve.trace import LookupTrace
 
@@ -53,6 +56,19 @@ def _not_found_message(exc: ConnectionNotFound | ConnectionUnresolved) -> str:
     return f"{message}; run 'hookline secrets trace {exc.conn_id}' for details"
 
 
+def _variable_not_found_message(exc: VariableNotFound | VariableUnresolved) -> str:
+    """One line, like :func:`_not_found_message`, for a variable."""
+    trace = exc.trace
+    asked = [step.backend for step in trace.steps] if isinstance(trace, LookupTrace) else []
+    down = trace.unavailable if isinstance(trace, LookupTrace) else []
+    message = f"variable {exc.key!r} not found"
+    if asked:
+        message += f" (asked: {', '.join(asked)})"
+    if down:
+        message += f"; {', '.join(down)} could not answer, so it may be defined there"
+    return message
+
+
 class _Group(TyperGroup):
     """The root group: turns expected errors raised by any subcommand into exit code 1."""
 
@@ -66,6 +82,9 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (ConnectionNotFound, ConnectionUnresolved) as exc:
             _report(_not_found_message(exc))
+            raise typer.Exit(1) from None
+        except (VariableNotFound, VariableUnresolved) as exc:
+            _report(_variable_not_found_message(exc))
             raise typer.Exit(1) from None
         except ConfigurationError as exc:  # may list several problems, one per line
             first, *rest = str(exc).splitlines() or [""]
@@ -106,6 +125,7 @@ app.add_typer(admin.config_app, name="config")
 app.add_typer(pipelines.app, name="pipelines")
 app.command("worker")(pipelines.worker)
 app.add_typer(metrics_cli.app, name="metrics")
+app.add_typer(variables_cli.app, name="variables")
 
 
 def _version(value: bool) -> None:

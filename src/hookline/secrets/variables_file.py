@@ -91,37 +91,57 @@ def parse_variables_text(text: str, fmt: FileFormat, source: str = "<text>") -> 
     return result
 
 
-def parse_variables_import(text: str, source: str = "<text>") -> dict[str, str]:
-    """Read a file of ``airflow variables export`` / ``import``: a JSON object ``{key: value}``.
+def parse_variables_import(
+    text: str, fmt: FileFormat = "json", source: str = "<text>"
+) -> tuple[dict[str, str], list[str]]:
+    """Read a file of ``airflow variables import``: the shapes of :func:`parse_variables_text`
+    (JSON, YAML or ``.env``), each value stored as ``airflow variables import`` stores it: text as
+    it is, anything else as ``json.dumps(value, indent=2)`` (``Variable.set(..., serialize_json=
+    True)``); an object ``{"value": ..., "description": ...}`` (what ``variables export`` writes for
+    a variable with a description) stands for its value.
 
-    A value that is not a string is stored as its JSON text, as ``airflow variables import`` does
-    (``Variable.set(key, value, serialize_json=not isinstance(value, str))``).
+    Returns:
+        key -> stored text, and the keys whose description was dropped (hookline keeps none).
 
     Raises:
-        VariablesFileError: the text is not such an object, or a key is invalid.
+        VariablesFileError: the text or an entry is invalid; every problem is listed.
     """
     from hookline.resolve.variables import validate_variable_key
 
-    try:
-        data = json.loads(text.removeprefix("\ufeff"))
-    except json.JSONDecodeError as exc:
-        raise VariablesFileError(
-            source, [(exc.lineno, f"Invalid variables file: {exc.msg}")]
-        ) from None
-    if not isinstance(data, dict):
-        raise VariablesFileError(source, [(1, "The file should contain the object.")])
+    parser = _PARSERS[fmt]
+    items, errors = parser(text.removeprefix("\ufeff"))
     result: dict[str, str] = {}
-    errors: list[tuple[int | None, str]] = []
-    for key, value in data.items():
+    described: list[str] = []
+    first_line: dict[str, int | None] = {}
+    for item in items:
+        key = item.key
+        if not isinstance(key, str):
+            errors.append((item.line, f"The key must be a string, not {type(key).__name__}"))
+            continue
+        if key in first_line:
+            errors.append((item.line, f"Found multiple values for {key} in {source}."))
+            continue
+        first_line[key] = item.line
         try:
             validate_variable_key(key)
         except HooklineError as exc:
-            errors.append((None, str(exc)))
+            errors.append((item.line, str(exc)))
             continue
-        result[key] = value if isinstance(value, str) else json.dumps(value, indent=2)
+        value = item.value
+        if isinstance(value, list) and fmt == "env":
+            value = value[0] if len(value) == 1 else value
+        if isinstance(value, dict) and value.get("value"):
+            if value.get("description"):
+                described.append(key)
+            value = value["value"]
+        try:
+            result[key] = value if isinstance(value, str) else json.dumps(value, indent=2)
+        except (TypeError, ValueError, RecursionError):
+            errors.append((item.line, f"variable {key!r}: the value cannot be stored as text"))
     if errors:
+        errors.sort(key=lambda error: (error[0] is None, error[0] or 0))
         raise VariablesFileError(source, errors)
-    return result
+    return result, described
 
 
 def render_variables_json(variables: Mapping[str, str]) -> str:

@@ -166,11 +166,17 @@ def test_airflow_export_and_import_json() -> None:
     text = render_variables_json({"b": '{"x": 1}', "a": "plain", "n": "3"})
     assert json.loads(text) == {"a": "plain", "b": {"x": 1}, "n": 3}
     assert text.index('"a"') < text.index('"b"')
-    assert parse_variables_import(text) == {"a": "plain", "b": '{\n  "x": 1\n}', "n": "3"}
+    assert parse_variables_import(text) == (
+        {"a": "plain", "b": '{\n  "x": 1\n}', "n": "3"},
+        [],
+    )
+    described = '{"k": {"value": "v", "description": "what k is"}, "j": {"value": [1]}}'
+    assert parse_variables_import(described) == ({"k": "v", "j": "[\n  1\n]"}, ["k"])
+    assert parse_variables_import("A=1\nB={}\n", "env") == ({"A": "1", "B": "{}"}, [])
 
 
 def test_import_refuses_what_is_not_an_object() -> None:
     with pytest.raises(VariablesFileError, match="should contain the object"):
         parse_variables_import("[1, 2]")
-    with pytest.raises(VariablesFileError, match="Invalid variables file"):
+    with pytest.raises(VariablesFileError, match="1 error"):
         parse_variables_import("{")
