@@ -96,7 +96,8 @@ def test_queries_never_fail_while_leases_are_renewed_and_reissued(
     assert stats["failures"] == 0
     assert len(result.users) >= 2  # the pools switched to the new user
     refreshed = [e for e in seen if isinstance(e, CredentialsRefreshed)]
-    assert refreshed and all(
+    assert refreshed
+    assert all(
         (e.conn_id, e.hook, e.changed) == ("warehouse", "vault_dynamic", True) for e in refreshed
     )
 
@@ -104,7 +105,8 @@ def test_queries_never_fail_while_leases_are_renewed_and_reissued(
     resolver.set_default_resolver(None)  # the resolver is gone: close the chain as a service does
     backend.close()
     assert dyn.dynamic_roles() == []
-    assert lease_ids and not any(dyn.lease_alive(lease_id) for lease_id in lease_ids)
+    assert lease_ids
+    assert not any(dyn.lease_alive(lease_id) for lease_id in lease_ids)
 
     texts = [caplog.text, repr(backend), repr(seen), json.dumps(backend.stats())]
     assert passwords
@@ -115,9 +117,11 @@ def test_queries_never_fail_while_leases_are_renewed_and_reissued(
 def test_close_revokes_the_lease_and_drops_the_user(dyn: DynamicDatabase) -> None:
     backend = VaultDynamicBackend(**dyn.backend_settings())
     conn = backend.get_connection("warehouse")
-    assert conn is not None and conn.login
+    assert conn is not None
+    assert conn.login
     lease = backend.current_lease("warehouse")
-    assert lease is not None and dyn.lease_alive(lease.lease_id)
+    assert lease is not None
+    assert dyn.lease_alive(lease.lease_id)
     assert conn.login in dyn.dynamic_roles()
     hook = PostgresHook(conn)
     assert hook.get_first("select count(*) from items") == (3,)
@@ -141,7 +145,8 @@ def test_a_token_that_may_not_read_the_role_is_denied(dyn: DynamicDatabase) -> N
         backend.close()
     message = str(info.value)
     assert f"{dyn.mount}/creds/{dyn.role}" in message
-    assert token not in message and "Forbidden" in message
+    assert token not in message
+    assert "Forbidden" in message
 
 
 def test_an_unknown_role_is_a_configuration_error(dyn: DynamicDatabase) -> None:
@@ -179,7 +184,8 @@ def test_a_lease_revoked_behind_the_backend_is_replaced(dyn: DynamicDatabase) ->
     try:
         first = backend.get_connection("warehouse")
         lease = backend.current_lease("warehouse")
-        assert first is not None and lease is not None
+        assert first is not None
+        assert lease is not None
         dyn.bao.client().sys.revoke_lease(lease.lease_id)
         lease.granted_at -= 10  # make the renewal due now
         backend.leases._wake.set()
@@ -189,6 +195,7 @@ def test_a_lease_revoked_behind_the_backend_is_replaced(dyn: DynamicDatabase) ->
                 break
             threading.Event().wait(0.05)
         second = backend.get_connection("warehouse")
-        assert second is not None and second.login != first.login
+        assert second is not None
+        assert second.login != first.login
     finally:
         backend.close()

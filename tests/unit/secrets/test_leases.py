@@ -209,8 +209,8 @@ def test_close_revokes_every_lease_and_refuses_lookups() -> None:
     assert sorted(engine.revoked) == sorted([first.lease_id, second.lease_id])
     assert manager.leases() == []
     manager.close()  # twice is fine
+    clock.now = 2000.0
     with pytest.raises(ConfigurationError, match="closed"):
-        clock.now = 2000.0
         manager.credentials("wh")
 
 
@@ -270,7 +270,8 @@ def test_the_background_thread_renews_and_reissues_on_the_real_clock() -> None:
     try:
         first = manager.credentials("wh")
         assert changed.wait(5.0)
-        assert engine.renewals and engine.renewals[0] == first.lease_id
+        assert engine.renewals
+        assert engine.renewals[0] == first.lease_id
         assert manager.credentials("wh").lease_id != first.lease_id
     finally:
         manager.close()
