@@ -351,50 +351,50 @@ class LeaseManager:
 
     def _tick_one(self, conn_id: str, state: _State) -> float:
         now = self._clock()
-        next_due = math.inf
         if now >= state.settle_at:
             state.settle_at = math.inf
             if self.on_change is not None:
                 self._notify(conn_id)
-        next_due = min(next_due, state.settle_at)
         for old in list(state.retiring):
             if now >= old.revoke_at:
                 if self._revoke(old):
                     state.retiring.remove(old)
                 else:
                     old.revoke_at = now + self._backoff(1)
-            if old in state.retiring:
-                next_due = min(next_due, old.revoke_at)
         lease = state.current
-        if lease is None:
-            return next_due
-        action, due = self._next_action(lease)
-        due = max(due, state.retry_at)
-        if now >= due:
-            try:
-                if action == "renew":
-                    self._renew(lease)
-                else:
-                    self._issue(conn_id, state, first=False)
-            except HooklineError as exc:
-                state.failures += 1
-                self._counters["failures"] += 1
-                delay = self._backoff(state.failures)
-                state.retry_at = now + delay
-                log.warning(
-                    "%s: %s of the lease of %r failed (%s); retrying in %.1f s",
-                    self.name,
-                    "renewal" if action == "renew" else "re-issue",
-                    conn_id,
-                    _why(exc),
-                    state.retry_at - now,
-                )
-            else:
-                state.failures = 0
-                state.retry_at = 0.0
-            action, due = self._next_action(state.current or lease)
+        due = math.inf
+        if lease is not None:
+            action, due = self._next_action(lease)
             due = max(due, state.retry_at)
-        return min(next_due, due)
+            if now >= due:
+                self._act(conn_id, state, lease, action, now)
+                action, due = self._next_action(state.current or lease)
+                due = max(due, state.retry_at)
+        # computed last: the action may have retired a lease or scheduled a settle notification
+        revoke_due = min((old.revoke_at for old in state.retiring), default=math.inf)
+        return min(due, state.settle_at, revoke_due)
+
+    def _act(self, conn_id: str, state: _State, lease: Lease, action: str, now: float) -> None:
+        try:
+            if action == "renew":
+                self._renew(lease)
+            else:
+                self._issue(conn_id, state, first=False)
+        except HooklineError as exc:
+            state.failures += 1
+            self._counters["failures"] += 1
+            state.retry_at = now + self._backoff(state.failures)
+            log.warning(
+                "%s: %s of the lease of %r failed (%s); retrying in %.1f s",
+                self.name,
+                "renewal" if action == "renew" else "re-issue",
+                conn_id,
+                _why(exc),
+                state.retry_at - now,
+            )
+        else:
+            state.failures = 0
+            state.retry_at = 0.0
 
     def _backoff(self, failures: int) -> float:
         base: float = min(self.retry_max_s, self.retry_initial_s * 2.0 ** (failures - 1))

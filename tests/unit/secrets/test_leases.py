@@ -276,3 +276,15 @@ def test_the_background_thread_renews_and_reissues_on_the_real_clock() -> None:
     finally:
         manager.close()
     assert engine.leases == {}  # everything revoked
+
+
+def test_the_tick_that_reissues_schedules_the_settle_and_the_revocation() -> None:
+    """The thread sleeps until the returned time: it must include the work the re-issue created."""
+    clock = Clock()
+    engine = FakeEngine(clock, ttl=8, max_ttl=8)
+    manager = _manager(engine, clock, reissue_before_s=2.0, settle_s=0.25)
+    manager.credentials("wh")
+    clock.now = 1006.0
+    assert manager.tick() == pytest.approx(1006.25)  # the settle notification
+    clock.now = 1006.25
+    assert manager.tick() == pytest.approx(1007.5)  # the old lease's revocation
