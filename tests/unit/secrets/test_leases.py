@@ -285,6 +285,7 @@ def test_the_tick_that_reissues_schedules_the_settle_and_the_revocation() -> Non
     manager = _manager(engine, clock, reissue_before_s=2.0, settle_s=0.25)
     manager.credentials("wh")
     clock.now = 1006.0
+    assert manager.tick() == pytest.approx(1006.0)  # a capped renewal: re-issue due now
     assert manager.tick() == pytest.approx(1006.25)  # the settle notification
     clock.now = 1006.25
     assert manager.tick() == pytest.approx(1007.5)  # the old lease's revocation
