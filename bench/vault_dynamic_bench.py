@@ -24,15 +24,16 @@ from typing import Any
 
 def run(*, seconds: float, threads: int, ttl_s: int, max_ttl_s: int) -> dict[str, Any]:
     """Run the load once and return the figures."""
+    from tests.servers.openbao import start_openbao
+    from tests.servers.openbao_database import run_query_load, setup_dynamic_postgres
+    from tests.servers.postgres import _discard, start_postgres
+
     from hookline.hooks.sql import PostgresHook
     from hookline.hooks.sql.engines import dispose_all
     from hookline.resolve import SecretsChain
     from hookline.resolve import default as resolver
     from hookline.resolve.cache import CachedResolver
     from hookline.secrets.vault_dynamic import VaultDynamicBackend
-    from tests.servers.openbao import start_openbao
-    from tests.servers.openbao_database import run_query_load, setup_dynamic_postgres
-    from tests.servers.postgres import _discard, start_postgres
 
     pg = start_postgres()
     directory = Path(tempfile.mkdtemp(prefix="hookline-bench-bao-"))
@@ -74,7 +75,9 @@ def run(*, seconds: float, threads: int, ttl_s: int, max_ttl_s: int) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; exit 1 when a query failed or a lease was left."""
-    parser = argparse.ArgumentParser(prog="python -m bench.vault_dynamic_bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.vault_dynamic_bench", description=__doc__
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--ttl", type=int, default=15)
