@@ -153,11 +153,12 @@ class ConnectionWritten(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CredentialsRefreshed(Event):
-    """A hook re-resolved its connection after an authentication failure.
+    """A hook re-resolved its connection after an authentication failure, or a backend of dynamic
+    credentials (``vault_dynamic``) issued new ones to replace the current ones.
 
     Attributes:
         conn_id: The connection.
-        hook: The hook class name.
+        hook: The hook class name (the backend's name when a backend issued new credentials).
         changed: Whether the connection changed (new credentials were found).
     """
 

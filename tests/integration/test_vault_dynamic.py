@@ -199,3 +199,42 @@ def test_a_lease_revoked_behind_the_backend_is_replaced(dyn: DynamicDatabase) ->
         assert second.login != first.login
     finally:
         backend.close()
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
+
+
+def test_documented_configuration_end_to_end(
+    dyn: DynamicDatabase, monkeypatch: pytest.MonkeyPatch, isolated_hookline: Path
+) -> None:
+    """The docs' hookline.toml (real addresses put in, the token from the environment) gives a
+    working PostgresHook through hookline.get_connection."""
+    text = DOCS.read_text()
+    start = text.index("```toml\n", text.index("<!-- snippet: vault_dynamic -->")) + len("```toml\n")
+    snippet = text[start : text.index("```", start)]
+    for old, new in (
+        ("https://vault.example.com:8200", dyn.bao.url),
+        ('mount_point = "database"', f'mount_point = "{dyn.mount}"'),
+        ("warehouse-readonly", dyn.role),
+        ("db.internal", dyn.pg.host),
+        ("port = 5432", f"port = {dyn.pg.port}"),
+        ("analytics", dyn.database),
+    ):
+        assert old in snippet
+        snippet = snippet.replace(old, new)
+    isolated_hookline.mkdir(parents=True, exist_ok=True)
+    (isolated_hookline / "hookline.toml").write_text(snippet)
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT_DYNAMIC__TOKEN", dyn.bao.root_token)
+    try:
+        conn = get_connection("warehouse")
+        assert conn.login in dyn.dynamic_roles()
+        hook = PostgresHook(postgres_conn_id="warehouse")
+        assert hook.get_first("select count(*) from items") == (3,)
+        hook.close()
+    finally:
+        dispose_all()
+        previous = resolver.swap_default_resolver(None)
+        close = getattr(previous, "close", None)
+        if callable(close):
+            close()
+    assert conn.login not in dyn.dynamic_roles()  # closing the resolver revoked the lease
