@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,7 +213,9 @@ def test_documented_configuration_end_to_end(
     """The docs' hookline.toml (real addresses put in, the token from the environment) gives a
     working PostgresHook through hookline.get_connection."""
     text = DOCS.read_text()
-    start = text.index("```toml\n", text.index("<!-- snippet: vault_dynamic -->")) + len("```toml\n")
+    start = text.index("```toml\n", text.index("<!-- snippet: vault_dynamic -->")) + len(
+        "```toml\n"
+    )
     snippet = text[start : text.index("```", start)]
     for old, new in (
         ("https://vault.example.com:8200", dyn.bao.url),
@@ -238,3 +243,27 @@ def test_documented_configuration_end_to_end(
         if callable(close):
             close()
     assert conn.login not in dyn.dynamic_roles()  # closing the resolver revoked the lease
+
+
+def test_leases_are_revoked_at_interpreter_exit(dyn: DynamicDatabase, tmp_path: Path) -> None:
+    """A process that never calls close() still revokes its lease when it exits (atexit)."""
+    script = (
+        "import json, sys\n"
+        "from hookline.secrets.vault_dynamic import VaultDynamicBackend\n"
+        "backend = VaultDynamicBackend(**json.loads(sys.argv[1]))\n"
+        "conn = backend.get_connection('warehouse')\n"
+        "print(conn.login, backend.current_lease('warehouse').lease_id)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(dyn.backend_settings())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HOOKLINE_HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    login, lease_id = proc.stdout.split()
+    assert login.startswith("v-")
+    assert login not in dyn.dynamic_roles()
+    assert not dyn.lease_alive(lease_id)
