@@ -403,7 +403,8 @@ class VaultDynamicBackend(VaultBackend):
         return None
 
     def close(self) -> None:
-        """Stop renewing, revoke every lease, then close the Vault client. Safe to call twice."""
+        """Stop renewing, revoke every lease, then close the Vault client. Safe to call twice; the
+        backend serves no lookup afterwards (:class:`~hookline.exceptions.ConfigurationError`)."""
         atexit.unregister(self._atexit)
         self.leases.close(revoke=True)
         super().close()
