@@ -250,19 +250,19 @@ def test_bad_settings_are_configuration_errors(kwargs: dict[str, float], message
 
 
 def test_the_background_thread_renews_and_reissues_on_the_real_clock() -> None:
-    """Short leases (0.9 s, max 1.8 s) on the monotonic clock: the thread keeps them current."""
+    """Short leases (1.5 s, max 3 s) on the monotonic clock: the thread keeps them current."""
 
     class RealClock(Clock):
         def __call__(self) -> float:
             return time.monotonic()
 
     clock = RealClock()
-    engine = FakeEngine(clock, ttl=0.9, max_ttl=1.8)
+    engine = FakeEngine(clock, ttl=1.5, max_ttl=3.0)
     changed = threading.Event()
     manager = LeaseManager(
         engine,  # type: ignore[arg-type]
         ["wh"],
-        reissue_before_s=0.15,
+        reissue_before_s=0.3,
         settle_s=0.05,
         on_change=lambda conn_id: changed.set(),
         clock=clock,
