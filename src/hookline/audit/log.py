@@ -64,6 +64,8 @@ class AuditRecord:
         detail: Free text without secrets (a CLI command line, a rotation step).
         prev: The mac of the previous record (the chain).
         mac: This record's HMAC.
+        actor: Who asked, when not the OS user (an API user); empty otherwise. Covered by the mac
+            only when set, so logs written before the field existed still verify.
     """
 
     seq: int
@@ -80,16 +82,22 @@ class AuditRecord:
     detail: str
     prev: str
     mac: str = ""
+    actor: str = ""
 
     def body(self) -> bytes:
-        """The canonical bytes the mac covers (every field but ``mac``)."""
+        """The canonical bytes the mac covers (every field but ``mac``; ``actor`` when set)."""
         data = dataclasses.asdict(self)
         del data["mac"]
+        if not data["actor"]:
+            del data["actor"]
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     def to_json(self) -> str:
-        """One line of the log."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        """One line of the log (``actor`` only when set)."""
+        data = dataclasses.asdict(self)
+        if not data["actor"]:
+            del data["actor"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, line: str) -> AuditRecord:

@@ -18,15 +18,16 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import getpass
+import dataclasses
 import logging
 import os
+import pwd
 import signal
 import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -40,6 +41,7 @@ from hookline.events import (
     CredentialsRefreshed,
     Event,
     EventBus,
+    KeysRotated,
     LookupDone,
     RotationStep,
     default_bus,
@@ -51,14 +53,33 @@ __all__ = ["AuditWriter"]
 log = logging.getLogger(__name__)
 
 _MAX_PENDING = 100_000
+_REFUSED = (
+    "the audit log cannot be written ([audit] fail_closed = true): refusing access until a sink "
+    "works again"
+)
 _writers: weakref.WeakSet[AuditWriter] = weakref.WeakSet()
 
 
 def _whoami() -> str:
+    """The OS user this process runs as (from the user database, not from $USER, which anyone sets)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Generator[None, None, None]:
+    """Hold SIGTERM back while a batch is written and committed (main thread only), so the SIGTERM
+    handler never interrupts a half-written batch that the exit flush would write again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class AuditWriter:
@@ -117,12 +138,9 @@ class AuditWriter:
 
     def listen(self, event: Event) -> None:
         """Record ``event`` (called by the bus)."""
-        if self.fail_closed and self.failing:
-            raise AuditUnavailable(
-                "the audit log cannot be written ([audit] fail_closed = true): refusing access "
-                "until a sink works again"
-            )
         if isinstance(event, CacheHit):
+            if self.failing and self.fail_closed:
+                raise AuditUnavailable(_REFUSED)
             if not event.negative:
                 with self._lock:
                     self._hits[event.conn_id] += 1
@@ -130,6 +148,7 @@ class AuditWriter:
         if isinstance(event, LookupDone):
             self.record(
                 "lookup",
+                sync=event.source is not None,
                 conn_id=event.conn_id,
                 backend=event.source or "",
                 outcome=event.outcome,
@@ -143,6 +162,14 @@ class AuditWriter:
                 conn_id=event.conn_id,
                 backend=event.backend,
                 outcome=event.action,
+                ts=event.at,
+            )
+        elif isinstance(event, KeysRotated):
+            self.record(
+                "key_rotation",
+                backend=event.backend,
+                outcome="ok",
+                count=event.rows,
                 ts=event.at,
             )
         elif isinstance(event, CredentialsRefreshed):
@@ -173,9 +200,22 @@ class AuditWriter:
         fingerprint: str = "",
         count: int = 1,
         detail: str = "",
+        actor: str = "",
         ts: float | None = None,
+        sync: bool = False,
     ) -> None:
-        """Queue one record (its sequence number and mac are assigned when it is written)."""
+        """Queue one record (its sequence number and mac are assigned when it is written).
+
+        Args:
+            sync: In fail-closed mode, write it now and raise if no sink takes it (a secret served
+                from a backend, a reveal): the caller must not hand out what was not recorded.
+                Ignored in fail-open mode (the background writer writes it).
+
+        Raises:
+            AuditUnavailable: fail-closed mode, and no sink can write (now, or at the last try).
+        """
+        if self.fail_closed and self.failing and not sync:
+            raise AuditUnavailable(_REFUSED)
         record = AuditRecord(
             seq=0,
             ts=time.time() if ts is None else ts,
@@ -190,12 +230,23 @@ class AuditWriter:
             user=self._user,
             detail=masking.redact(detail),
             prev="",
+            actor=masking.redact(actor),
         )
         with self._lock:
             if len(self._pending) >= _MAX_PENDING:
                 self._pending.popleft()
                 log.error("audit backlog full: the oldest pending record was dropped")
             self._pending.append(record)
+        if sync and self.fail_closed:
+            self.flush(aggregate=False)
+            if self.failing:
+                # not served: record the refusal rather than the access
+                with self._lock, contextlib.suppress(ValueError):
+                    index = self._pending.index(record)
+                    self._pending[index] = dataclasses.replace(
+                        record, outcome="refused", detail="audit unavailable"
+                    )
+                raise AuditUnavailable(_REFUSED)
 
     # -- the background writer --------------------------------------------------------------------
 
@@ -250,35 +301,45 @@ class AuditWriter:
                 item = sign(self._key, _with_chain(record, seq, mac))
                 signed.append(item)
                 mac = item.mac
-            written = 0
-            for sink in self.sinks:
-                try:
-                    sink.write(signed)
-                    written += 1
-                except Exception as exc:
-                    self.write_failures += 1
-                    if self._bus.active:  # metrics count it; the audit listener ignores it
-                        with contextlib.suppress(Exception):
-                            self._bus.emit(
-                                AuditWriteFailed(sink=sink.name, error=type(exc).__name__)
-                            )
-                    log.error(
-                        "audit sink %s failed: %s",
-                        sink.name,
-                        masking.redact(f"{type(exc).__name__}: {exc}"),
-                    )
-            if written == 0:
-                self.failing = True
-                with self._lock:
-                    for conn_id, count in hits.items():  # keep the counts for the next try
-                        self._hits[conn_id] += count
-                return 0
-            self.failing = False
-            self._seq, self._mac = seq, mac
+            with _sigterm_deferred():
+                return self._write(batch, signed, hits, seq, mac)
+
+    def _write(
+        self,
+        batch: list[AuditRecord],
+        signed: list[AuditRecord],
+        hits: collections.Counter[str],
+        seq: int,
+        mac: str,
+    ) -> int:
+        """Hand ``signed`` to every sink; commit the chain position when one took it."""
+        written = 0
+        for sink in self.sinks:
+            try:
+                sink.write(signed)
+                written += 1
+            except Exception as exc:
+                self.write_failures += 1
+                if self._bus.active:  # metrics count it; the audit listener ignores it
+                    with contextlib.suppress(Exception):
+                        self._bus.emit(AuditWriteFailed(sink=sink.name, error=type(exc).__name__))
+                log.error(
+                    "audit sink %s failed: %s",
+                    sink.name,
+                    masking.redact(f"{type(exc).__name__}: {exc}"),
+                )
+        if written == 0:
+            self.failing = True
             with self._lock:
-                for _ in range(len(batch) - len(hits)):
-                    self._pending.popleft()
-            return len(signed)
+                for conn_id, count in hits.items():  # keep the counts for the next try
+                    self._hits[conn_id] += count
+            return 0
+        self.failing = False
+        self._seq, self._mac = seq, mac
+        with self._lock:
+            for _ in range(len(batch) - len(hits)):
+                self._pending.popleft()
+        return len(signed)
 
     def close(self) -> None:
         """Stop listening, write what is pending, stop the thread and close the sinks."""
@@ -298,8 +359,6 @@ class AuditWriter:
 
 
 def _with_chain(record: AuditRecord, seq: int, prev: str) -> AuditRecord:
-    import dataclasses
-
     return dataclasses.replace(record, seq=seq, prev=prev)
 
 
@@ -314,22 +373,26 @@ _previous_sigterm: Any = None
 
 
 def install_sigterm_flush() -> None:
-    """On SIGTERM, flush every writer, then do what the previous handler did (default: exit).
+    """Make SIGTERM a clean exit, so the exit flush writes every pending record.
 
-    Installed once, from the main thread only (signal handlers cannot be set elsewhere)."""
+    The handler wakes every writer and then does what the previous handler did; when that was the
+    default (terminate at once, skipping ``atexit``), it raises :class:`SystemExit` (status 143)
+    instead, which unwinds the main thread (releasing any lock it holds) and runs the ``atexit``
+    flush. Flushing inside the handler itself could deadlock on a lock the interrupted code holds.
+    Installed once, from the main thread only (signal handlers cannot be set elsewhere).
+    """
     global _previous_sigterm
     if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
         return
     _previous_sigterm = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        _flush_all()
+        for writer in list(_writers):
+            writer._wake.set()
         previous = _previous_sigterm
         if callable(previous):
             previous(signum, frame)
-        elif previous == signal.SIG_IGN:
-            return
-        else:
+        elif previous != signal.SIG_IGN:
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -299,6 +299,13 @@ class SecretsChain:
             register_connection_secrets(conn)
         try:
             backend.set_connections(conns, overwrite=overwrite)
+            if self.bus.active:
+                for conn in conns:
+                    self.bus.emit(
+                        ConnectionWritten(
+                            conn_id=conn.conn_id, backend=backend.name, action="import"
+                        )
+                    )
         finally:
             for conn in conns:
                 self._notify(conn.conn_id)

@@ -179,15 +179,31 @@ def test_fail_closed_refuses_reads_when_no_sink_can_write(tmp_path: Path, bus: E
         [BrokenSink()], key=key, fail_closed=True, bus=bus, flush_interval_s=60
     )
     resolver = _resolver(bus)
-    resolver.get_connection("wh")  # recorded in memory; the sink has not failed yet
-    assert writer.flush() == 0
-    with pytest.raises(AuditUnavailable, match="fail_closed") as info:
-        resolver.get_connection("wh")
-    assert CANARY not in str(info.value)
-    writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
-    assert writer.flush() > 0  # a sink works again: reads are allowed again
-    assert resolver.get_connection("wh").login == "alice"
-    writer.close()
+    try:
+        # a backend access is written before the value is handed out: refused at once
+        with pytest.raises(AuditUnavailable, match="fail_closed") as info:
+            resolver.get_connection("wh")
+        assert CANARY not in str(info.value)
+        with pytest.raises(AuditUnavailable):
+            audit.AuditWriter.record(writer, "reveal", conn_id="wh", sync=True)
+        writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+        assert resolver.get_connection("wh").login == "alice"  # a sink works again
+        # cache hits are refused too while the background writer finds no sink
+        resolver.get_connection("wh")  # a cache hit, counted
+        writer.sinks[:] = [BrokenSink()]
+        assert writer.flush() == 0
+        with pytest.raises(AuditUnavailable):
+            resolver.get_connection("wh")
+        writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+    finally:
+        writer.close()
+    outcomes = [(r.kind, r.outcome) for r in _records(tmp_path / "audit.jsonl")]
+    assert outcomes == [
+        ("lookup", "refused"),
+        ("reveal", "refused"),
+        ("lookup", "hit"),
+        ("cache_hits", "hit"),
+    ]
 
 
 def test_fail_open_by_default_logs_and_serves(
@@ -247,7 +263,7 @@ def test_metastore_sink_stores_records_in_a_table(tmp_path: Path, bus: EventBus)
 
     url = f"sqlite:///{tmp_path / 'hookline.db'}"
     key = load_audit_key(tmp_path, log_exists=False)
-    writer = audit.AuditWriter([MetastoreSink(url)], key=key, bus=bus, flush_interval_s=60)
+    writer = audit.AuditWriter([MetastoreSink(url, key=key)], key=key, bus=bus, flush_interval_s=60)
     _resolver(bus).get_connection("wh")
     writer.close()
     engine = sa.create_engine(url)
