@@ -137,6 +137,15 @@ class AuditSettings:
 _active: AuditWriter | None = None
 
 
+def metastore_sink_url(url: str | None, home: str | os.PathLike[str]) -> str:
+    """The metastore sink's database: ``[metastore] url``, else the SQLite metastore in ``home``."""
+    if url:
+        return url
+    from hookline.secrets.metastore.paths import DB_FILE_NAME
+
+    return f"sqlite:///{Path(home) / DB_FILE_NAME}"
+
+
 def log_path(settings: AuditSettings, home: str | os.PathLike[str]) -> Path:
     """The file sink's log file."""
     return Path(settings.directory or home) / LOG_FILE_NAME
@@ -185,7 +194,7 @@ def enable(
         elif name == "syslog":
             chosen.append(SyslogSink(settings.syslog_address))
         elif name == "metastore":
-            chosen.append(MetastoreSink(str(metastore_url), key=key))
+            chosen.append(MetastoreSink(metastore_sink_url(metastore_url, home), key=key))
         else:
             factory = _plugin_sinks()[name].load()
             chosen.append(factory(settings))
@@ -229,12 +238,18 @@ def record(
         True when recorded, False when auditing is off in this process.
 
     Raises:
+        ConfigurationError: the configuration (read on first use) is invalid.
         AuditUnavailable: ``fail_closed`` is on and no sink can write: the record is written before
             this returns, so the caller must not go on (do not reveal what was not recorded).
     """
     writer = _active
-    if writer is None:
-        return False
+    if writer is None:  # [audit] is applied with the default resolver: make sure it was
+        from hookline.resolve.default import default_resolver
+
+        default_resolver()
+        writer = _active
+        if writer is None:
+            return False
     writer.record(
         action,
         conn_id=conn_id,

@@ -39,6 +39,7 @@ __all__ = [
     "read_records",
     "sign",
     "verify",
+    "verify_lines",
 ]
 
 AUDIT_KEY_ENV: Final = "HOOKLINE_AUDIT_KEY"
@@ -229,34 +230,43 @@ class VerifyResult:
 
 def verify(path: Path, key: bytes, *, checkpoint: Checkpoint | None = None) -> VerifyResult:
     """Check the chain of the log at ``path`` (and its rotated files) and its checkpoint."""
+    with contextlib.closing(read_records(path)) as lines:
+        return verify_lines(
+            ((f"{file.name} line {number}", line) for file, number, line in lines),
+            key,
+            checkpoint=checkpoint,
+        )
+
+
+def verify_lines(
+    lines: Iterable[tuple[str, str]], key: bytes, *, checkpoint: Checkpoint | None = None
+) -> VerifyResult:
+    """Check one chain given as ``(where, JSON line)`` pairs, oldest first (``where`` names the
+    record in the problem: a file and line, a table row)."""
     prev = GENESIS_MAC
     expected_seq = 1
     count = 0
-    with contextlib.closing(read_records(path)) as lines:
-        for file, number, line in lines:
-            where = f"{file.name} line {number}"
-            try:
-                record = AuditRecord.from_json(line)
-            except AuditError as exc:
-                return VerifyResult(False, count, f"{where}: {exc}")
-            if record.seq != expected_seq:
-                return VerifyResult(
-                    False,
-                    count,
-                    f"{where}: record {record.seq} where {expected_seq} was expected "
-                    "(a record was deleted, inserted or reordered)",
-                )
-            if record.prev != prev:
-                return VerifyResult(
-                    False, count, f"{where}: record {record.seq} does not follow the previous one"
-                )
-            if not hmac.compare_digest(sign(key, record).mac, record.mac):
-                return VerifyResult(
-                    False, count, f"{where}: record {record.seq} was altered (bad mac)"
-                )
-            prev = record.mac
-            expected_seq += 1
-            count += 1
+    for where, line in lines:
+        try:
+            record = AuditRecord.from_json(line)
+        except AuditError as exc:
+            return VerifyResult(False, count, f"{where}: {exc}")
+        if record.seq != expected_seq:
+            return VerifyResult(
+                False,
+                count,
+                f"{where}: record {record.seq} where {expected_seq} was expected "
+                "(a record was deleted, inserted or reordered)",
+            )
+        if record.prev != prev:
+            return VerifyResult(
+                False, count, f"{where}: record {record.seq} does not follow the previous one"
+            )
+        if not hmac.compare_digest(sign(key, record).mac, record.mac):
+            return VerifyResult(False, count, f"{where}: record {record.seq} was altered (bad mac)")
+        prev = record.mac
+        expected_seq += 1
+        count += 1
     if checkpoint is not None:
         if not checkpoint.valid(key):
             return VerifyResult(

@@ -54,7 +54,7 @@ def rechain(records: Sequence[AuditRecord], seq: int, mac: str, key: bytes) -> l
     return out
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
     """The last non-empty line of ``path`` (read backwards from the end), "" when none."""
     try:
         handle = path.open("rb")
@@ -102,7 +102,7 @@ class FileSink:
     def last(self) -> tuple[int, str]:
         """The sequence number and mac of the newest record (0 and the genesis mac when empty)."""
         for file in reversed(log_files(self.path)):
-            line = _last_line(file)
+            line = last_line(file)
             if line:
                 record = AuditRecord.from_json(line)
                 return record.seq, record.mac
