@@ -283,3 +283,135 @@ def test_settings_are_checked() -> None:
         audit.AuditSettings.from_mapping({"enabeld": True})
     with pytest.raises(ConfigurationError, match="unknown audit sink"):
         audit.AuditSettings.from_mapping({"sinks": ["file", "kafka"]})
+
+
+def _enabled(tmp_path: Path, **settings: object) -> tuple[Path, CachedResolver]:
+    """Audit on through :func:`audit.enable` with a file sink in ``tmp_path/logs``; a resolver on
+    the process-wide bus."""
+    logs = tmp_path / "logs"
+    audit.enable(
+        audit.AuditSettings(enabled=True, directory=str(logs), **settings),  # type: ignore[arg-type]
+        home=tmp_path,
+    )
+    backend = InMemoryBackend({"wh": f"postgres://alice:{CANARY}@db/app"})
+    return logs, CachedResolver(SecretsChain([backend]))
+
+
+def test_fail_closed_with_the_log_directory_removed(tmp_path: Path) -> None:
+    import shutil
+
+    logs, resolver = _enabled(tmp_path, fail_closed=True)
+    try:
+        assert resolver.get_connection("wh").login == "alice"  # written before it was served
+        assert [r.kind for r in _records(logs / "audit.jsonl")] == ["lookup"]
+        shutil.rmtree(logs)  # the file sink cannot write any more
+        with pytest.raises(AuditUnavailable, match="fail_closed") as info:
+            resolver.get_connection("wh", fresh=True)
+        assert CANARY not in str(info.value)
+        assert CANARY not in repr(info.value)
+        with pytest.raises(AuditUnavailable):
+            audit.record("reveal", conn_id="wh")
+    finally:
+        logs.mkdir(exist_ok=True)
+        audit.disable()
+
+
+def test_fail_open_by_default_with_the_log_directory_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    logs, resolver = _enabled(tmp_path)
+    try:
+        shutil.rmtree(logs)
+        assert resolver.get_connection("wh").login == "alice"
+        assert audit.record("reveal", conn_id="wh") is True
+        writer = audit.active()
+        assert writer is not None
+        assert writer.flush() == 0
+        assert writer.failing
+        assert "audit sink file failed: FileNotFoundError" in caplog.text
+        assert CANARY not in caplog.text
+        assert resolver.get_connection("wh").login == "alice"  # still served
+        logs.mkdir()
+        assert writer.flush() == 3  # lookup, reveal, cache hits: kept until the sink works again
+    finally:
+        audit.disable()
+
+
+def test_record_is_a_no_op_when_auditing_is_off() -> None:
+    assert audit.active() is None
+    assert audit.record("reveal", conn_id="x") is False
+
+
+def test_the_actor_is_recorded_and_covered_by_the_mac(tmp_path: Path, bus: EventBus) -> None:
+    writer, path, key = _writer(tmp_path, bus)
+    writer.record("reveal", conn_id="wh", outcome="shown", actor="api:bob", detail="GET /x")
+    writer.record("reveal", conn_id="wh", outcome="shown")
+    writer.close()
+    first, second = _records(path)
+    assert (first.actor, second.actor) == ("api:bob", "")
+    assert '"actor"' not in path.read_text().splitlines()[1]  # 0.2.0 records stay byte-identical
+    data = json.loads(path.read_text().splitlines()[0])
+    data["actor"] = "api:mallory"
+    lines = path.read_text().splitlines()
+    lines[0] = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n")
+    assert "record 1 was altered" in verify(path, key).problem
+
+
+def test_two_writers_on_one_file_keep_one_chain(tmp_path: Path, bus: EventBus) -> None:
+    """Two processes (two writers here) appending to the same file: the sink re-chains each batch
+    after the file's last record, under a lock."""
+    path = tmp_path / "audit.jsonl"
+    key = load_audit_key(tmp_path, log_exists=False)
+    first = audit.AuditWriter(
+        [FileSink(path, key=key)], key=key, bus=EventBus(), flush_interval_s=60
+    )
+    second = audit.AuditWriter(
+        [FileSink(path, key=key)], key=key, bus=EventBus(), flush_interval_s=60
+    )
+    for i in range(3):
+        first.record("reveal", conn_id=f"a{i}")
+        first.flush()
+        second.record("reveal", conn_id=f"b{i}")
+        second.flush()
+    first.close()
+    second.close()
+    result = verify(path, key, checkpoint=_checkpoint(path))
+    assert result.ok, result.problem
+    assert [r.conn_id for r in _records(path)] == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_an_entry_point_sink_is_loaded_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    collected: list[AuditRecord] = []
+
+    class ListSink:
+        name = "list"
+
+        def __init__(self, settings: audit.AuditSettings) -> None:
+            self.settings = settings
+
+        def write(self, records: list[AuditRecord]) -> None:
+            collected.extend(records)
+
+        def close(self) -> None:
+            pass
+
+    point = EntryPoint(
+        "list", "tests.unit.audit.test_audit:ListSinkFactory", "hookline.audit_sinks"
+    )
+    monkeypatch.setattr(audit, "_plugin_sinks", lambda: {"list": point})
+    monkeypatch.setattr(EntryPoint, "load", lambda self: ListSink)
+    settings = audit.AuditSettings.from_mapping({"enabled": True, "sinks": ["list"]})
+    assert settings.sinks == ("list",)
+    audit.enable(settings, home=tmp_path)
+    try:
+        audit.record("reveal", conn_id="wh", actor="api:bob")
+    finally:
+        audit.disable()
+    assert [(r.kind, r.conn_id, r.actor) for r in collected] == [("reveal", "wh", "api:bob")]
