@@ -224,7 +224,11 @@ class MetastoreSink:
         if not records:
             return
         if not self._created:
-            self._metadata.create_all(self._engine)
+            try:
+                self._metadata.create_all(self._engine)
+            except sa.exc.DBAPIError:  # another process created it at the same moment
+                if not sa.inspect(self._engine).has_table(self._table.name):
+                    raise
             self._created = True
         table = self._table
         host = records[0].host
