@@ -118,7 +118,10 @@ class AuditWriter:
         self.flush_interval_s = flush_interval_s
         self.aggregate_interval_s = aggregate_interval_s
         self._pending: collections.deque[AuditRecord] = collections.deque()
-        self._hits: collections.Counter[str] = collections.Counter()
+        # Cache hits: one dict per thread, written only by that thread (no lock on the hot path);
+        # the writer reads copies and remembers what it has written from each (``_flushed``).
+        self._local = threading.local()
+        self._cells: list[tuple[dict[str, int], dict[str, int]]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -138,12 +141,16 @@ class AuditWriter:
 
     def listen(self, event: Event) -> None:
         """Record ``event`` (called by the bus)."""
-        if isinstance(event, CacheHit):
+        if event.__class__ is CacheHit:  # the hot path: count it in this thread's own cell
             if self.failing and self.fail_closed:
                 raise AuditUnavailable(_REFUSED)
-            if not event.negative:
-                with self._lock:
-                    self._hits[event.conn_id] += 1
+            hit: CacheHit = event
+            if not hit.negative:
+                try:
+                    cell: dict[str, int] = self._local.cell
+                except AttributeError:
+                    cell = self._new_cell()
+                cell[hit.conn_id] = cell.get(hit.conn_id, 0) + 1
             return
         if isinstance(event, LookupDone):
             self.record(
@@ -189,6 +196,30 @@ class AuditWriter:
                 detail=event.step,
                 ts=event.at,
             )
+
+    def _new_cell(self) -> dict[str, int]:
+        cell: dict[str, int] = {}
+        self._local.cell = cell
+        with self._lock:
+            self._cells.append((cell, {}))
+        return cell
+
+    def _collect_hits(
+        self,
+    ) -> tuple[collections.Counter[str], list[tuple[dict[str, int], dict[str, int]]]]:
+        """Cache hits counted since the last successful write, and the snapshots to mark written."""
+        hits: collections.Counter[str] = collections.Counter()
+        snapshots: list[tuple[dict[str, int], dict[str, int]]] = []
+        with self._lock:
+            cells = list(self._cells)
+        for cell, flushed in cells:
+            snapshot = cell.copy()  # atomic: the owning thread may be counting meanwhile
+            for conn_id, count in snapshot.items():
+                added = count - flushed.get(conn_id, 0)
+                if added:
+                    hits[conn_id] += added
+            snapshots.append((flushed, snapshot))
+        return hits, snapshots
 
     def record(
         self,
@@ -267,12 +298,12 @@ class AuditWriter:
         """
         with self._write_lock:
             with self._lock:
-                if aggregate:
-                    self._next_aggregate = time.monotonic() + self.aggregate_interval_s
-                    hits, self._hits = self._hits, collections.Counter()
-                else:
-                    hits = collections.Counter()
                 batch = list(self._pending)
+            hits: collections.Counter[str] = collections.Counter()
+            snapshots: list[tuple[dict[str, int], dict[str, int]]] = []
+            if aggregate:
+                self._next_aggregate = time.monotonic() + self.aggregate_interval_s
+                hits, snapshots = self._collect_hits()
             now = time.time()
             for conn_id, count in sorted(hits.items()):
                 batch.append(
@@ -302,7 +333,11 @@ class AuditWriter:
                 signed.append(item)
                 mac = item.mac
             with _sigterm_deferred():
-                return self._write(batch, signed, hits, seq, mac)
+                written = self._write(batch, signed, hits, seq, mac)
+                if written:
+                    for flushed, snapshot in snapshots:
+                        flushed.update(snapshot)
+                return written
 
     def _write(
         self,
@@ -329,10 +364,7 @@ class AuditWriter:
                     masking.redact(f"{type(exc).__name__}: {exc}"),
                 )
         if written == 0:
-            self.failing = True
-            with self._lock:
-                for conn_id, count in hits.items():  # keep the counts for the next try
-                    self._hits[conn_id] += count
+            self.failing = True  # the hit counts stay unflushed, for the next try
             return 0
         self.failing = False
         self._seq, self._mac = seq, mac

@@ -415,3 +415,27 @@ def test_an_entry_point_sink_is_loaded_by_name(
     finally:
         audit.disable()
     assert [(r.kind, r.conn_id, r.actor) for r in collected] == [("reveal", "wh", "api:bob")]
+
+
+def test_cache_hits_from_many_threads_are_all_counted(tmp_path: Path, bus: EventBus) -> None:
+    import threading
+
+    writer, path, _ = _writer(tmp_path, bus)
+    resolver = _resolver(bus)
+    resolver.get_connection("wh")
+
+    def work() -> None:
+        for _ in range(2000):
+            resolver.get_connection("wh")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(5):  # flushes while the threads count
+        writer.flush()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    hits = [r for r in _records(path) if r.kind == "cache_hits"]
+    assert sum(r.count for r in hits) == 16_000
+    assert {r.conn_id for r in hits} == {"wh"}
