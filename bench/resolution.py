@@ -95,17 +95,19 @@ def _cached_get_metrics(params: dict[str, Any]) -> Callable[[], object]:
 
 
 def _cached_get_audit(params: dict[str, Any]) -> Callable[[], object]:
-    """A cache hit with the audit log on (file sink in a temporary directory, background writer
-    running): every hit builds a ``CacheHit`` event and bumps the writer's per-conn_id counter."""
-    import tempfile
+    """A cache hit with the audit log on (file sink in the bench's temporary home, background
+    writer running): every hit builds a ``CacheHit`` event and bumps the writer's per-conn_id
+    counter."""
+    import os
+    from pathlib import Path
 
     import hookline
     from hookline import audit
 
     _cached_resolver()
-    logs = tempfile.mkdtemp(prefix="hookline-bench-audit-")
+    logs = Path(params["hookline_home"]) / f"audit-{os.getpid()}"
     audit.enable(
-        audit.AuditSettings(enabled=True, directory=logs, aggregate_interval_seconds=1.0),
+        audit.AuditSettings(enabled=True, directory=str(logs), aggregate_interval_seconds=1.0),
         home=params["hookline_home"],
     )
     get = hookline.get_connection
