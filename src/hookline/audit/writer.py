@@ -243,10 +243,10 @@ class AuditWriter:
                 Ignored in fail-open mode (the background writer writes it).
 
         Raises:
-            AuditUnavailable: fail-closed mode, and no sink can write (now, or at the last try).
+            AuditUnavailable: ``sync`` in fail-closed mode, and no sink took the record. (Records
+                of things already done, such as writes, are only queued: refusing them would
+                report a stored connection as failed.)
         """
-        if self.fail_closed and self.failing and not sync:
-            raise AuditUnavailable(_REFUSED)
         record = AuditRecord(
             seq=0,
             ts=time.time() if ts is None else ts,

@@ -439,3 +439,43 @@ def test_cache_hits_from_many_threads_are_all_counted(tmp_path: Path, bus: Event
     hits = [r for r in _records(path) if r.kind == "cache_hits"]
     assert sum(r.count for r in hits) == 16_000
     assert {r.conn_id for r in hits} == {"wh"}
+
+
+def test_rotation_steps_and_refreshes_become_records(tmp_path: Path, bus: EventBus) -> None:
+    from hookline.events import CredentialsRefreshed, RotationStep
+
+    writer, path, key = _writer(tmp_path, bus)
+    bus.emit(RotationStep(conn_id="wh", step="create", outcome="ok", strategy="single_user"))
+    bus.emit(RotationStep(conn_id="wh", step="test", outcome="failed", strategy="single_user"))
+    bus.emit(CredentialsRefreshed(conn_id="wh", hook="PostgresHook", changed=True))
+    writer.close()
+    assert [(r.kind, r.conn_id, r.backend, r.outcome, r.detail) for r in _records(path)] == [
+        ("rotation", "wh", "single_user", "ok", "create"),
+        ("rotation", "wh", "single_user", "failed", "test"),
+        ("refresh", "wh", "PostgresHook", "changed", ""),
+    ]
+    assert verify(path, key, checkpoint=_checkpoint(path)).ok
+
+
+def test_fail_closed_does_not_fail_a_write_that_happened(tmp_path: Path, bus: EventBus) -> None:
+    class BrokenSink:
+        name = "broken"
+
+        def write(self, records: object) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            pass
+
+    key = load_audit_key(tmp_path, log_exists=False)
+    writer = audit.AuditWriter(
+        [BrokenSink()], key=key, fail_closed=True, bus=bus, flush_interval_s=60
+    )
+    writer.record("reveal", conn_id="x")
+    assert writer.flush() == 0
+    resolver = _resolver(bus)
+    conn = hookline.Connection(conn_id="new", conn_type="http", password=CANARY)
+    resolver.set_connection(conn)  # stored, and its record queued: not reported as failed
+    writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+    writer.close()
+    assert [r.kind for r in _records(tmp_path / "audit.jsonl")] == ["reveal", "write"]
