@@ -77,15 +77,18 @@ def _check_log(home: Path) -> None:
 
 def test_sigterm_loses_no_record(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    child = _run_child(home, 0)
-    assert child.stdout is not None
-    for _ in range(300):  # let it run: 20 backend lookups, then cache hits
-        assert child.stdout.readline(), child.stderr.read() if child.stderr else ""
-    child.send_signal(signal.SIGTERM)
-    rest, errors = child.communicate(timeout=30)
-    assert child.returncode == 128 + signal.SIGTERM, errors
+    with _run_child(home, 0) as child:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        for _ in range(300):  # let it run: 20 backend lookups, then cache hits
+            assert child.stdout.readline()
+        child.send_signal(signal.SIGTERM)
+        rest = child.stdout.read()  # through the same buffered reader (communicate() bypasses it)
+        errors = child.stderr.read()
+        assert child.wait(30) == 128 + signal.SIGTERM, errors
     assert "Traceback" not in errors
-    done = int(([line for line in rest.splitlines() if line.strip()] or ["300"])[-1])
+    printed = [line for line in rest.splitlines() if line.strip()]
+    done = int(printed[-1]) if printed else 300
     # the lookup under way when the signal came may have finished without its line printed
     assert done <= _accesses(home) <= done + 1
     _check_log(home)

@@ -68,18 +68,30 @@ def _whoami() -> str:
         return str(os.geteuid())
 
 
+# SIGTERM is held back while the main thread commits a batch: the handler only notes it, and the
+# end of the batch acts on it. (Python runs signal handlers in the main thread only, so these two
+# globals are read and written by that thread alone.)
+_committing = 0
+_deferred_signal: tuple[int, FrameType | None] | None = None
+
+
 @contextlib.contextmanager
 def _sigterm_deferred() -> Generator[None, None, None]:
-    """Hold SIGTERM back while a batch is written and committed (main thread only), so the SIGTERM
-    handler never interrupts a half-written batch that the exit flush would write again."""
+    """Hold SIGTERM back while a batch is written and committed, so the handler never stops a
+    batch between its write and its commit (the exit flush would write it again)."""
+    global _committing, _deferred_signal
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    _committing += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _committing -= 1
+        if not _committing and _deferred_signal is not None:
+            signum, frame = _deferred_signal
+            _deferred_signal = None
+            _after_sigterm(signum, frame)
 
 
 class AuditWriter:
@@ -404,14 +416,25 @@ atexit.register(_flush_all)
 _previous_sigterm: Any = None
 
 
+def _after_sigterm(signum: int, frame: FrameType | None) -> None:
+    """What SIGTERM did before :func:`install_sigterm_flush`; the default (terminate at once,
+    skipping ``atexit``) becomes ``SystemExit(143)``, so the exit flush runs."""
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        raise SystemExit(128 + signum)
+
+
 def install_sigterm_flush() -> None:
     """Make SIGTERM a clean exit, so the exit flush writes every pending record.
 
     The handler wakes every writer and then does what the previous handler did; when that was the
-    default (terminate at once, skipping ``atexit``), it raises :class:`SystemExit` (status 143)
-    instead, which unwinds the main thread (releasing any lock it holds) and runs the ``atexit``
-    flush. Flushing inside the handler itself could deadlock on a lock the interrupted code holds.
-    Installed once, from the main thread only (signal handlers cannot be set elsewhere).
+    default, it raises :class:`SystemExit` (status 143) instead, which unwinds the main thread
+    (releasing any lock it holds) and runs the ``atexit`` flush. Flushing inside the handler itself
+    could deadlock on a lock the interrupted code holds. While the main thread commits a batch the
+    signal is held back until the batch is committed. Installed once, from the main thread only
+    (signal handlers cannot be set elsewhere).
     """
     global _previous_sigterm
     if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
@@ -419,12 +442,12 @@ def install_sigterm_flush() -> None:
     _previous_sigterm = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        global _deferred_signal
         for writer in list(_writers):
             writer._wake.set()
-        previous = _previous_sigterm
-        if callable(previous):
-            previous(signum, frame)
-        elif previous != signal.SIG_IGN:
-            raise SystemExit(128 + signum)
+        if _committing:
+            _deferred_signal = (signum, frame)
+            return
+        _after_sigterm(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)

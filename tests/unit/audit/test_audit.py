@@ -479,3 +479,27 @@ def test_fail_closed_does_not_fail_a_write_that_happened(tmp_path: Path, bus: Ev
     writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
     writer.close()
     assert [r.kind for r in _records(tmp_path / "audit.jsonl")] == ["reveal", "write"]
+
+
+def test_sigterm_waits_until_the_batch_is_committed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from hookline.audit import writer as audit_writer
+
+    audit_writer.install_sigterm_flush()  # from the main thread: installs the handler once
+    handler = signal.getsignal(signal.SIGTERM)
+    assert callable(handler)
+    calls: list[int] = []
+    monkeypatch.setattr(
+        audit_writer, "_previous_sigterm", lambda signum, frame: calls.append(signum)
+    )
+    with audit_writer._sigterm_deferred():
+        handler(signal.SIGTERM, None)
+        assert calls == []  # held back while a batch is committed
+    assert calls == [signal.SIGTERM]
+    handler(signal.SIGTERM, None)
+    assert calls == [signal.SIGTERM, signal.SIGTERM]
+    monkeypatch.setattr(audit_writer, "_previous_sigterm", signal.SIG_DFL)
+    with pytest.raises(SystemExit) as info:
+        handler(signal.SIGTERM, None)
+    assert info.value.code == 128 + signal.SIGTERM
