@@ -22,6 +22,7 @@ from hookline.audit.log import (
     log_files,
     sign,
 )
+from hookline.exceptions import AuditError
 
 __all__ = ["AuditSink", "FileSink", "MetastoreSink", "SyslogSink"]
 
@@ -104,7 +105,14 @@ class FileSink:
         for file in reversed(log_files(self.path)):
             line = last_line(file)
             if line:
-                record = AuditRecord.from_json(line)
+                try:
+                    record = AuditRecord.from_json(line)
+                except AuditError:
+                    raise AuditError(
+                        f"the last line of {file} is not an audit record (a write cut short by a "
+                        "crash, or an edit): the chain cannot be continued; run `hookline audit "
+                        "verify`, keep the file as evidence and move it aside"
+                    ) from None
                 return record.seq, record.mac
         return 0, GENESIS_MAC
 

@@ -503,3 +503,17 @@ def test_sigterm_waits_until_the_batch_is_committed(monkeypatch: pytest.MonkeyPa
     with pytest.raises(SystemExit) as info:
         handler(signal.SIGTERM, None)
     assert info.value.code == 128 + signal.SIGTERM
+
+
+def test_a_cut_last_line_stops_the_chain_with_a_clear_error(tmp_path: Path, bus: EventBus) -> None:
+    from hookline.exceptions import AuditError
+
+    writer, path, key = _writer(tmp_path, bus)
+    writer.record("reveal", conn_id="a")
+    writer.close()
+    with path.open("a") as handle:
+        handle.write('{"seq": 2, "ts"')  # a write cut short
+    with pytest.raises(AuditError, match="is not an audit record") as info:
+        FileSink(path, key=key).last()
+    assert "audit.jsonl" in str(info.value)
+    assert "line 2" in verify(path, key).problem
