@@ -55,7 +55,10 @@ class AuditRecord:
     Attributes:
         seq: Position in the chain, from 1.
         ts: Wall-clock time (seconds since the epoch).
-        kind: ``lookup``, ``cache_hits``, ``write``, ``refresh``, ``rotation``, ``reveal``, ``key_rotation``.
+        kind: The action: ``lookup``, ``cache_hits``, ``write``, ``refresh``, ``rotation``,
+            ``reveal``, ``key_rotation``; ``variable_lookup``, ``variable_cache_hits``,
+            ``variable_write``, ``variable_reveal`` (``conn_id`` then holds the variable key); or
+            any action a caller of :func:`hookline.audit.record` names.
         conn_id: The connection concerned (None for a whole-store event).
         backend: The backend that answered or was written.
         outcome: ``hit``, ``absent``, ``unresolved``, ``error``, ``set``, ``delete``, ``ok`` ...

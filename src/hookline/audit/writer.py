@@ -94,6 +94,15 @@ def _sigterm_deferred() -> Generator[None, None, None]:
             _after_sigterm(signum, frame)
 
 
+# A cache-hit counter's key: a conn_id, or (kind, key) for other kinds of lookups (variables).
+_HitKey = str | tuple[str, str]
+
+
+def _hit_order(item: tuple[_HitKey, int]) -> tuple[str, str]:
+    key = item[0]
+    return ("", key) if isinstance(key, str) else key
+
+
 class AuditWriter:
     """Turns events into signed audit records and writes them to every sink in the background.
 
@@ -133,7 +142,7 @@ class AuditWriter:
         # Cache hits: one dict per thread, written only by that thread (no lock on the hot path);
         # the writer reads copies and remembers what it has written from each (``_flushed``).
         self._local = threading.local()
-        self._cells: list[tuple[dict[str, int], dict[str, int]]] = []
+        self._cells: list[tuple[dict[_HitKey, int], dict[_HitKey, int]]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -159,14 +168,15 @@ class AuditWriter:
             hit: CacheHit = event
             if not hit.negative:
                 try:
-                    cell: dict[str, int] = self._local.cell
+                    cell: dict[_HitKey, int] = self._local.cell
                 except AttributeError:
                     cell = self._new_cell()
-                cell[hit.conn_id] = cell.get(hit.conn_id, 0) + 1
+                key: _HitKey = hit.conn_id if hit.kind == "connection" else (hit.kind, hit.conn_id)
+                cell[key] = cell.get(key, 0) + 1
             return
         if isinstance(event, LookupDone):
             self.record(
-                "lookup",
+                "lookup" if event.kind == "connection" else f"{event.kind}_lookup",
                 sync=event.source is not None,
                 conn_id=event.conn_id,
                 backend=event.source or "",
@@ -177,7 +187,7 @@ class AuditWriter:
             )
         elif isinstance(event, ConnectionWritten):
             self.record(
-                "write",
+                "write" if event.kind == "connection" else f"{event.kind}_write",
                 conn_id=event.conn_id,
                 backend=event.backend,
                 outcome=event.action,
@@ -209,8 +219,8 @@ class AuditWriter:
                 ts=event.at,
             )
 
-    def _new_cell(self) -> dict[str, int]:
-        cell: dict[str, int] = {}
+    def _new_cell(self) -> dict[_HitKey, int]:
+        cell: dict[_HitKey, int] = {}
         self._local.cell = cell
         with self._lock:
             self._cells.append((cell, {}))
@@ -218,10 +228,10 @@ class AuditWriter:
 
     def _collect_hits(
         self,
-    ) -> tuple[collections.Counter[str], list[tuple[dict[str, int], dict[str, int]]]]:
+    ) -> tuple[collections.Counter[_HitKey], list[tuple[dict[_HitKey, int], dict[_HitKey, int]]]]:
         """Cache hits counted since the last successful write, and the snapshots to mark written."""
-        hits: collections.Counter[str] = collections.Counter()
-        snapshots: list[tuple[dict[str, int], dict[str, int]]] = []
+        hits: collections.Counter[_HitKey] = collections.Counter()
+        snapshots: list[tuple[dict[_HitKey, int], dict[_HitKey, int]]] = []
         with self._lock:
             cells = list(self._cells)
         for cell, flushed in cells:
@@ -311,18 +321,19 @@ class AuditWriter:
         with self._write_lock:
             with self._lock:
                 batch = list(self._pending)
-            hits: collections.Counter[str] = collections.Counter()
-            snapshots: list[tuple[dict[str, int], dict[str, int]]] = []
+            hits: collections.Counter[_HitKey] = collections.Counter()
+            snapshots: list[tuple[dict[_HitKey, int], dict[_HitKey, int]]] = []
             if aggregate:
                 self._next_aggregate = time.monotonic() + self.aggregate_interval_s
                 hits, snapshots = self._collect_hits()
             now = time.time()
-            for conn_id, count in sorted(hits.items()):
+            for hit_key, count in sorted(hits.items(), key=_hit_order):
+                kind, conn_id = ("", hit_key) if isinstance(hit_key, str) else hit_key
                 batch.append(
                     AuditRecord(
                         0,
                         now,
-                        "cache_hits",
+                        f"{kind}_cache_hits" if kind else "cache_hits",
                         conn_id,
                         "cache",
                         "hit",
@@ -355,7 +366,7 @@ class AuditWriter:
         self,
         batch: list[AuditRecord],
         signed: list[AuditRecord],
-        hits: collections.Counter[str],
+        hits: collections.Counter[_HitKey],
         seq: int,
         mac: str,
     ) -> int:

@@ -401,14 +401,12 @@ class SecretsChain:
                 backend.set_variables(pairs, overwrite=overwrite)
             if self.bus.active:
                 action: Literal["set", "import"] = "set" if len(pairs) == 1 else "import"
-                self.bus.emit(
-                    ConnectionWritten(
-                        conn_id=pairs[0][0] if len(pairs) == 1 else None,
-                        backend=backend.name,
-                        action=action,
-                        kind="variable",
+                for key, _ in pairs:  # one event per key (the audit log records each)
+                    self.bus.emit(
+                        ConnectionWritten(
+                            conn_id=key, backend=backend.name, action=action, kind="variable"
+                        )
                     )
-                )
         finally:
             for key, _ in pairs:
                 self._notify_variable(key)

@@ -517,3 +517,21 @@ def test_a_cut_last_line_stops_the_chain_with_a_clear_error(tmp_path: Path, bus:
         FileSink(path, key=key).last()
     assert "audit.jsonl" in str(info.value)
     assert "line 2" in verify(path, key).problem
+
+
+def test_variable_lookups_and_cache_hits_are_kept_apart_from_connections(
+    tmp_path: Path, bus: EventBus
+) -> None:
+    from hookline.events import CacheHit, LookupDone
+
+    writer, path, _ = _writer(tmp_path, bus)
+    bus.emit(LookupDone(conn_id="wh", source="memory", outcome="hit", kind="variable"))
+    for _ in range(3):
+        bus.emit(CacheHit(conn_id="wh", kind="variable"))
+    bus.emit(CacheHit(conn_id="wh"))
+    writer.close()
+    assert [(r.kind, r.conn_id, r.count) for r in _records(path)] == [
+        ("variable_lookup", "wh", 1),
+        ("cache_hits", "wh", 1),
+        ("variable_cache_hits", "wh", 3),
+    ]

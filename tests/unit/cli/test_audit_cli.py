@@ -156,3 +156,26 @@ def test_metastore_sink_verify(isolated_hookline: Path) -> None:
     result = run("audit", "verify", "--metastore")
     assert result.exit_code == 0, result.output
     assert "OK: 3 record(s) of 1 host(s)" in result.stdout  # write, read-back lookup, reveal
+
+
+def test_variables_are_recorded_and_their_reveals_too(audited: Path) -> None:
+    secret = CANARY_FORMS[0]
+    assert run("variables", "set", "api_password", secret).exit_code == 0
+    assert run("variables", "set", "region", "eu-west-1").exit_code == 0
+    assert run("variables", "get", "api_password", "--show-secrets").exit_code == 0
+    assert run("variables", "get", "region", "--show-secrets").exit_code == 0  # nothing hidden
+    assert run("variables", "get", "api_password").exit_code == 0  # shown as ***: no reveal
+    assert run("variables", "list", "--show-secrets").exit_code == 0
+    assert run("variables", "delete", "region").exit_code == 0
+    audit.disable()
+    records = _json_records(run("audit", "tail", "-n", "100", "-o", "json").stdout)
+    actions = [(r["kind"], r["conn_id"], r["outcome"]) for r in records]
+    assert ("variable_write", "api_password", "set") in actions
+    assert ("variable_write", "region", "delete") in actions
+    assert ("variable_lookup", "api_password", "hit") in actions
+    reveals = [(r["conn_id"], r["detail"]) for r in records if r["kind"] == "variable_reveal"]
+    assert reveals == [
+        ("api_password", "hookline variables get --show-secrets"),
+        ("api_password", "hookline variables list --show-secrets"),
+    ]
+    assert secret.encode() not in _raw(audited.parent)
