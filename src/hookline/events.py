@@ -37,6 +37,7 @@ __all__ = [
     "EventBus",
     "FailoverSwitched",
     "HealthChecked",
+    "KeysRotated",
     "Kind",
     "Listener",
     "LookupDone",
@@ -192,6 +193,19 @@ class RotationStep(Event):
     step: str
     outcome: Literal["ok", "failed", "skipped"]
     strategy: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeysRotated(Event):
+    """A backend's stored values were re-encrypted with its newest key (``hookline keys rotate``).
+
+    Attributes:
+        backend: The backend whose rows were re-encrypted.
+        rows: How many rows were re-encrypted.
+    """
+
+    backend: str
+    rows: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

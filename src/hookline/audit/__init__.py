@@ -6,12 +6,13 @@
 * :mod:`~hookline.audit.log`: records, their HMAC hash chain (keyed by an audit key that is not the
   Fernet key), the signed checkpoint and :func:`~hookline.audit.log.verify`;
 * :mod:`~hookline.audit.sinks`: a JSONL file under ``HOOKLINE_HOME`` rotated by size, a metastore
-  table, syslog;
+  table, syslog, and more through the ``hookline.audit_sinks`` entry point group;
 * :mod:`~hookline.audit.writer`: the event listener and its background writer (fail-open by default,
   fail-closed on request).
 
 Records hold conn_ids, backends, outcomes, keyed fingerprints of values, process, host and OS user;
-never a value.
+never a value. Other code records its own actions (a secret revealed through an API, say) with
+:func:`record`.
 """
 
 from __future__ import annotations
@@ -41,15 +42,26 @@ __all__ = [
     "AuditWriter",
     "Checkpoint",
     "VerifyResult",
+    "active",
     "disable",
     "enable",
     "log_path",
     "read_records",
+    "record",
     "verify_log",
 ]
 
 LOG_FILE_NAME = "audit.jsonl"
 SINK_NAMES = ("file", "metastore", "syslog")
+#: Entry point group of extra sinks: ``name = "package.module:factory"``, where
+#: ``factory(settings: AuditSettings) -> AuditSink``; the name is then valid in ``sinks``.
+SINK_ENTRY_POINTS = "hookline.audit_sinks"
+
+
+def _plugin_sinks() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=SINK_ENTRY_POINTS)}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,8 +110,12 @@ class AuditSettings:
                 sinks = tuple(str(s).strip() for s in sinks if str(s).strip())
                 bad = [s for s in sinks if s not in SINK_NAMES]
                 if bad:
+                    known_names = (*SINK_NAMES, *sorted(_plugin_sinks()))
+                    bad = [s for s in bad if s not in known_names]
+                if bad:
                     raise ConfigurationError(
-                        f"unknown audit sink(s) {', '.join(bad)}; known: {', '.join(SINK_NAMES)}"
+                        f"unknown audit sink(s) {', '.join(bad)}; known: "
+                        f"{', '.join((*SINK_NAMES, *sorted(_plugin_sinks())))}"
                     )
                 values[key] = sinks
             elif key == "max_file_bytes":
@@ -119,6 +135,15 @@ class AuditSettings:
 
 
 _active: AuditWriter | None = None
+
+
+def metastore_sink_url(url: str | None, home: str | os.PathLike[str]) -> str:
+    """The metastore sink's database: ``[metastore] url``, else the SQLite metastore in ``home``."""
+    if url:
+        return url
+    from hookline.secrets.metastore.paths import DB_FILE_NAME
+
+    return f"sqlite:///{Path(home) / DB_FILE_NAME}"
 
 
 def log_path(settings: AuditSettings, home: str | os.PathLike[str]) -> Path:
@@ -169,7 +194,10 @@ def enable(
         elif name == "syslog":
             chosen.append(SyslogSink(settings.syslog_address))
         elif name == "metastore":
-            chosen.append(MetastoreSink(str(metastore_url)))
+            chosen.append(MetastoreSink(metastore_sink_url(metastore_url, home), key=key))
+        else:
+            factory = _plugin_sinks()[name].load()
+            chosen.append(factory(settings))
     chosen.extend(sinks)
     if not chosen:
         raise ConfigurationError("[audit] is enabled without any sink")
@@ -183,6 +211,55 @@ def enable(
     )
     install_sigterm_flush()
     return _active
+
+
+def record(
+    action: str,
+    *,
+    conn_id: str | None = None,
+    outcome: str = "ok",
+    actor: str = "",
+    detail: str = "",
+    backend: str = "",
+) -> bool:
+    """Add one record for an action hookline cannot see by itself (a secret revealed by an API,
+    an approval, ...). Process, host, OS user and time are filled in; ``detail`` and ``actor`` are
+    masked. Never pass a secret: give ids and outcomes.
+
+    Args:
+        action: What happened: the record's ``kind`` (``reveal`` for a secret shown to someone).
+        conn_id: The connection concerned, if any.
+        outcome: ``ok``, ``shown``, ``denied``...
+        actor: Who asked, when not the OS user running the process (an API user).
+        detail: Free text (the command or endpoint).
+        backend: The backend concerned, if any.
+
+    Returns:
+        True when recorded, False when auditing is off in this process.
+
+    Raises:
+        ConfigurationError: the configuration (read on first use) is invalid.
+        AuditUnavailable: ``fail_closed`` is on and no sink can write: the record is written before
+            this returns, so the caller must not go on (do not reveal what was not recorded).
+    """
+    writer = _active
+    if writer is None:  # [audit] is applied with the default resolver: make sure it was
+        from hookline.resolve.default import default_resolver
+
+        default_resolver()
+        writer = _active
+        if writer is None:
+            return False
+    writer.record(
+        action,
+        conn_id=conn_id,
+        backend=backend,
+        outcome=outcome,
+        actor=actor,
+        detail=detail,
+        sync=True,
+    )
+    return True
 
 
 def active() -> AuditWriter | None:

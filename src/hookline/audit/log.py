@@ -39,6 +39,7 @@ __all__ = [
     "read_records",
     "sign",
     "verify",
+    "verify_lines",
 ]
 
 AUDIT_KEY_ENV: Final = "HOOKLINE_AUDIT_KEY"
@@ -54,7 +55,10 @@ class AuditRecord:
     Attributes:
         seq: Position in the chain, from 1.
         ts: Wall-clock time (seconds since the epoch).
-        kind: ``lookup``, ``cache_hits``, ``write``, ``refresh``, ``rotation``, ``reveal``, ``key_rotation``.
+        kind: The action: ``lookup``, ``cache_hits``, ``write``, ``refresh``, ``rotation``,
+            ``reveal``, ``key_rotation``; ``variable_lookup``, ``variable_cache_hits``,
+            ``variable_write``, ``variable_reveal`` (``conn_id`` then holds the variable key); or
+            any action a caller of :func:`hookline.audit.record` names.
         conn_id: The connection concerned (None for a whole-store event).
         backend: The backend that answered or was written.
         outcome: ``hit``, ``absent``, ``unresolved``, ``error``, ``set``, ``delete``, ``ok`` ...
@@ -64,6 +68,8 @@ class AuditRecord:
         detail: Free text without secrets (a CLI command line, a rotation step).
         prev: The mac of the previous record (the chain).
         mac: This record's HMAC.
+        actor: Who asked, when not the OS user (an API user); empty otherwise. Covered by the mac
+            only when set, so logs written before the field existed still verify.
     """
 
     seq: int
@@ -80,16 +86,22 @@ class AuditRecord:
     detail: str
     prev: str
     mac: str = ""
+    actor: str = ""
 
     def body(self) -> bytes:
-        """The canonical bytes the mac covers (every field but ``mac``)."""
+        """The canonical bytes the mac covers (every field but ``mac``; ``actor`` when set)."""
         data = dataclasses.asdict(self)
         del data["mac"]
+        if not data["actor"]:
+            del data["actor"]
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     def to_json(self) -> str:
-        """One line of the log."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        """One line of the log (``actor`` only when set)."""
+        data = dataclasses.asdict(self)
+        if not data["actor"]:
+            del data["actor"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, line: str) -> AuditRecord:
@@ -221,34 +233,43 @@ class VerifyResult:
 
 def verify(path: Path, key: bytes, *, checkpoint: Checkpoint | None = None) -> VerifyResult:
     """Check the chain of the log at ``path`` (and its rotated files) and its checkpoint."""
+    with contextlib.closing(read_records(path)) as lines:
+        return verify_lines(
+            ((f"{file.name} line {number}", line) for file, number, line in lines),
+            key,
+            checkpoint=checkpoint,
+        )
+
+
+def verify_lines(
+    lines: Iterable[tuple[str, str]], key: bytes, *, checkpoint: Checkpoint | None = None
+) -> VerifyResult:
+    """Check one chain given as ``(where, JSON line)`` pairs, oldest first (``where`` names the
+    record in the problem: a file and line, a table row)."""
     prev = GENESIS_MAC
     expected_seq = 1
     count = 0
-    with contextlib.closing(read_records(path)) as lines:
-        for file, number, line in lines:
-            where = f"{file.name} line {number}"
-            try:
-                record = AuditRecord.from_json(line)
-            except AuditError as exc:
-                return VerifyResult(False, count, f"{where}: {exc}")
-            if record.seq != expected_seq:
-                return VerifyResult(
-                    False,
-                    count,
-                    f"{where}: record {record.seq} where {expected_seq} was expected "
-                    "(a record was deleted, inserted or reordered)",
-                )
-            if record.prev != prev:
-                return VerifyResult(
-                    False, count, f"{where}: record {record.seq} does not follow the previous one"
-                )
-            if not hmac.compare_digest(sign(key, record).mac, record.mac):
-                return VerifyResult(
-                    False, count, f"{where}: record {record.seq} was altered (bad mac)"
-                )
-            prev = record.mac
-            expected_seq += 1
-            count += 1
+    for where, line in lines:
+        try:
+            record = AuditRecord.from_json(line)
+        except AuditError as exc:
+            return VerifyResult(False, count, f"{where}: {exc}")
+        if record.seq != expected_seq:
+            return VerifyResult(
+                False,
+                count,
+                f"{where}: record {record.seq} where {expected_seq} was expected "
+                "(a record was deleted, inserted or reordered)",
+            )
+        if record.prev != prev:
+            return VerifyResult(
+                False, count, f"{where}: record {record.seq} does not follow the previous one"
+            )
+        if not hmac.compare_digest(sign(key, record).mac, record.mac):
+            return VerifyResult(False, count, f"{where}: record {record.seq} was altered (bad mac)")
+        prev = record.mac
+        expected_seq += 1
+        count += 1
     if checkpoint is not None:
         if not checkpoint.valid(key):
             return VerifyResult(

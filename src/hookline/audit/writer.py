@@ -18,15 +18,16 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import getpass
+import dataclasses
 import logging
 import os
+import pwd
 import signal
 import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -40,6 +41,7 @@ from hookline.events import (
     CredentialsRefreshed,
     Event,
     EventBus,
+    KeysRotated,
     LookupDone,
     RotationStep,
     default_bus,
@@ -51,14 +53,54 @@ __all__ = ["AuditWriter"]
 log = logging.getLogger(__name__)
 
 _MAX_PENDING = 100_000
+_REFUSED = (
+    "the audit log cannot be written ([audit] fail_closed = true): refusing access until a sink "
+    "works again"
+)
 _writers: weakref.WeakSet[AuditWriter] = weakref.WeakSet()
 
 
 def _whoami() -> str:
+    """The OS user this process runs as (from the user database, not from $USER, which anyone sets)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+# SIGTERM is held back while the main thread commits a batch: the handler only notes it, and the
+# end of the batch acts on it. (Python runs signal handlers in the main thread only, so these two
+# globals are read and written by that thread alone.)
+_committing = 0
+_deferred_signal: tuple[int, FrameType | None] | None = None
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Generator[None, None, None]:
+    """Hold SIGTERM back while a batch is written and committed, so the handler never stops a
+    batch between its write and its commit (the exit flush would write it again)."""
+    global _committing, _deferred_signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _committing += 1
+    try:
+        yield
+    finally:
+        _committing -= 1
+        if not _committing and _deferred_signal is not None:
+            signum, frame = _deferred_signal
+            _deferred_signal = None
+            _after_sigterm(signum, frame)
+
+
+# A cache-hit counter's key: a conn_id, or (kind, key) for other kinds of lookups (variables).
+_HitKey = str | tuple[str, str]
+
+
+def _hit_order(item: tuple[_HitKey, int]) -> tuple[str, str]:
+    key = item[0]
+    return ("", key) if isinstance(key, str) else key
 
 
 class AuditWriter:
@@ -97,7 +139,10 @@ class AuditWriter:
         self.flush_interval_s = flush_interval_s
         self.aggregate_interval_s = aggregate_interval_s
         self._pending: collections.deque[AuditRecord] = collections.deque()
-        self._hits: collections.Counter[str] = collections.Counter()
+        # Cache hits: one dict per thread, written only by that thread (no lock on the hot path);
+        # the writer reads copies and remembers what it has written from each (``_flushed``).
+        self._local = threading.local()
+        self._cells: list[tuple[dict[_HitKey, int], dict[_HitKey, int]]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -117,19 +162,22 @@ class AuditWriter:
 
     def listen(self, event: Event) -> None:
         """Record ``event`` (called by the bus)."""
-        if self.fail_closed and self.failing:
-            raise AuditUnavailable(
-                "the audit log cannot be written ([audit] fail_closed = true): refusing access "
-                "until a sink works again"
-            )
-        if isinstance(event, CacheHit):
-            if not event.negative:
-                with self._lock:
-                    self._hits[event.conn_id] += 1
+        if event.__class__ is CacheHit:  # the hot path: count it in this thread's own cell
+            if self.failing and self.fail_closed:
+                raise AuditUnavailable(_REFUSED)
+            hit: CacheHit = event
+            if not hit.negative:
+                try:
+                    cell: dict[_HitKey, int] = self._local.cell
+                except AttributeError:
+                    cell = self._new_cell()
+                key: _HitKey = hit.conn_id if hit.kind == "connection" else (hit.kind, hit.conn_id)
+                cell[key] = cell.get(key, 0) + 1
             return
         if isinstance(event, LookupDone):
             self.record(
-                "lookup",
+                "lookup" if event.kind == "connection" else f"{event.kind}_lookup",
+                sync=event.source is not None,
                 conn_id=event.conn_id,
                 backend=event.source or "",
                 outcome=event.outcome,
@@ -139,10 +187,18 @@ class AuditWriter:
             )
         elif isinstance(event, ConnectionWritten):
             self.record(
-                "write",
+                "write" if event.kind == "connection" else f"{event.kind}_write",
                 conn_id=event.conn_id,
                 backend=event.backend,
                 outcome=event.action,
+                ts=event.at,
+            )
+        elif isinstance(event, KeysRotated):
+            self.record(
+                "key_rotation",
+                backend=event.backend,
+                outcome="ok",
+                count=event.rows,
                 ts=event.at,
             )
         elif isinstance(event, CredentialsRefreshed):
@@ -163,6 +219,30 @@ class AuditWriter:
                 ts=event.at,
             )
 
+    def _new_cell(self) -> dict[_HitKey, int]:
+        cell: dict[_HitKey, int] = {}
+        self._local.cell = cell
+        with self._lock:
+            self._cells.append((cell, {}))
+        return cell
+
+    def _collect_hits(
+        self,
+    ) -> tuple[collections.Counter[_HitKey], list[tuple[dict[_HitKey, int], dict[_HitKey, int]]]]:
+        """Cache hits counted since the last successful write, and the snapshots to mark written."""
+        hits: collections.Counter[_HitKey] = collections.Counter()
+        snapshots: list[tuple[dict[_HitKey, int], dict[_HitKey, int]]] = []
+        with self._lock:
+            cells = list(self._cells)
+        for cell, flushed in cells:
+            snapshot = cell.copy()  # atomic: the owning thread may be counting meanwhile
+            for conn_id, count in snapshot.items():
+                added = count - flushed.get(conn_id, 0)
+                if added:
+                    hits[conn_id] += added
+            snapshots.append((flushed, snapshot))
+        return hits, snapshots
+
     def record(
         self,
         kind: str,
@@ -173,9 +253,22 @@ class AuditWriter:
         fingerprint: str = "",
         count: int = 1,
         detail: str = "",
+        actor: str = "",
         ts: float | None = None,
+        sync: bool = False,
     ) -> None:
-        """Queue one record (its sequence number and mac are assigned when it is written)."""
+        """Queue one record (its sequence number and mac are assigned when it is written).
+
+        Args:
+            sync: In fail-closed mode, write it now and raise if no sink takes it (a secret served
+                from a backend, a reveal): the caller must not hand out what was not recorded.
+                Ignored in fail-open mode (the background writer writes it).
+
+        Raises:
+            AuditUnavailable: ``sync`` in fail-closed mode, and no sink took the record. (Records
+                of things already done, such as writes, are only queued: refusing them would
+                report a stored connection as failed.)
+        """
         record = AuditRecord(
             seq=0,
             ts=time.time() if ts is None else ts,
@@ -190,12 +283,23 @@ class AuditWriter:
             user=self._user,
             detail=masking.redact(detail),
             prev="",
+            actor=masking.redact(actor),
         )
         with self._lock:
             if len(self._pending) >= _MAX_PENDING:
                 self._pending.popleft()
                 log.error("audit backlog full: the oldest pending record was dropped")
             self._pending.append(record)
+        if sync and self.fail_closed:
+            self.flush(aggregate=False)
+            if self.failing:
+                # not served: record the refusal rather than the access
+                with self._lock, contextlib.suppress(ValueError):
+                    index = self._pending.index(record)
+                    self._pending[index] = dataclasses.replace(
+                        record, outcome="refused", detail="audit unavailable"
+                    )
+                raise AuditUnavailable(_REFUSED)
 
     # -- the background writer --------------------------------------------------------------------
 
@@ -216,19 +320,20 @@ class AuditWriter:
         """
         with self._write_lock:
             with self._lock:
-                if aggregate:
-                    self._next_aggregate = time.monotonic() + self.aggregate_interval_s
-                    hits, self._hits = self._hits, collections.Counter()
-                else:
-                    hits = collections.Counter()
                 batch = list(self._pending)
+            hits: collections.Counter[_HitKey] = collections.Counter()
+            snapshots: list[tuple[dict[_HitKey, int], dict[_HitKey, int]]] = []
+            if aggregate:
+                self._next_aggregate = time.monotonic() + self.aggregate_interval_s
+                hits, snapshots = self._collect_hits()
             now = time.time()
-            for conn_id, count in sorted(hits.items()):
+            for hit_key, count in sorted(hits.items(), key=_hit_order):
+                kind, conn_id = ("", hit_key) if isinstance(hit_key, str) else hit_key
                 batch.append(
                     AuditRecord(
                         0,
                         now,
-                        "cache_hits",
+                        f"{kind}_cache_hits" if kind else "cache_hits",
                         conn_id,
                         "cache",
                         "hit",
@@ -250,35 +355,46 @@ class AuditWriter:
                 item = sign(self._key, _with_chain(record, seq, mac))
                 signed.append(item)
                 mac = item.mac
-            written = 0
-            for sink in self.sinks:
-                try:
-                    sink.write(signed)
-                    written += 1
-                except Exception as exc:
-                    self.write_failures += 1
-                    if self._bus.active:  # metrics count it; the audit listener ignores it
-                        with contextlib.suppress(Exception):
-                            self._bus.emit(
-                                AuditWriteFailed(sink=sink.name, error=type(exc).__name__)
-                            )
-                    log.error(
-                        "audit sink %s failed: %s",
-                        sink.name,
-                        masking.redact(f"{type(exc).__name__}: {exc}"),
-                    )
-            if written == 0:
-                self.failing = True
-                with self._lock:
-                    for conn_id, count in hits.items():  # keep the counts for the next try
-                        self._hits[conn_id] += count
-                return 0
-            self.failing = False
-            self._seq, self._mac = seq, mac
-            with self._lock:
-                for _ in range(len(batch) - len(hits)):
-                    self._pending.popleft()
-            return len(signed)
+            with _sigterm_deferred():
+                written = self._write(batch, signed, hits, seq, mac)
+                if written:
+                    for flushed, snapshot in snapshots:
+                        flushed.update(snapshot)
+                return written
+
+    def _write(
+        self,
+        batch: list[AuditRecord],
+        signed: list[AuditRecord],
+        hits: collections.Counter[_HitKey],
+        seq: int,
+        mac: str,
+    ) -> int:
+        """Hand ``signed`` to every sink; commit the chain position when one took it."""
+        written = 0
+        for sink in self.sinks:
+            try:
+                sink.write(signed)
+                written += 1
+            except Exception as exc:
+                self.write_failures += 1
+                if self._bus.active:  # metrics count it; the audit listener ignores it
+                    with contextlib.suppress(Exception):
+                        self._bus.emit(AuditWriteFailed(sink=sink.name, error=type(exc).__name__))
+                log.error(
+                    "audit sink %s failed: %s",
+                    sink.name,
+                    masking.redact(f"{type(exc).__name__}: {exc}"),
+                )
+        if written == 0:
+            self.failing = True  # the hit counts stay unflushed, for the next try
+            return 0
+        self.failing = False
+        self._seq, self._mac = seq, mac
+        with self._lock:
+            for _ in range(len(batch) - len(hits)):
+                self._pending.popleft()
+        return len(signed)
 
     def close(self) -> None:
         """Stop listening, write what is pending, stop the thread and close the sinks."""
@@ -298,8 +414,6 @@ class AuditWriter:
 
 
 def _with_chain(record: AuditRecord, seq: int, prev: str) -> AuditRecord:
-    import dataclasses
-
     return dataclasses.replace(record, seq=seq, prev=prev)
 
 
@@ -313,23 +427,38 @@ atexit.register(_flush_all)
 _previous_sigterm: Any = None
 
 
-def install_sigterm_flush() -> None:
-    """On SIGTERM, flush every writer, then do what the previous handler did (default: exit).
+def _after_sigterm(signum: int, frame: FrameType | None) -> None:
+    """What SIGTERM did before :func:`install_sigterm_flush`; the default (terminate at once,
+    skipping ``atexit``) becomes ``SystemExit(143)``, so the exit flush runs."""
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        raise SystemExit(128 + signum)
 
-    Installed once, from the main thread only (signal handlers cannot be set elsewhere)."""
+
+def install_sigterm_flush() -> None:
+    """Make SIGTERM a clean exit, so the exit flush writes every pending record.
+
+    The handler wakes every writer and then does what the previous handler did; when that was the
+    default, it raises :class:`SystemExit` (status 143) instead, which unwinds the main thread
+    (releasing any lock it holds) and runs the ``atexit`` flush. Flushing inside the handler itself
+    could deadlock on a lock the interrupted code holds. While the main thread commits a batch the
+    signal is held back until the batch is committed. Installed once, from the main thread only
+    (signal handlers cannot be set elsewhere).
+    """
     global _previous_sigterm
     if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
         return
     _previous_sigterm = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        _flush_all()
-        previous = _previous_sigterm
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_IGN:
+        global _deferred_signal
+        for writer in list(_writers):
+            writer._wake.set()
+        if _committing:
+            _deferred_signal = (signum, frame)
             return
-        else:
-            raise SystemExit(128 + signum)
+        _after_sigterm(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)

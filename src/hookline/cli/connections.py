@@ -79,6 +79,20 @@ ShowSecretsOption = Annotated[
 ]
 
 
+def _record_reveal(conn_ids: list[str | None], command: str) -> None:
+    """Audit each secret this command is about to print in clear (before printing: with
+    ``[audit] fail_closed`` an unrecorded reveal is refused with AuditUnavailable)."""
+    from hookline import audit
+
+    for conn_id in conn_ids:
+        audit.record(
+            "reveal",
+            conn_id=conn_id,
+            outcome="shown",
+            detail=f"hookline connections {command} --show-secrets",
+        )
+
+
 def _stderr(line: str) -> None:
     render.write_text(common.err_console(), masking.redact(line))
 
@@ -263,6 +277,8 @@ def get(
 ) -> None:
     """Show one connection, from whichever backend of the chain holds it (redacted by default)."""
     conn, source, _ = lookup(conn_id)
+    if show_secrets:
+        _record_reveal([conn.conn_id or conn_id], "get")
     render.render_connection(conn, source, output, common.out_console(), show_secrets=show_secrets)
 
 
@@ -347,6 +363,8 @@ def list_(
     nothing is printed and the exit code is 1, with each problem on stderr, unless --partial.
     """
     rows = list_rows(source, partial=partial)
+    if show_secrets:
+        _record_reveal([conn.conn_id for _, conn in rows], "list")
     render.render_connections(rows, output, common.out_console(), show_secrets=show_secrets)
 
 
@@ -610,7 +628,9 @@ def export(
         if conn.conn_id is not None:
             conns.setdefault(conn.conn_id, conn)
     has_secrets = any(c.password or c.sensitive_extra_keys() for c in conns.values())
-    if not show_secrets:
+    if show_secrets:
+        _record_reveal(list(conns), "export")
+    else:
         conns = {conn_id: _redacted_copy(conn) for conn_id, conn in conns.items()}
     from hookline.secrets.files import render_connections
 

@@ -112,6 +112,21 @@ def _shown(key: str, value: str, show_secrets: bool) -> str:
     return value
 
 
+def _record_reveals(pairs: list[tuple[str, str]], command: str) -> None:
+    """Audit each value ``--show-secrets`` prints in clear that would otherwise be hidden (before
+    printing: with ``[audit] fail_closed`` an unrecorded reveal is refused)."""
+    from hookline import audit
+
+    for key, value in pairs:
+        if _shown(key, value, False) != value:
+            audit.record(
+                "variable_reveal",
+                conn_id=key,
+                outcome="shown",
+                detail=f"hookline variables {command} --show-secrets",
+            )
+
+
 def _holds_placeholder(value: str) -> bool:
     """Whether an imported value is (or holds, as a JSON member) the redaction placeholder."""
     if value == masking.REDACTED:
@@ -150,6 +165,8 @@ def get(
             return
         raise error
     value = result.value
+    if show_secrets:
+        _record_reveals([(key, value)], "get")
     if as_json:
         data: Any = deserialize_variable(key, value)
         if not show_secrets:
@@ -299,6 +316,8 @@ def list_(
     if output in (OutputFormat.uri, OutputFormat.env):
         raise typer.BadParameter("use table, plain, json or yaml", param_hint="--output")
     rows = list_rows(source, partial=partial)
+    if show_secrets:
+        _record_reveals([(key, value) for _, key, value in rows], "list")
     records: list[dict[str, str]] = []
     for backend, key, value in rows:
         record = {"key": key, "backend": backend}
@@ -472,6 +491,7 @@ def export(
         variables = shown
     else:
         hidden = []
+        _record_reveals(list(variables.items()), "export")
     text = render_variables_json(variables)
     if file == "-":
         sys.stdout.write(text)

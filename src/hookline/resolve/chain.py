@@ -299,6 +299,13 @@ class SecretsChain:
             register_connection_secrets(conn)
         try:
             backend.set_connections(conns, overwrite=overwrite)
+            if self.bus.active:
+                for conn in conns:
+                    self.bus.emit(
+                        ConnectionWritten(
+                            conn_id=conn.conn_id, backend=backend.name, action="import"
+                        )
+                    )
         finally:
             for conn in conns:
                 self._notify(conn.conn_id)
@@ -394,14 +401,12 @@ class SecretsChain:
                 backend.set_variables(pairs, overwrite=overwrite)
             if self.bus.active:
                 action: Literal["set", "import"] = "set" if len(pairs) == 1 else "import"
-                self.bus.emit(
-                    ConnectionWritten(
-                        conn_id=pairs[0][0] if len(pairs) == 1 else None,
-                        backend=backend.name,
-                        action=action,
-                        kind="variable",
+                for key, _ in pairs:  # one event per key (the audit log records each)
+                    self.bus.emit(
+                        ConnectionWritten(
+                            conn_id=key, backend=backend.name, action=action, kind="variable"
+                        )
                     )
-                )
         finally:
             for key, _ in pairs:
                 self._notify_variable(key)

@@ -179,15 +179,31 @@ def test_fail_closed_refuses_reads_when_no_sink_can_write(tmp_path: Path, bus: E
         [BrokenSink()], key=key, fail_closed=True, bus=bus, flush_interval_s=60
     )
     resolver = _resolver(bus)
-    resolver.get_connection("wh")  # recorded in memory; the sink has not failed yet
-    assert writer.flush() == 0
-    with pytest.raises(AuditUnavailable, match="fail_closed") as info:
-        resolver.get_connection("wh")
-    assert CANARY not in str(info.value)
-    writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
-    assert writer.flush() > 0  # a sink works again: reads are allowed again
-    assert resolver.get_connection("wh").login == "alice"
-    writer.close()
+    try:
+        # a backend access is written before the value is handed out: refused at once
+        with pytest.raises(AuditUnavailable, match="fail_closed") as info:
+            resolver.get_connection("wh")
+        assert CANARY not in str(info.value)
+        with pytest.raises(AuditUnavailable):
+            audit.AuditWriter.record(writer, "reveal", conn_id="wh", sync=True)
+        writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+        assert resolver.get_connection("wh").login == "alice"  # a sink works again
+        # cache hits are refused too while the background writer finds no sink
+        resolver.get_connection("wh")  # a cache hit, counted
+        writer.sinks[:] = [BrokenSink()]
+        assert writer.flush() == 0
+        with pytest.raises(AuditUnavailable):
+            resolver.get_connection("wh")
+        writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+    finally:
+        writer.close()
+    outcomes = [(r.kind, r.outcome) for r in _records(tmp_path / "audit.jsonl")]
+    assert outcomes == [
+        ("lookup", "refused"),
+        ("reveal", "refused"),
+        ("lookup", "hit"),
+        ("cache_hits", "hit"),
+    ]
 
 
 def test_fail_open_by_default_logs_and_serves(
@@ -247,7 +263,7 @@ def test_metastore_sink_stores_records_in_a_table(tmp_path: Path, bus: EventBus)
 
     url = f"sqlite:///{tmp_path / 'hookline.db'}"
     key = load_audit_key(tmp_path, log_exists=False)
-    writer = audit.AuditWriter([MetastoreSink(url)], key=key, bus=bus, flush_interval_s=60)
+    writer = audit.AuditWriter([MetastoreSink(url, key=key)], key=key, bus=bus, flush_interval_s=60)
     _resolver(bus).get_connection("wh")
     writer.close()
     engine = sa.create_engine(url)
@@ -267,3 +283,255 @@ def test_settings_are_checked() -> None:
         audit.AuditSettings.from_mapping({"enabeld": True})
     with pytest.raises(ConfigurationError, match="unknown audit sink"):
         audit.AuditSettings.from_mapping({"sinks": ["file", "kafka"]})
+
+
+def _enabled(tmp_path: Path, **settings: object) -> tuple[Path, CachedResolver]:
+    """Audit on through :func:`audit.enable` with a file sink in ``tmp_path/logs``; a resolver on
+    the process-wide bus."""
+    logs = tmp_path / "logs"
+    audit.enable(
+        audit.AuditSettings(enabled=True, directory=str(logs), **settings),  # type: ignore[arg-type]
+        home=tmp_path,
+    )
+    backend = InMemoryBackend({"wh": f"postgres://alice:{CANARY}@db/app"})
+    return logs, CachedResolver(SecretsChain([backend]))
+
+
+def test_fail_closed_with_the_log_directory_removed(tmp_path: Path) -> None:
+    import shutil
+
+    logs, resolver = _enabled(tmp_path, fail_closed=True)
+    try:
+        assert resolver.get_connection("wh").login == "alice"  # written before it was served
+        assert [r.kind for r in _records(logs / "audit.jsonl")] == ["lookup"]
+        shutil.rmtree(logs)  # the file sink cannot write any more
+        with pytest.raises(AuditUnavailable, match="fail_closed") as info:
+            resolver.get_connection("wh", fresh=True)
+        assert CANARY not in str(info.value)
+        assert CANARY not in repr(info.value)
+        with pytest.raises(AuditUnavailable):
+            audit.record("reveal", conn_id="wh")
+    finally:
+        logs.mkdir(exist_ok=True)
+        audit.disable()
+
+
+def test_fail_open_by_default_with_the_log_directory_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    logs, resolver = _enabled(tmp_path)
+    try:
+        shutil.rmtree(logs)
+        assert resolver.get_connection("wh").login == "alice"
+        assert audit.record("reveal", conn_id="wh") is True
+        writer = audit.active()
+        assert writer is not None
+        assert writer.flush() == 0
+        assert writer.failing
+        assert "audit sink file failed: FileNotFoundError" in caplog.text
+        assert CANARY not in caplog.text
+        assert resolver.get_connection("wh").login == "alice"  # still served
+        logs.mkdir()
+        assert writer.flush() == 3  # lookup, reveal, cache hits: kept until the sink works again
+    finally:
+        audit.disable()
+
+
+def test_record_is_a_no_op_when_auditing_is_off() -> None:
+    assert audit.active() is None
+    assert audit.record("reveal", conn_id="x") is False
+
+
+def test_the_actor_is_recorded_and_covered_by_the_mac(tmp_path: Path, bus: EventBus) -> None:
+    writer, path, key = _writer(tmp_path, bus)
+    writer.record("reveal", conn_id="wh", outcome="shown", actor="api:bob", detail="GET /x")
+    writer.record("reveal", conn_id="wh", outcome="shown")
+    writer.close()
+    first, second = _records(path)
+    assert (first.actor, second.actor) == ("api:bob", "")
+    assert '"actor"' not in path.read_text().splitlines()[1]  # 0.2.0 records stay byte-identical
+    data = json.loads(path.read_text().splitlines()[0])
+    data["actor"] = "api:mallory"
+    lines = path.read_text().splitlines()
+    lines[0] = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n")
+    assert "record 1 was altered" in verify(path, key).problem
+
+
+def test_two_writers_on_one_file_keep_one_chain(tmp_path: Path, bus: EventBus) -> None:
+    """Two processes (two writers here) appending to the same file: the sink re-chains each batch
+    after the file's last record, under a lock."""
+    path = tmp_path / "audit.jsonl"
+    key = load_audit_key(tmp_path, log_exists=False)
+    first = audit.AuditWriter(
+        [FileSink(path, key=key)], key=key, bus=EventBus(), flush_interval_s=60
+    )
+    second = audit.AuditWriter(
+        [FileSink(path, key=key)], key=key, bus=EventBus(), flush_interval_s=60
+    )
+    for i in range(3):
+        first.record("reveal", conn_id=f"a{i}")
+        first.flush()
+        second.record("reveal", conn_id=f"b{i}")
+        second.flush()
+    first.close()
+    second.close()
+    result = verify(path, key, checkpoint=_checkpoint(path))
+    assert result.ok, result.problem
+    assert [r.conn_id for r in _records(path)] == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_an_entry_point_sink_is_loaded_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    collected: list[AuditRecord] = []
+
+    class ListSink:
+        name = "list"
+
+        def __init__(self, settings: audit.AuditSettings) -> None:
+            self.settings = settings
+
+        def write(self, records: list[AuditRecord]) -> None:
+            collected.extend(records)
+
+        def close(self) -> None:
+            pass
+
+    point = EntryPoint(
+        "list", "tests.unit.audit.test_audit:ListSinkFactory", "hookline.audit_sinks"
+    )
+    monkeypatch.setattr(audit, "_plugin_sinks", lambda: {"list": point})
+    monkeypatch.setattr(EntryPoint, "load", lambda self: ListSink)
+    settings = audit.AuditSettings.from_mapping({"enabled": True, "sinks": ["list"]})
+    assert settings.sinks == ("list",)
+    audit.enable(settings, home=tmp_path)
+    try:
+        audit.record("reveal", conn_id="wh", actor="api:bob")
+    finally:
+        audit.disable()
+    assert [(r.kind, r.conn_id, r.actor) for r in collected] == [("reveal", "wh", "api:bob")]
+
+
+def test_cache_hits_from_many_threads_are_all_counted(tmp_path: Path, bus: EventBus) -> None:
+    import threading
+
+    writer, path, _ = _writer(tmp_path, bus)
+    resolver = _resolver(bus)
+    resolver.get_connection("wh")
+
+    def work() -> None:
+        for _ in range(2000):
+            resolver.get_connection("wh")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(5):  # flushes while the threads count
+        writer.flush()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    hits = [r for r in _records(path) if r.kind == "cache_hits"]
+    assert sum(r.count for r in hits) == 16_000
+    assert {r.conn_id for r in hits} == {"wh"}
+
+
+def test_rotation_steps_and_refreshes_become_records(tmp_path: Path, bus: EventBus) -> None:
+    from hookline.events import CredentialsRefreshed, RotationStep
+
+    writer, path, key = _writer(tmp_path, bus)
+    bus.emit(RotationStep(conn_id="wh", step="create", outcome="ok", strategy="single_user"))
+    bus.emit(RotationStep(conn_id="wh", step="test", outcome="failed", strategy="single_user"))
+    bus.emit(CredentialsRefreshed(conn_id="wh", hook="PostgresHook", changed=True))
+    writer.close()
+    assert [(r.kind, r.conn_id, r.backend, r.outcome, r.detail) for r in _records(path)] == [
+        ("rotation", "wh", "single_user", "ok", "create"),
+        ("rotation", "wh", "single_user", "failed", "test"),
+        ("refresh", "wh", "PostgresHook", "changed", ""),
+    ]
+    assert verify(path, key, checkpoint=_checkpoint(path)).ok
+
+
+def test_fail_closed_does_not_fail_a_write_that_happened(tmp_path: Path, bus: EventBus) -> None:
+    class BrokenSink:
+        name = "broken"
+
+        def write(self, records: object) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            pass
+
+    key = load_audit_key(tmp_path, log_exists=False)
+    writer = audit.AuditWriter(
+        [BrokenSink()], key=key, fail_closed=True, bus=bus, flush_interval_s=60
+    )
+    writer.record("reveal", conn_id="x")
+    assert writer.flush() == 0
+    resolver = _resolver(bus)
+    conn = hookline.Connection(conn_id="new", conn_type="http", password=CANARY)
+    resolver.set_connection(conn)  # stored, and its record queued: not reported as failed
+    writer.sinks[:] = [FileSink(tmp_path / "audit.jsonl", key=key)]
+    writer.close()
+    assert [r.kind for r in _records(tmp_path / "audit.jsonl")] == ["reveal", "write"]
+
+
+def test_sigterm_waits_until_the_batch_is_committed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from hookline.audit import writer as audit_writer
+
+    audit_writer.install_sigterm_flush()  # from the main thread: installs the handler once
+    handler = signal.getsignal(signal.SIGTERM)
+    assert callable(handler)
+    calls: list[int] = []
+    monkeypatch.setattr(
+        audit_writer, "_previous_sigterm", lambda signum, frame: calls.append(signum)
+    )
+    with audit_writer._sigterm_deferred():
+        handler(signal.SIGTERM, None)
+        assert calls == []  # held back while a batch is committed
+    assert calls == [signal.SIGTERM]
+    handler(signal.SIGTERM, None)
+    assert calls == [signal.SIGTERM, signal.SIGTERM]
+    monkeypatch.setattr(audit_writer, "_previous_sigterm", signal.SIG_DFL)
+    with pytest.raises(SystemExit) as info:
+        handler(signal.SIGTERM, None)
+    assert info.value.code == 128 + signal.SIGTERM
+
+
+def test_a_cut_last_line_stops_the_chain_with_a_clear_error(tmp_path: Path, bus: EventBus) -> None:
+    from hookline.exceptions import AuditError
+
+    writer, path, key = _writer(tmp_path, bus)
+    writer.record("reveal", conn_id="a")
+    writer.close()
+    with path.open("a") as handle:
+        handle.write('{"seq": 2, "ts"')  # a write cut short
+    with pytest.raises(AuditError, match="is not an audit record") as info:
+        FileSink(path, key=key).last()
+    assert "audit.jsonl" in str(info.value)
+    assert "line 2" in verify(path, key).problem
+
+
+def test_variable_lookups_and_cache_hits_are_kept_apart_from_connections(
+    tmp_path: Path, bus: EventBus
+) -> None:
+    from hookline.events import CacheHit, LookupDone
+
+    writer, path, _ = _writer(tmp_path, bus)
+    bus.emit(LookupDone(conn_id="wh", source="memory", outcome="hit", kind="variable"))
+    for _ in range(3):
+        bus.emit(CacheHit(conn_id="wh", kind="variable"))
+    bus.emit(CacheHit(conn_id="wh"))
+    writer.close()
+    assert [(r.kind, r.conn_id, r.count) for r in _records(path)] == [
+        ("variable_lookup", "wh", 1),
+        ("cache_hits", "wh", 1),
+        ("variable_cache_hits", "wh", 3),
+    ]

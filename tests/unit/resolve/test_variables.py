@@ -220,7 +220,8 @@ def test_writes_emit_connection_written_of_kind_variable() -> None:
     written = [e for e in events if isinstance(e, ConnectionWritten)]
     assert [(e.kind, e.conn_id, e.action) for e in written] == [
         ("variable", "a", "set"),
-        ("variable", None, "import"),
+        ("variable", "b", "import"),
+        ("variable", "c", "import"),
         ("variable", "a", "delete"),
     ]
 

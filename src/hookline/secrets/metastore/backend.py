@@ -683,7 +683,12 @@ class MetastoreBackend(SecretsBackend):
         if self._path is not None and not self._path.exists():
             return 0
         writer = self._prepare_write()
-        return reencrypt(self, writer, ring, batch_size=batch_size, force=force, progress=progress)
+        count = reencrypt(self, writer, ring, batch_size=batch_size, force=force, progress=progress)
+        from hookline.events import KeysRotated, default_bus
+
+        if default_bus.active:
+            default_bus.emit(KeysRotated(backend=self.name, rows=count))
+        return count
 
     def close(self) -> None:
         """Close pooled connections; the backend reconnects if used again."""
