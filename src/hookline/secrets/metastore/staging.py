@@ -144,9 +144,7 @@ class StagingMixin:
         pending, ledger, current = pending_table, rotation_table, connection_table
 
         def work(db: sa.Connection) -> None:
-            found = db.execute(
-                sa.select(pending).where(pending.c.conn_id == conn_id)
-            ).one_or_none()
+            found = db.execute(sa.select(pending).where(pending.c.conn_id == conn_id)).one_or_none()
             if found is None or found.token != token:
                 last = db.execute(
                     sa.select(ledger.c.last_token).where(ledger.c.conn_id == conn_id)
