@@ -4,8 +4,9 @@
 process right after STEP (``create``, ``alter`` = the server change before ``set`` is recorded,
 ``set``, ``test``, ``promote``).
 
-``python -m tests.integration._rotation_worker loop SECONDS INTERVAL CONN_ID``: rotate CONN_ID every
-INTERVAL seconds for SECONDS; print the number of rotations.
+``python -m tests.integration._rotation_worker loop SECONDS INTERVAL CONN_ID``: warm up, print
+``ready``, wait for a line on stdin, then rotate CONN_ID every INTERVAL seconds for SECONDS; print
+the number of rotations (and each one's duration on stderr).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def kill_after(step: str, conn_id: str) -> None:
         for cls in (strategies.SingleUser, strategies.AlternatingUsers):
             original = cls.set
 
-            def set_then_die(self: Any, current: Connection, pending: Connection, _o: Any = original) -> None:
+            def set_then_die(
+                self: Any, current: Connection, pending: Connection, _o: Any = original
+            ) -> None:
                 _o(self, current, pending)
                 _die()
 
@@ -57,12 +60,19 @@ def kill_after(step: str, conn_id: str) -> None:
 
 def loop(seconds: float, interval: float, conn_id: str) -> None:
     rotator = Rotator()
+    rotator.rotate(conn_id, dry_run=True)  # imports and connects before the clock starts
+    import psycopg  # noqa: F401 - warm-up
+    import sqlalchemy  # noqa: F401 - warm-up
+
+    print("ready", flush=True)
+    sys.stdin.readline()
     deadline = time.monotonic() + seconds
     count = 0
     while time.monotonic() < deadline:
         started = time.monotonic()
         rotator.rotate(conn_id)
         count += 1
+        print(f"rotation {count}: {time.monotonic() - started:.3f} s", file=sys.stderr)
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
     print(count)
 
