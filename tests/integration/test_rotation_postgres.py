@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -52,7 +51,8 @@ def run_rotation_loop(
         cwd=ROOT, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout is not None
+    assert child.stdin is not None
     assert child.stdout.readline().strip() == "ready"
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for thread in threads:
@@ -128,15 +128,19 @@ def test_single_user_rotation(postgres_server: PostgresServer, role: str) -> Non
         result = Rotator().rotate(CONN_ID)
     assert result.steps == ("create", "set", "test", "finish")
     new = _metastore().get_connection(CONN_ID)
-    assert new is not None and new.password not in (None, CANARY) and new.login == role
+    assert new is not None
+    assert new.password not in (None, CANARY)
+    assert new.login == role
     assert len(new.password or "") == 32
-    assert _can_login(postgres_server, new) and not _can_login(postgres_server, old)
+    assert _can_login(postgres_server, new)
+    assert not _can_login(postgres_server, old)
     assert _metastore().get_pending(CONN_ID) is None
     assert _metastore().last_rotated_at(CONN_ID) is not None
     steps = [(e.step, e.outcome) for e in events if isinstance(e, RotationStep)]
     assert steps == [("create", "ok"), ("set", "ok"), ("test", "ok"), ("finish", "ok")]
     for event in events:
-        assert CANARY not in repr(event) and str(new.password) not in repr(event)
+        assert CANARY not in repr(event)
+        assert str(new.password) not in repr(event)
     assert PostgresHook(postgres_conn_id=CONN_ID).get_first("select current_user") == (role,)
 
 
@@ -152,7 +156,8 @@ def test_alternating_users_switch_and_old_sessions_keep_working(
     )  # fmt: skip
     Rotator().rotate(CONN_ID)
     first = _metastore().get_connection(CONN_ID)
-    assert first is not None and first.login == f"{role}_alt"
+    assert first is not None
+    assert first.login == f"{role}_alt"
     # The clone has the first user's rights (membership), through the hook's switched pool.
     assert PostgresHook(postgres_conn_id=CONN_ID).get_first(
         f"select current_user, count(*) from {role}_t"
@@ -161,7 +166,9 @@ def test_alternating_users_switch_and_old_sessions_keep_working(
     assert _can_login(postgres_server, first.replace(login=role, password=CANARY))  # untouched
     Rotator().rotate(CONN_ID)
     second = _metastore().get_connection(CONN_ID)
-    assert second is not None and second.login == role and second.password != CANARY
+    assert second is not None
+    assert second.login == role
+    assert second.password != CANARY
     assert _can_login(postgres_server, second)
     assert _can_login(postgres_server, first)  # the inactive user keeps its password till next
     old_session.close()
@@ -179,7 +186,8 @@ def test_failed_test_step_rolls_back(
     with pytest.raises(RotationError) as caught:
         Rotator().rotate(CONN_ID)
     assert caught.value.step == "test"
-    assert "rolled back" in str(caught.value) and CANARY not in str(caught.value)
+    assert "rolled back" in str(caught.value)
+    assert CANARY not in str(caught.value)
     assert _metastore().get_pending(CONN_ID) is None
     assert _metastore().get_connection(CONN_ID) == old
     assert _can_login(postgres_server, old)  # the server has the old password again
@@ -204,11 +212,11 @@ def test_sigkill_at_each_step_then_rerun_finishes(
         assert pending.step == {"create": "create", "alter": "create"}.get(kill_at, kill_at)
         # Usable throughout: the hook logs in (falling back to the pending version if needed).
         assert PostgresHook(postgres_conn_id=CONN_ID).get_first("select 1") == (1,)
-    result = Rotator().rotate(CONN_ID) if kill_at != "promote" else None
-    if result is not None:
-        assert result.resumed_from == pending.step if pending else True
+    if pending is not None:
+        assert Rotator().rotate(CONN_ID).resumed_from == pending.step
     current = _metastore().get_connection(CONN_ID)
-    assert current is not None and current != old
+    assert current is not None
+    assert current != old
     assert _metastore().get_pending(CONN_ID) is None
     assert _can_login(postgres_server, current)
     resolver.set_default_resolver(None)
@@ -229,9 +237,11 @@ def test_cli_rotate_prints_no_secret(
     done = runner.invoke(app, ["rotate", CONN_ID, "-vv"])
     assert done.exit_code == 0, done.output
     new = _metastore().get_connection(CONN_ID)
-    assert new is not None and new.password != CANARY
+    assert new is not None
+    assert new.password != CANARY
     for text in (dry.output, done.output, capsys.readouterr().err):
-        assert CANARY not in text and str(new.password) not in text
+        assert CANARY not in text
+        assert str(new.password) not in text
 
 
 @pytest.mark.parametrize("strategy", ["single_user", "alternating_users"])
@@ -259,4 +269,5 @@ def test_zero_downtime_while_rotating_every_second(
     assert rotations >= 5
     assert sum(queries) > 100
     final = _metastore().get_connection(CONN_ID)
-    assert final is not None and final.password != CANARY
+    assert final is not None
+    assert final.password != CANARY
