@@ -7,8 +7,9 @@ for instance to rotate an API key. The connection's ``rotation_strategy`` extra,
 MySQL/MariaDB (``mysql``) connections:
 
 * ``single_user`` (the default): the user changes **its own** password (PostgreSQL
-  ``ALTER ROLE ... PASSWORD``, MySQL/MariaDB ``ALTER USER CURRENT_USER() IDENTIFIED BY``); no other
-  credentials are needed. From ``set`` until ``finish`` the server accepts only the new password:
+  ``ALTER ROLE ... PASSWORD``, MySQL ``ALTER USER USER() IDENTIFIED BY``); no other
+  credentials are needed (MariaDB: ``SET PASSWORD = PASSWORD(...)``, as its ``ALTER USER`` needs
+  the ``CREATE USER`` privilege even for one's own account). From ``set`` until ``finish`` the server accepts only the new password:
   sessions already open keep working, and new ones opened by the SQL hooks fall back to the pending
   version (see :mod:`hookline.rotation.fallback`), so the connection stays usable throughout.
 * ``alternating_users``: two users, ``<login>`` and ``<login><suffix>`` (``[rotation]
@@ -197,8 +198,11 @@ class SingleUser(Strategy):
     def _set_own(db: Any, target: Connection) -> None:
         if _flavour(target) == "postgres":
             _pg_set_password(db, str(target.login), target.password or "")
+        elif "mariadb" in str(_run(db, "SELECT VERSION()")[0][0]).lower():
+            # MariaDB's ALTER USER needs the CREATE USER privilege even for one's own account.
+            _run(db, "SET PASSWORD = PASSWORD(%s)", (target.password or "",))
         else:
-            _run(db, "ALTER USER CURRENT_USER() IDENTIFIED BY %s", (target.password or "",))
+            _run(db, "ALTER USER USER() IDENTIFIED BY %s", (target.password or "",))
 
     def test(self, pending: Connection) -> None:
         _test(pending)
