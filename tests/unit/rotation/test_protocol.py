@@ -326,3 +326,32 @@ def test_cli_rotate_exit_codes_and_no_secret(backend: StageableMemory) -> None:
     assert new is not None
     assert str(new.password) not in done.output
     assert "rotated with fake" in done.output
+
+
+def test_default_resolver_sees_the_new_version_at_once_with_the_metastore() -> None:
+    """Through the configured chain (env, metastore) and its cache: a cached lookup before the
+    rotation, the new version right after it, and ``get_connection(fresh=True)`` too."""
+    resolver.default_chain().set_connection(_conn())
+    assert resolver.get_connection("app").password == CANARY  # now cached
+    result = Rotator(settings=RotationSettings()).rotate("app")
+    assert result.backend == "metastore"
+    new = resolver.get_connection("app")
+    assert new.password != CANARY
+    assert SERVER.passwords["app"] == new.password
+    assert resolver.get_connection("app", fresh=True) == new
+
+
+def test_cli_rotate_due(backend: StageableMemory) -> None:
+    runner = CliRunner()
+    resolver.set_default_resolver(SecretsChain([backend]))
+    idle = runner.invoke(app, ["rotate", "--due"])
+    assert idle.exit_code == 0
+    assert "no connection is due" in idle.output
+    backend.set_connection(_conn(rotation_interval_s=3600))
+    resolver.set_default_resolver(SecretsChain([backend]))
+    due = runner.invoke(app, ["rotate", "--due"])
+    assert due.exit_code == 0, due.output
+    assert "app: rotated with fake" in due.output
+    resolver.set_default_resolver(SecretsChain([backend]))
+    again = runner.invoke(app, ["rotate", "--due"])
+    assert "no connection is due" in again.output
