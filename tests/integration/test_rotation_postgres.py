@@ -24,8 +24,10 @@ from hookline.exceptions import RotationError
 from hookline.hooks.sql import PostgresHook
 from hookline.hooks.sql.engines import dispose_all
 from hookline.resolve import default as resolver
+from hookline.resolve.chain import SecretsChain
 from hookline.rotation import Rotator, strategies
 from hookline.secrets.metastore import MetastoreBackend
+from hookline.secrets.metastore.keys import generate_key
 from hookline.testing import capture_events
 from tests.servers.postgres import PostgresServer
 
@@ -271,3 +273,35 @@ def test_zero_downtime_while_rotating_every_second(
     final = _metastore().get_connection(CONN_ID)
     assert final is not None
     assert final.password != CANARY
+
+
+def test_metastore_on_postgresql_stages_and_rotates(
+    postgres_server: PostgresServer, role: str
+) -> None:
+    """The metastore itself on PostgreSQL (shared by many machines): pending rows, the ledger and a
+    full single-user rotation through it."""
+    store_db = postgres_server.unique_name("meta")
+    postgres_server.create_database(store_db)
+    store = MetastoreBackend(postgres_server.url(store_db), fernet_keys=generate_key())
+    try:
+        current = Connection(
+            conn_id=CONN_ID, conn_type="postgres", host=postgres_server.host,
+            port=postgres_server.port, login=role, password=CANARY, schema=role,
+        )  # fmt: skip
+        store.set_connection(current)
+        assert store.get_pending(CONN_ID) is None
+        assert store.last_rotated_at(CONN_ID) is None
+        store.put_pending(current.replace(password="Pend1ngOnPostgres99"), token="t", step="create")
+        pending = store.get_pending(CONN_ID)
+        assert pending is not None
+        assert pending.step == "create"
+        store.discard_pending(CONN_ID, "t")
+        Rotator(SecretsChain([store]), ledger=store).rotate(CONN_ID)
+        new = store.get_connection(CONN_ID)
+        assert new is not None
+        assert new.password != CANARY
+        assert _can_login(postgres_server, new)
+        assert store.get_pending(CONN_ID) is None
+        assert store.last_rotated_at(CONN_ID) is not None
+    finally:
+        store.close()
