@@ -13,7 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench import hooks_bench, masking_bench, pipelines_bench, processes, report, resolution
+from bench import (
+    hooks_bench,
+    masking_bench,
+    pipelines_bench,
+    processes,
+    report,
+    resolution,
+    rotation_bench,
+)
 from bench.runner import Settings, run_all
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -51,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             hooks_bench.rows,
             masking_bench.rows,
             pipelines_bench.rows,
+            rotation_bench.rows,
         ],
     )
     meta = {

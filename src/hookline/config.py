@@ -159,7 +159,7 @@ SECTIONS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "metastore": ("url",),
         # Sections owned by one feature module each, kept as written in Settings.sections and
         # checked by their owner (hookline.audit, hookline.masking, hookline.pipelines,
-        # hookline.regions).
+        # hookline.regions, hookline.rotation).
         "audit": (
             "enabled",
             "sinks",
@@ -173,9 +173,20 @@ SECTIONS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "celery": ("broker_url", "queue", "visibility_timeout_s", "heartbeat_interval_s"),
         "pipelines": ("xcom_max_bytes",),
         "failover": ("naming", "regions"),
+        "rotation": (
+            "interval_s",
+            "connections",
+            "strategy",
+            "admin_conn_id",
+            "password_length",
+            "password_symbols",
+            "alternate_suffix",
+        ),
     }
 )
-_FEATURE_SECTIONS: Final = frozenset({"audit", "masking", "celery", "pipelines", "failover"})
+_FEATURE_SECTIONS: Final = frozenset(
+    {"audit", "masking", "celery", "pipelines", "failover", "rotation"}
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)

@@ -268,12 +268,12 @@ def test_unused_backend_table_is_an_error(tmp_path: Path) -> None:
         (
             '# shared database\n[metastor]\nurl = "postgresql://db/h"\n',
             "metastor ({path}, line 2): unknown section [metastor]; did you mean [metastore]? "
-            "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [secrets])",
+            "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [rotation], [secrets])",
         ),
         (
             '[secret]\nbackends = ["env"]\n',
             "secret ({path}, line 1): unknown section [secret]; did you mean [secrets]? "
-            "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [secrets])",
+            "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [rotation], [secrets])",
         ),
         (
             'secret.backends = ["env"]\n',
@@ -300,7 +300,7 @@ def test_unused_backend_table_is_an_error(tmp_path: Path) -> None:
         (
             "[pool]\nsize = 5\n",
             "pool ({path}, line 1): unknown section [pool] (known sections: [audit], [cache], [celery], "
-            "[failover], [masking], [metastore], [pipelines], "
+            "[failover], [masking], [metastore], [pipelines], [rotation], "
             "[secrets])",
         ),
     ],
@@ -322,7 +322,7 @@ def test_misspelled_sections_and_keys_name_file_line_and_closest_name(
         (
             {"HOOKLINE_SECRET__BACKENDS": "env"},
             "HOOKLINE_SECRET__BACKENDS: unknown section 'secret'; did you mean "
-            "HOOKLINE_SECRETS__BACKENDS? (known sections: audit, cache, celery, failover, masking, metastore, pipelines, secrets)",
+            "HOOKLINE_SECRETS__BACKENDS? (known sections: audit, cache, celery, failover, masking, metastore, pipelines, rotation, secrets)",
         ),
         (
             {"HOOKLINE_METASTOR__URL": "sqlite:////x.db"},

@@ -19,6 +19,7 @@ from hookline import __version__, masking
 from hookline.cli import admin, common, connections, pipelines, render
 from hookline.cli import audit as audit_cli
 from hookline.cli import metrics as metrics_cli
+from hookline.cli import rotate as rotate_cli
 from hookline.cli import variables as variables_cli
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import (
@@ -128,6 +129,7 @@ app.command("worker")(pipelines.worker)
 app.add_typer(metrics_cli.app, name="metrics")
 app.add_typer(variables_cli.app, name="variables")
 app.add_typer(audit_cli.app, name="audit")
+app.command("rotate")(rotate_cli.rotate)
 
 
 def _version(value: bool) -> None:

@@ -34,9 +34,9 @@ def test_config_show_refuses_misspelled_sections(isolated_hookline: Path) -> Non
     assert result.stderr.splitlines() == [
         "error: 2 problems in the configuration:",
         f"  - secret ({path}, line 1): unknown section [secret]; did you mean [secrets]? "
-        "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [secrets])",
+        "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [rotation], [secrets])",
         f"  - metastor ({path}, line 4): unknown section [metastor]; did you mean [metastore]? "
-        "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [secrets])",
+        "(known sections: [audit], [cache], [celery], [failover], [masking], [metastore], [pipelines], [rotation], [secrets])",
     ]
 
 

@@ -128,17 +128,26 @@ class CredentialSource:
     Either *resolved* (``fetch`` is the resolver lookup of the conn_id, asked at each new DB
     connection, so the pool follows the secrets backend) or *given* (the latest Connection object a
     hook handed in, replaced through :meth:`offer`). Its repr names the kind only.
+
+    ``fallback`` (resolved sources): called with the driver's error when a connect with the current
+    credentials fails; it returns other credentials to try once (the pending version of a rotation
+    in progress, see :mod:`hookline.rotation.fallback`) or None.
     """
 
-    __slots__ = ("_fetch", "_given", "kind")
+    __slots__ = ("_fetch", "_given", "fallback", "kind")
 
     def __init__(
-        self, *, fetch: Callable[[], Connection] | None = None, given: Connection | None = None
+        self,
+        *,
+        fetch: Callable[[], Connection] | None = None,
+        given: Connection | None = None,
+        fallback: Callable[[BaseException], Connection | None] | None = None,
     ) -> None:
         if (fetch is None) == (given is None):
             raise ValueError("CredentialSource needs exactly one of fetch= and given=")
         self._fetch = fetch
         self._given = given
+        self.fallback = fallback
         self.kind: Literal["resolved", "given"] = "resolved" if fetch is not None else "given"
 
     def current(self) -> Connection:
@@ -280,8 +289,15 @@ class SharedEngine:
         connection, so it never holds a password) and the connection is opened here.
         """
         generation = self.generation
-        params = {**cparams, **self._driver_credentials(self.credentials.current())}
-        connection = dialect.connect(*cargs, **params)
+        source = self.credentials
+        params = {**cparams, **self._driver_credentials(source.current())}
+        try:
+            connection = dialect.connect(*cargs, **params)
+        except Exception as exc:
+            other = None if source.fallback is None else source.fallback(exc)
+            if other is None:
+                raise
+            connection = dialect.connect(*cargs, **{**cparams, **self._driver_credentials(other)})
         if record is not None:
             record.info[GENERATION_KEY] = generation
             record.info[OPENED_KEY] = time.monotonic()

@@ -185,9 +185,16 @@ class SqlExecutor(BaseHook[PoolProxiedConnection]):
         options = self.pool_options
         conn_id = self.conn_id
 
+        def pending(exc: BaseException) -> Connection | None:
+            if dialect.classify(exc) != "auth":
+                return None
+            from hookline.rotation.fallback import pending_connection
+
+            return pending_connection(conn_id)
+
         def source() -> CredentialSource:
             if self._by_id:
-                return CredentialSource(fetch=lambda: get_connection(conn_id))
+                return CredentialSource(fetch=lambda: get_connection(conn_id), fallback=pending)
             return CredentialSource(given=conn)
 
         def credentials(current: Connection) -> dict[str, Any]:

@@ -78,6 +78,7 @@ from hookline.secrets.metastore.reads import (
     close_readers,
 )
 from hookline.secrets.metastore.rows import decode_row, encode_row, is_legacy
+from hookline.secrets.metastore.staging import StagingMixin
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -131,7 +132,7 @@ def _check_file_database(database: str) -> Path:
     return Path(database)
 
 
-class MetastoreBackend(SecretsBackend):
+class MetastoreBackend(StagingMixin, SecretsBackend):
     """Connections in a SQL database (SQLite or PostgreSQL), credential fields encrypted with Fernet.
 
     Args:
@@ -159,6 +160,7 @@ class MetastoreBackend(SecretsBackend):
     transactional: ClassVar[bool] = True
     variable_writable = True
     variables_listable = True
+    stageable: ClassVar[bool] = True  # credential rotation: see metastore.staging
 
     def __init__(
         self,
@@ -584,11 +586,12 @@ class MetastoreBackend(SecretsBackend):
         if self._path is not None and not self._path.exists():
             return False
 
-        from hookline.secrets.metastore.schema import BUMP, connection_table
+        from hookline.secrets.metastore.schema import BUMP, connection_table, pending_table
 
         def work(db: sa.Connection) -> bool:
             table = connection_table
             deleted = db.execute(table.delete().where(table.c.conn_id == conn_id)).rowcount
+            db.execute(pending_table.delete().where(pending_table.c.conn_id == conn_id))
             if deleted:
                 db.execute(BUMP)
             return bool(deleted)

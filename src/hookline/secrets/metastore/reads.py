@@ -48,7 +48,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KNOWN_REVISIONS: Final = frozenset({*LEGACY_REVISIONS, "0002", HEAD_REVISION})
+KNOWN_REVISIONS: Final = frozenset({*LEGACY_REVISIONS, "0002", "0003", HEAD_REVISION})
 #: Revisions without the ``variable`` table (0003 added it).
 NO_VARIABLES_REVISIONS: Final = frozenset({*LEGACY_REVISIONS, "0002"})
 VERSION_SQL: Final = "SELECT version_num FROM alembic_version"

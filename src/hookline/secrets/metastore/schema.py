@@ -14,6 +14,8 @@ __all__ = [
     "SELECT_COUNTER",
     "connection_table",
     "metadata",
+    "pending_table",
+    "rotation_table",
     "state_table",
     "variable_table",
 ]
@@ -50,6 +52,26 @@ variable_table = sa.Table(
     sa.Column("val", sa.Text, nullable=False),
     sa.Column("key_id", sa.String(16)),
     sa.Column("description", sa.Text),
+)
+# 0004: credential rotation (see hookline.secrets.metastore.staging).
+pending_table = sa.Table(
+    "connection_pending",
+    metadata,
+    sa.Column("conn_id", sa.String(250), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("conn_type", sa.String(500)),
+    sa.Column("port", sa.Integer),
+    sa.Column("key_id", sa.String(16)),
+    sa.Column("payload", sa.Text),
+)
+rotation_table = sa.Table(
+    "connection_rotation",
+    metadata,
+    sa.Column("conn_id", sa.String(250), primary_key=True),
+    sa.Column("last_rotated_at", sa.Float, nullable=False),
+    sa.Column("last_token", sa.String(64), nullable=False),
 )
 
 SELECT_COUNTER = sa.select(state_table.c.change_counter).where(state_table.c.id == 1)

@@ -18,4 +18,4 @@ from typing import Final
 __all__ = ["HEAD_REVISION", "SCRIPT_LOCATION"]
 
 SCRIPT_LOCATION: Final = str(Path(__file__).parent)
-HEAD_REVISION: Final = "0003"
+HEAD_REVISION: Final = "0004"
