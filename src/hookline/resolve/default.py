@@ -176,6 +176,7 @@ def get_connection(
     conn_id: str,
     *,
     fresh: bool = False,
+    force_refresh: bool = False,
     region: str | None = None,
     fallback_regions: Sequence[str] | None = None,
 ) -> Connection:
@@ -183,7 +184,10 @@ def get_connection(
 
     Args:
         conn_id: The connection id.
-        fresh: Bypass caches and ask the backends (use after an authentication failure).
+        fresh: Bypass caches and ask the backends (use after an authentication failure or a
+            credential rotation).
+        force_refresh: The same as ``fresh``, under the name of the "re-read after rotating" recipe
+            (``get_connection(conn_id, force_refresh=True)``).
         region: Resolve the regional connection ``{conn_id}_{region}`` (naming configurable), or
             the first fallback region's when this one is down or not defined (see
             :func:`hookline.regions.get_regional_connection`).
@@ -196,6 +200,7 @@ def get_connection(
         DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
     # The chain validates conn_id before asking any backend, so invalid ids never reach a cache.
+    fresh = fresh or force_refresh
     if region is not None:
         from hookline.regions import get_regional_connection
 

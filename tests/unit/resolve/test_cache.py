@@ -419,6 +419,9 @@ def test_default_resolver_is_a_cache_over_the_configured_chain(
     monkeypatch.setenv("HOOKLINE_CONN_WH", "postgres://bob@db2/app")
     assert hookline.get_connection("wh").host == "db"  # cached
     assert hookline.get_connection("wh", fresh=True).host == "db2"
+    monkeypatch.setenv("HOOKLINE_CONN_WH", "postgres://carol@db3/app")
+    assert hookline.get_connection("wh").host == "db2"  # cached again
+    assert hookline.get_connection("wh", force_refresh=True).host == "db3"  # the recipe's name
     assert hookline.find_connection("nope") is None
     with pytest.raises(ConnectionNotFound, match="HOOKLINE_CONN_NOPE"):
         hookline.get_connection("nope")
