@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, overload
 
 import httpx
@@ -154,8 +153,7 @@ class AsyncHttpHook(HttpHookBase[httpx.AsyncClient]):
         if self._stale:
             await self._close_stale()
         client = self.get_conn()
-        request = self.build_request(client, call)
-        options = self.request_options(call.extra_options)
+        request, options = self._prepare(client, call)
         return await self._send(client, request, options, policy)
 
     async def run_and_check(
@@ -175,9 +173,7 @@ class AsyncHttpHook(HttpHookBase[httpx.AsyncClient]):
         options: RequestOptions,
         policy: RetryPolicy,
     ) -> httpx.Response:
-        client = self._client_for(session, options)
-        self._with_timeout(request, options.timeout)
-        rules = self._rules(request.method, options)
+        client, rules = self._ready_to_send(session, request, options)
         attempts = 0
 
         async def attempt(number: int) -> httpx.Response:
@@ -225,8 +221,7 @@ class AsyncHttpHook(HttpHookBase[httpx.AsyncClient]):
 
     async def _test_once(self) -> None:
         client = self.get_conn()
-        request = self.build_request(client, RunCall("GET", self.settings.test_endpoint))
-        options = replace(self.settings.request, check_response=True, stream=False)
+        request, options = self._prepare_test(client)
         response = await self._send(client, request, options, RetryPolicy.never())
         await response.aclose()
 

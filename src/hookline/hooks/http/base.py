@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -348,6 +349,26 @@ class HttpHookBase(BaseHook[ClientT], Generic[ClientT]):
                     headers[checked[0]] = checked[1]
         url = _with_query(self.url_for(call.endpoint), kwargs.pop("params", None))
         return client.build_request(call.method, url, headers=headers, **kwargs)
+
+    def _prepare(self, client: ClientT, call: RunCall) -> tuple[httpx.Request, RequestOptions]:
+        """The request for ``call`` and its options (the connection's, with ``extra_options``)."""
+        request = self.build_request(client, call)
+        return request, self.request_options(call.extra_options)
+
+    def _prepare_test(self, client: ClientT) -> tuple[httpx.Request, RequestOptions]:
+        """The connection test's request: one GET of the ``test_endpoint`` extra (default: the base
+        URL), its status checked, not streamed."""
+        request = self.build_request(client, RunCall("GET", self.settings.test_endpoint))
+        return request, replace(self.settings.request, check_response=True, stream=False)
+
+    def _ready_to_send(
+        self, session: ClientT, request: httpx.Request, options: RequestOptions
+    ) -> tuple[ClientT, HttpRetryRules]:
+        """Ready ``request`` for sending: the client for the call's options (``session`` or a TLS /
+        proxy variant), the call's timeout set on the request, and the retry rules for its method."""
+        client = self._client_for(session, options)
+        self._with_timeout(request, options.timeout)
+        return client, self._rules(request.method, options)
 
     @staticmethod
     def _with_timeout(request: httpx.Request, timeout: httpx.Timeout) -> httpx.Request:

@@ -175,8 +175,7 @@ class HttpHook(HttpHookBase[httpx.Client]):
 
     def _run_call(self, call: RunCall, policy: RetryPolicy) -> httpx.Response:
         client = self.get_conn()
-        request = self.build_request(client, call)
-        options = self.request_options(call.extra_options)
+        request, options = self._prepare(client, call)
         return self._send(client, request, options, policy)
 
     def run_and_check(
@@ -203,9 +202,7 @@ class HttpHook(HttpHookBase[httpx.Client]):
         options: RequestOptions,
         policy: RetryPolicy,
     ) -> httpx.Response:
-        client = self._client_for(session, options)
-        self._with_timeout(request, options.timeout)
-        rules = self._rules(request.method, options)
+        client, rules = self._ready_to_send(session, request, options)
         attempts = 0
 
         def attempt(number: int) -> httpx.Response:
@@ -324,6 +321,5 @@ class HttpHook(HttpHookBase[httpx.Client]):
         """One GET of the ``test_endpoint`` extra (default: the base URL), never retried, so a
         host that does not resolve or refuses fails at once."""
         client = self.get_conn()
-        request = self.build_request(client, RunCall("GET", self.settings.test_endpoint))
-        options = replace(self.settings.request, check_response=True, stream=False)
+        request, options = self._prepare_test(client)
         self._send(client, request, options, RetryPolicy.never()).close()
