@@ -23,6 +23,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -160,6 +161,23 @@ class BaseHook(ABC, Generic[ClientT]):
     @abstractmethod
     def get_conn(self) -> ClientT:
         """Return the client (built lazily on first call, then reused)."""
+
+    def _client_built_once(
+        self, lock: AbstractContextManager[Any], build: Callable[[], ClientT]
+    ) -> ClientT:
+        """The kept client, or the one ``build()`` returns on first use (then kept).
+
+        Checked again under ``lock``, so threads racing the first call build one client, and a
+        built client is returned without taking the lock. For :meth:`get_conn` implementations.
+        """
+        client = self._client
+        if client is None:
+            with lock:
+                client = self._client
+                if client is None:
+                    client = build()
+                    self._client = client
+        return client
 
     def reset_client(self) -> None:
         """Drop the client so the next :meth:`get_conn` rebuilds it from the current connection."""

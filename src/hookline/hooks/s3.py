@@ -216,14 +216,7 @@ class S3Hook(S3ObjectsMixin, BaseHook[Any]):
 
     def get_conn(self) -> Any:
         """The boto3 S3 client, created on first use and kept (boto3 clients are thread-safe)."""
-        client = self._client
-        if client is None:
-            with self._lock:
-                client = self._client
-                if client is None:
-                    client = self._new_client()
-                    self._client = client
-        return client
+        return self._client_built_once(self._lock, self._new_client)
 
     def _new_client(self) -> Any:
         conn = self.connection

@@ -341,3 +341,37 @@ def test_async_refresh_runs_the_flow_once() -> None:
         assert asyncio.run(hook.arun_with_refresh(action)) == "ok"
     assert hook.refresh_count == 1
     assert [c.password for c in hook.built] == ["old-password", "new-password"]
+
+
+def test_client_built_once_builds_one_client_for_racing_threads() -> None:
+    import threading
+    import time
+
+    hook = FakeHook(_conn("pw"))
+    lock = threading.Lock()
+    builds: list[Client] = []
+    start = threading.Barrier(8)
+
+    def build() -> Client:
+        time.sleep(0.01)  # widen the race window
+        client = Client("pw")
+        builds.append(client)
+        return client
+
+    got: list[Client] = []
+
+    def use() -> None:
+        start.wait()
+        got.append(hook._client_built_once(lock, build))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1
+    assert got == [builds[0]] * 8
+    hook.close()
+    again = hook._client_built_once(lock, build)
+    assert again is builds[1]
+    assert len(builds) == 2

@@ -257,14 +257,9 @@ class HttpHookBase(BaseHook[ClientT], Generic[ClientT]):
 
     def get_conn(self) -> ClientT:
         """The hook's client, built on first use and kept (keep-alive pool)."""
-        client = self._client
-        if client is None:
-            with self._lock:
-                client = self._client
-                if client is None:
-                    client = self._make_client(self.settings.request.transport)
-                    self._client = client
-        return client
+        return self._client_built_once(
+            self._lock, lambda: self._make_client(self.settings.request.transport)
+        )
 
     def _client_for(self, session: ClientT, options: RequestOptions) -> ClientT:
         """The client to send with: ``session``, or one built for the call's TLS/proxy options."""

@@ -201,14 +201,7 @@ class SlackHook(BaseHook[Any]):
 
     def get_conn(self) -> Any:
         """The slack_sdk ``WebClient`` (built on first use, then kept; thread-safe)."""
-        client = self._client
-        if client is None:
-            with self._lock:
-                client = self._client
-                if client is None:
-                    client = self._new_client()
-                    self._client = client
-        return client
+        return self._client_built_once(self._lock, self._new_client)
 
     @property
     def client(self) -> Any:
