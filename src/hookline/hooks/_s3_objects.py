@@ -42,10 +42,14 @@ class S3ObjectsMixin:
 
         def _bucket(self, bucket_name: str | None) -> str: ...
 
-        def _refuse_overwrite(self, bucket: str, key: str, replace: bool) -> None: ...
-
-        @staticmethod
-        def _extra_args(encrypt: bool, acl_policy: str | None) -> dict[str, str]: ...
+        def _upload_target(
+            self,
+            key: str,
+            bucket_name: str | None,
+            replace: bool,
+            encrypt: bool,
+            acl_policy: str | None,
+        ) -> tuple[str, str, dict[str, str]]: ...
 
         def _transfer_config(self) -> Any: ...
 
@@ -193,9 +197,9 @@ class S3ObjectsMixin:
         Raises:
             ValueError: the key exists and ``replace`` is False.
         """
-        bucket, key = self._bucket_key(key, bucket_name)
-        self._refuse_overwrite(bucket, key, replace)
-        extra_args = self._extra_args(encrypt, acl_policy)
+        bucket, key, extra_args = self._upload_target(
+            key, bucket_name, replace, encrypt, acl_policy
+        )
         config = self._transfer_config()
         self._call(
             "upload",

@@ -383,6 +383,24 @@ class S3Hook(S3ObjectsMixin, BaseHook[Any]):
         if not replace and self.check_for_key(key, bucket):
             raise ValueError(f"The key s3://{bucket}/{key} already exists (pass replace=True)")
 
+    def _upload_target(
+        self,
+        key: str,
+        bucket_name: str | None,
+        replace: bool,
+        encrypt: bool,
+        acl_policy: str | None,
+    ) -> tuple[str, str, dict[str, str]]:
+        """Where an upload goes and how: the bucket and key (Airflow's rule), refused when the
+        object exists and ``replace`` is False, and the object's extra arguments (encryption, ACL).
+
+        Raises:
+            ValueError: the key exists and ``replace`` is False.
+        """
+        bucket, key = self._bucket_key(key, bucket_name)
+        self._refuse_overwrite(bucket, key, replace)
+        return bucket, key, self._extra_args(encrypt, acl_policy)
+
     @staticmethod
     def _extra_args(encrypt: bool, acl_policy: str | None) -> dict[str, str]:
         args: dict[str, str] = {}
@@ -409,9 +427,9 @@ class S3Hook(S3ObjectsMixin, BaseHook[Any]):
         Raises:
             ValueError: the key exists and ``replace`` is False.
         """
-        bucket, key = self._bucket_key(key, bucket_name)
-        self._refuse_overwrite(bucket, key, replace)
-        extra_args = self._extra_args(encrypt, acl_policy)
+        bucket, key, extra_args = self._upload_target(
+            key, bucket_name, replace, encrypt, acl_policy
+        )
         config = self._transfer_config()
         with contextlib.ExitStack() as stack:
             source = str(filename)
@@ -440,9 +458,9 @@ class S3Hook(S3ObjectsMixin, BaseHook[Any]):
         Raises:
             ValueError: the key exists and ``replace`` is False.
         """
-        bucket, key = self._bucket_key(key, bucket_name)
-        self._refuse_overwrite(bucket, key, replace)
-        extra_args = self._extra_args(encrypt, acl_policy)
+        bucket, key, extra_args = self._upload_target(
+            key, bucket_name, replace, encrypt, acl_policy
+        )
         self._call(
             "put_object",
             bucket,
@@ -482,12 +500,7 @@ class S3Hook(S3ObjectsMixin, BaseHook[Any]):
 
     def check_for_key(self, key: str, bucket_name: str | None = None) -> bool:
         """True when the object exists; False when it or its bucket does not."""
-        bucket, key = self._bucket_key(key, bucket_name)
-        try:
-            self._call("head_object", bucket, key, lambda c: c.head_object(Bucket=bucket, Key=key))
-        except S3NotFound:
-            return False
-        return True
+        return self.head_object(key, bucket_name) is not None
 
     def get_key_info(self, key: str, bucket_name: str | None = None) -> S3KeyInfo:
         """The object's metadata (HEAD) as a typed value (:meth:`get_key` returns boto3's object).
