@@ -41,9 +41,10 @@ from hookline.exceptions import (
     HookConnectionError,
     HookError,
 )
+from hookline.hooks._options import retry_limit_option, timeout_s_option
 from hookline.hooks._retry import RetryPolicy
 from hookline.hooks.base import BaseHook
-from hookline.options import parse_bool, parse_float, parse_int, resolve_option
+from hookline.options import parse_bool
 
 __all__ = ["SmtpHook", "send_email", "send_email_smtp"]
 
@@ -139,26 +140,15 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
     @property
     def timeout_s(self) -> float:
         """The socket timeout in seconds (argument, else extra ``timeout_s`` or ``timeout``, else 30)."""
-        extra = self.connection.extra
-        key = "timeout_s" if extra.get("timeout_s") is not None else "timeout"
-        return resolve_option(
-            "timeout_s",
-            self._timeout_s,
-            extra,
-            30.0,
-            extra_key=key,
-            convert=lambda v: parse_float(v, name=key, minimum=0.0, conn_id=self.conn_id),
+        return timeout_s_option(
+            self._timeout_s, self.connection.extra, conn_id=self.conn_id, default=30.0
         )
 
     @property
     def retry_limit(self) -> int:
         """Connect retries after the first attempt."""
-        return resolve_option(
-            "retry_limit",
-            self._retry_limit,
-            self.connection.extra,
-            2,
-            convert=lambda v: parse_int(v, name="retry_limit", minimum=0, conn_id=self.conn_id),
+        return retry_limit_option(
+            self._retry_limit, self.connection.extra, conn_id=self.conn_id, default=2
         )
 
     @property

@@ -34,10 +34,11 @@ from hookline.exceptions import (
     HookError,
     InvalidConnection,
 )
+from hookline.hooks._options import retry_limit_option, timeout_s_option
 from hookline.hooks._retry import HttpRetryRules, RetryPolicy, mask_httpx_logs, shared_ssl_context
 from hookline.hooks.base import BaseHook
 from hookline.hooks.http.transport import transport_override
-from hookline.options import parse_bool, parse_float, parse_int, resolve_option
+from hookline.options import parse_bool, resolve_option
 
 __all__ = ["DEFAULT_WEBHOOK_BASE_URL", "SlackWebhookHook"]
 
@@ -137,15 +138,8 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
         Raises:
             InvalidConnection: the extra is not a number of seconds.
         """
-        extra = self.connection.extra
-        key = "timeout_s" if extra.get("timeout_s") is not None else "timeout"
-        return resolve_option(
-            "timeout_s",
-            self._timeout_s,
-            extra,
-            30.0,
-            extra_key=key,
-            convert=lambda v: parse_float(v, name=key, minimum=0.0, conn_id=self.conn_id),
+        return timeout_s_option(
+            self._timeout_s, self.connection.extra, conn_id=self.conn_id, default=30.0
         )
 
     @property
@@ -155,12 +149,8 @@ class SlackWebhookHook(BaseHook[httpx.Client]):
         Raises:
             InvalidConnection: the ``retry_limit`` extra is not a whole number >= 0.
         """
-        limit = resolve_option(
-            "retry_limit",
-            self._retry_limit,
-            self.connection.extra,
-            3,
-            convert=lambda v: parse_int(v, name="retry_limit", minimum=0, conn_id=self.conn_id),
+        limit = retry_limit_option(
+            self._retry_limit, self.connection.extra, conn_id=self.conn_id, default=3
         )
         return RetryPolicy(
             retry_limit=limit,
