@@ -124,6 +124,31 @@ class RetryPolicy:
             return None
         return delay
 
+    def _wait_after_error(
+        self,
+        exc: Exception,
+        retry_on_error: Callable[[Exception], bool],
+        number: int,
+        started: float,
+    ) -> float | None:
+        """The wait before retrying after attempt ``number`` raised ``exc``; None: raise it."""
+        if not retry_on_error(exc):
+            return None
+        return self._next_wait(number, started, None)
+
+    def _wait_after_result(
+        self,
+        result: T,
+        retry_on_result: Callable[[T], bool] | None,
+        hint_s: Callable[[T], float | None] | None,
+        number: int,
+        started: float,
+    ) -> float | None:
+        """The wait before retrying after attempt ``number`` returned ``result``; None: return it."""
+        if retry_on_result is None or not retry_on_result(result):
+            return None
+        return self._next_wait(number, started, hint_s(result) if hint_s else None)
+
     def call(
         self,
         attempt: Callable[[int], T],
@@ -157,16 +182,12 @@ class RetryPolicy:
             try:
                 result = attempt(number)
             except Exception as exc:
-                if not retry_on_error(exc):
-                    raise
-                delay = self._next_wait(number, started, None)
+                delay = self._wait_after_error(exc, retry_on_error, number, started)
                 if delay is None:
                     raise
                 reason = type(exc).__name__
             else:
-                if retry_on_result is None or not retry_on_result(result):
-                    return result
-                delay = self._next_wait(number, started, hint_s(result) if hint_s else None)
+                delay = self._wait_after_result(result, retry_on_result, hint_s, number, started)
                 if delay is None:
                     return result
                 reason = _describe(result)
@@ -193,16 +214,12 @@ class RetryPolicy:
             try:
                 result = await attempt(number)
             except Exception as exc:
-                if not retry_on_error(exc):
-                    raise
-                delay = self._next_wait(number, started, None)
+                delay = self._wait_after_error(exc, retry_on_error, number, started)
                 if delay is None:
                     raise
                 reason = type(exc).__name__
             else:
-                if retry_on_result is None or not retry_on_result(result):
-                    return result
-                delay = self._next_wait(number, started, hint_s(result) if hint_s else None)
+                delay = self._wait_after_result(result, retry_on_result, hint_s, number, started)
                 if delay is None:
                     return result
                 reason = _describe(result)
