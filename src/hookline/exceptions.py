@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # for annotations only: at run time this module imports nothi
     from hookline.typing import LookupTraceView as LookupTrace
 
 __all__ = [
+    "AirflowDatabaseError",
+    "AirflowMigrationError",
     "AuditError",
     "AuditUnavailable",
     "AuthenticationFailed",
@@ -229,6 +231,32 @@ class ConnectionsFileError(InvalidConnection):
             f"Failed to load the connections file {self.path}: {count} error{'s' if count != 1 else ''}"
             f"{lines}"
         )
+
+
+class AirflowDatabaseError(HooklineError):
+    """An Airflow metadata database cannot be read: unreachable, missing, not an Airflow database,
+    or a table layout of no known Airflow version.
+
+    Attributes:
+        url: The database URL with its password hidden.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class AirflowMigrationError(HooklineError):
+    """Rows of an Airflow metadata database cannot be migrated (invalid rows, team-scoped rows,
+    conflicts with what hookline holds); nothing was written.
+
+    Attributes:
+        problems: One line per row (its id and why; never a value).
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class DecryptionError(HooklineError):
