@@ -30,11 +30,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.servers.postgres import PostgresServer
+if TYPE_CHECKING:
+    from tests.servers.postgres import PostgresServer
 
 __all__ = [
     "AIRFLOW2_VERSION",

@@ -21,7 +21,7 @@ import typer
 
 from hookline import masking
 from hookline._uri import normalize_conn_type
-from hookline.cli import common, render, transfer
+from hookline.cli import airflow_import, common, render, transfer
 from hookline.cli.common import CliFailure, VerboseOption, register_secrets
 from hookline.cli.render import OutputFormat
 from hookline.connection import Connection
@@ -511,19 +511,50 @@ def _entry_problems(conns: dict[str, Connection], existing: set[str], overwrite:
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="Connections file, or - for stdin.")],
+    file: Annotated[
+        str | None, typer.Argument(help="Connections file, or - for stdin.", show_default=False)
+    ] = None,
     fmt: FormatOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace connections that already exist.")
     ] = False,
+    from_airflow_db: airflow_import.FromAirflowDbOption = None,
+    airflow_fernet_key: airflow_import.AirflowKeyOption = None,
+    dry_run: airflow_import.DryRunOption = False,
+    ignore_teams: airflow_import.IgnoreTeamsOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Import a connections file into the writable backend.
+    """Import a connections file, or an Airflow metadata database, into the writable backend.
 
     Accepts Airflow's JSON, YAML and env forms, a JSON or YAML list of connection objects (each with
     its conn_id), and the HOOKLINE_CONN_<ID>=... lines that `-o env` prints. All or nothing: when
     any entry is invalid, nothing is written and every bad entry is listed.
+
+    With --from-airflow-db URL, the connections of an Airflow 2.x or 3.x metadata database
+    (SQLite, PostgreSQL) are decrypted with Airflow's Fernet key and re-encrypted with hookline's,
+    in one transaction; --dry-run lists what would change. Ids held with the same values are left
+    alone; other existing ids need --overwrite.
     """
+    if from_airflow_db is not None:
+        if file is not None or fmt is not None:
+            raise typer.BadParameter(
+                "give a connections file or --from-airflow-db, not both", param_hint="FILE"
+            )
+        airflow_import.import_connections(
+            from_airflow_db,
+            airflow_fernet_key,
+            overwrite=overwrite,
+            dry_run=dry_run,
+            ignore_teams=ignore_teams,
+        )
+        return
+    if airflow_fernet_key is not None or dry_run or ignore_teams:
+        raise typer.BadParameter(
+            "--airflow-fernet-key, --dry-run and --ignore-teams work with --from-airflow-db",
+            param_hint="--from-airflow-db",
+        )
+    if file is None:
+        raise typer.BadParameter("give a connections file (- for stdin) or --from-airflow-db")
     file_format = _file_format(file, fmt)
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
