@@ -639,7 +639,8 @@ def export(
         Serialization,
         typer.Option(
             "--serialization-format",
-            help="How env lines hold a connection: uri, or json (keeps the description).",
+            help="How env lines hold a connection: uri, or json (keeps the description; Airflow's "
+            "connections import reads env values as URIs only).",
             case_sensitive=False,
         ),
     ] = Serialization.uri,
