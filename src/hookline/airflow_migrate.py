@@ -626,5 +626,8 @@ def check_plan(plan: MigrationPlan) -> None:
         raise AirflowMigrationError(
             f"{len(conflicts)} {plan.kind}(s) already exist in hookline with other values; "
             "use --overwrite to replace them. Nothing was imported",
-            [f"{e.name}: {', '.join(e.fields)} differ" for e in conflicts],
+            [
+                f"{e.name}: {', '.join(e.fields)} differ{'s' if len(e.fields) == 1 else ''}"
+                for e in conflicts
+            ],
         )

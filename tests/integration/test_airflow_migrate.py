@@ -247,3 +247,39 @@ def test_an_unreadable_database_is_a_typed_error_without_the_password(
     assert missing.exit_code == 1
     assert "does not exist" in missing.stderr
     assert not (tmp_path / "none.db").exists()  # never created
+
+
+@pytest.mark.parametrize("db_fixture", ["airflow_meta_sqlite3", "airflow_meta_pg3"])
+def test_variables_import_from_airflow_db(db_fixture: str, request: pytest.FixtureRequest) -> None:
+    """``variables import --from-airflow-db``: all variables stored, secrets never printed;
+    conflicts fail, skip or overwrite as ``--action-on-existing-key`` says."""
+    import hookline
+
+    db: AirflowMetaDb = request.getfixturevalue(db_fixture)
+    args = ("variables", "import", "--from-airflow-db", db.url, "--airflow-fernet-key", BOTH)
+    dry = run(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "  add        new_api_key" in dry.stdout
+    _no_canary(dry.stdout, dry.stderr)
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert f"Imported {BULK + 4} of {BULK + 4} Airflow variables" in result.stdout
+    _no_canary(result.stdout, result.stderr)
+    assert hookline.get_variable("old_secret_token", fresh=True) == "CANARYoldvar81"
+    assert hookline.get_variable("json_var", deserialize_json=True, fresh=True) == {
+        "a": [1, 2],
+        "b": "ü",
+    }
+    assert run("variables", "set", "plain_var", "changed").exit_code == 0
+    conflict = run(*args)
+    assert conflict.exit_code == 1
+    assert "plain_var: value differs" in conflict.stderr
+    skipped = run(*args, "-a", "skip")
+    assert skipped.exit_code == 0, skipped.output
+    assert "1 skipped" in skipped.stdout
+    assert hookline.get_variable("plain_var", fresh=True) == "changed"
+    replaced = run(*args, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert "(0 added, 1 replaced" in replaced.stdout
+    assert hookline.get_variable("plain_var", fresh=True) == "plain value"
+    _no_canary(conflict.stderr, skipped.stdout, replaced.stdout, replaced.stderr)

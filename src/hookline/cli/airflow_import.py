@@ -12,6 +12,7 @@ with other values is a conflict unless ``--overwrite``, as in ``connections impo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Annotated
@@ -21,7 +22,7 @@ import typer
 from hookline import airflow_migrate as migrate
 from hookline.cli import common, render
 from hookline.cli.common import CliFailure
-from hookline.exceptions import AirflowMigrationError
+from hookline.exceptions import AirflowMigrationError, HooklineError
 
 __all__ = [
     "AirflowKeyOption",
@@ -29,6 +30,7 @@ __all__ = [
     "FromAirflowDbOption",
     "IgnoreTeamsOption",
     "import_connections",
+    "import_variables",
 ]
 
 FromAirflowDbOption = Annotated[
@@ -100,13 +102,15 @@ def _run(
     write: Callable[[migrate.MigrationPlan], None],
     dry_run: bool,
     keys: migrate.AirflowFernet,
+    skip_conflicts: bool = False,
 ) -> None:
     started = time.perf_counter()
     source = migrate.redacted_url(url)
     try:
         plan, target = plan_of()
         _report_plan(plan, source, keys.describe(), dry_run, target)
-        migrate.check_plan(plan)
+        if not skip_conflicts:
+            migrate.check_plan(plan)
     except AirflowMigrationError as exc:
         raise _fail(exc) from None
     if dry_run:
@@ -123,7 +127,9 @@ def _run(
         [
             f"Imported {len(plan.to_write)} of {total} Airflow {kind}{'' if total == 1 else 's'} "
             f"from {source} into {target} ({counts['add']} added, {counts['change']} replaced, "
-            f"{counts['unchanged']} unchanged) in {elapsed:.2f} s"
+            f"{counts['unchanged']} unchanged"
+            + (f", {counts['conflict']} skipped" if counts["conflict"] else "")
+            + f") in {elapsed:.2f} s"
         ]
     )
 
@@ -151,3 +157,43 @@ def import_connections(
         common.chain().set_connections(conns, overwrite=bool(plan.names("change")))
 
     _run("connection", url, plan_of, write, dry_run, keys)
+
+
+def import_variables(
+    url: str,
+    fernet_key: str | None,
+    *,
+    overwrite: bool,
+    skip: bool,
+    dry_run: bool,
+    ignore_teams: bool,
+) -> None:
+    """Migrate every variable of the Airflow database at ``url`` into the backend that stores
+    variables, in one ``set_variables`` call (one transaction on the metastore). With ``skip``,
+    keys held with other values are left as they are."""
+    keys = migrate.airflow_fernet(fernet_key)
+    read: list[migrate.AirflowVariable] = []
+
+    def plan_of() -> tuple[migrate.MigrationPlan, str]:
+        read.extend(migrate.read_variables(url, keys, ignore_teams=ignore_teams))
+        backend = common.chain().variable_writable_backend()
+        lookup = backend.get_variable
+        if backend.variables_listable:
+            # one query instead of one per key; on an unreadable row, ask key by key
+            with contextlib.suppress(HooklineError):
+                lookup = dict(backend.list_variables()).get
+        plan = migrate.plan_variables(read, lookup, overwrite=overwrite)
+        return plan, backend.name
+
+    def write(plan: migrate.MigrationPlan) -> None:
+        wanted = set(plan.to_write)
+        items = [(v.key, v.value) for v in read if v.key in wanted]
+        common.chain().set_variables(items, overwrite=bool(plan.names("change")))
+
+    _run("variable", url, plan_of, write, dry_run, keys, skip_conflicts=skip)
+    described = [v.key for v in read if v.description]
+    if described and not dry_run:
+        render.write_text(
+            common.err_console(),
+            f"note: hookline keeps no descriptions; dropped those of {', '.join(described)}",
+        )

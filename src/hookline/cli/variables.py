@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import typer
 
 from hookline import masking
-from hookline.cli import common, render, transfer
+from hookline.cli import airflow_import, common, render, transfer
 from hookline.cli.common import CliFailure, VerboseOption
 from hookline.cli.render import OutputFormat
 from hookline.exceptions import (
@@ -363,8 +363,11 @@ def _file_format(path: str, fmt: FileFormat | None) -> FileFormat:
 @app.command("import")
 def import_(
     file: Annotated[
-        str, typer.Argument(help="Variables file (JSON, YAML or env), or - for stdin.")
-    ],
+        str | None,
+        typer.Argument(
+            help="Variables file (JSON, YAML or env), or - for stdin.", show_default=False
+        ),
+    ] = None,
     fmt: Annotated[
         FileFormat | None,
         typer.Option(
@@ -386,6 +389,10 @@ def import_(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Same as --action-on-existing-key overwrite.")
     ] = False,
+    from_airflow_db: airflow_import.FromAirflowDbOption = None,
+    airflow_fernet_key: airflow_import.AirflowKeyOption = None,
+    dry_run: airflow_import.DryRunOption = False,
+    ignore_teams: airflow_import.IgnoreTeamsOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
     """Import a variables file (what `airflow variables export` writes, or Airflow's YAML and env
@@ -394,8 +401,33 @@ def import_(
     Values that are not text are stored as JSON, as Airflow does. When any entry is invalid, or a
     key exists (with the default --action-on-existing-key fail), nothing is written and every
     problem is listed.
+
+    With --from-airflow-db URL, the variables of an Airflow 2.x or 3.x metadata database (SQLite,
+    PostgreSQL) are decrypted with Airflow's Fernet key and stored in one transaction; --dry-run
+    lists what would change. Keys held with the same value are left alone.
     """
     action = ExistingKey.overwrite if overwrite else action_on_existing_key
+    if from_airflow_db is not None:
+        if file is not None or fmt is not None:
+            raise typer.BadParameter(
+                "give a variables file or --from-airflow-db, not both", param_hint="FILE"
+            )
+        airflow_import.import_variables(
+            from_airflow_db,
+            airflow_fernet_key,
+            overwrite=action is ExistingKey.overwrite,
+            skip=action is ExistingKey.skip,
+            dry_run=dry_run,
+            ignore_teams=ignore_teams,
+        )
+        return
+    if airflow_fernet_key is not None or dry_run or ignore_teams:
+        raise typer.BadParameter(
+            "--airflow-fernet-key, --dry-run and --ignore-teams work with --from-airflow-db",
+            param_hint="--from-airflow-db",
+        )
+    if file is None:
+        raise typer.BadParameter("give a variables file (- for stdin) or --from-airflow-db")
     file_format = _file_format(file, fmt)
     source = "<stdin>" if file == "-" else file
     try:
