@@ -177,11 +177,12 @@ def import_variables(
     def plan_of() -> tuple[migrate.MigrationPlan, str]:
         read.extend(migrate.read_variables(url, keys, ignore_teams=ignore_teams))
         backend = common.chain().variable_writable_backend()
-        lookup = backend.get_variable
+        lookup: Callable[[str], str | None] = backend.get_variable
         if backend.variables_listable:
             # one query instead of one per key; on an unreadable row, ask key by key
             with contextlib.suppress(HooklineError):
-                lookup = dict(backend.list_variables()).get
+                stored = dict(backend.list_variables())
+                lookup = stored.get
         plan = migrate.plan_variables(read, lookup, overwrite=overwrite)
         return plan, backend.name
 
