@@ -170,6 +170,7 @@ def test_conflicts_write_nothing_and_overwrite_replaces_only_what_differs(
         (KEY_OTHER, DecryptionError, "bulk_0000"),  # a key of another installation
         ("", KeyNotConfigured, "bulk_0000"),  # encrypted rows, no key
     ],
+    ids=["old-key-missing", "other-installation", "no-key"],
 )
 def test_a_wrong_key_names_the_connection_and_leaks_nothing(
     db_fixture: str,
