@@ -22,6 +22,7 @@ import typer
 from hookline import airflow_migrate as migrate
 from hookline.cli import common, render
 from hookline.cli.common import CliFailure
+from hookline.connection import Connection
 from hookline.exceptions import AirflowMigrationError, HooklineError
 
 __all__ = [
@@ -139,21 +140,18 @@ def import_connections(
 ) -> None:
     """Migrate every connection of the Airflow database at ``url`` into the writable backend."""
     keys = migrate.airflow_fernet(fernet_key)
-    state: dict[str, list[object]] = {}
+    read: list[Connection] = []
 
     def plan_of() -> tuple[migrate.MigrationPlan, str]:
-        conns = migrate.read_connections(url, keys, ignore_teams=ignore_teams)
-        for conn in conns:
+        read.extend(migrate.read_connections(url, keys, ignore_teams=ignore_teams))
+        for conn in read:
             common.register_secrets(conn)
         backend = common.writable_backend()
-        state["conns"] = list(conns)
-        return migrate.plan_connections(conns, backend, overwrite=overwrite), backend.name
+        return migrate.plan_connections(read, backend, overwrite=overwrite), backend.name
 
     def write(plan: migrate.MigrationPlan) -> None:
         wanted = set(plan.to_write)
-        from hookline.connection import Connection
-
-        conns = [c for c in state["conns"] if isinstance(c, Connection) and c.conn_id in wanted]
+        conns = [conn for conn in read if conn.conn_id in wanted]
         common.chain().set_connections(conns, overwrite=bool(plan.names("change")))
 
     _run("connection", url, plan_of, write, dry_run, keys)
