@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Resolver",
     "active_resolver",
+    "build_resolver",
     "current_resolver",
     "default_chain",
     "default_resolver",
@@ -55,9 +56,15 @@ _scoped_open = 0
 
 def _build_default() -> Resolver:
     from hookline.config import load_settings
+
+    return build_resolver(load_settings())
+
+
+def build_resolver(settings: Settings) -> Resolver:
+    """A resolver as the process default is built: the feature sections applied, the chain of
+    ``settings`` behind a cache (unless ``[cache] enabled = false``)."""
     from hookline.resolve.build import build_chain
 
-    settings = load_settings()
     _apply_feature_sections(settings)
     chain = build_chain(settings)
     if not settings.cache.enabled:
