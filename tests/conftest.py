@@ -31,7 +31,9 @@ def isolated_hookline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """Each test gets its own HOOKLINE_HOME, no inherited HOOKLINE_/AIRFLOW_CONN_ variables, a fresh
     default resolver and an empty masking registry."""
     for name in list(os.environ):
-        if name.startswith(("HOOKLINE_", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW__")):
+        if name.startswith(
+            ("HOOKLINE_", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW__", "AIRFLOW_HOME")
+        ):
             monkeypatch.delenv(name)
     home = tmp_path / "hookline-home"
     monkeypatch.setenv("HOOKLINE_HOME", str(home))

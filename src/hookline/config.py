@@ -8,6 +8,12 @@ Sources, weakest first:
    ``HOOKLINE_CACHE__TTL_SECONDS=60``, ``HOOKLINE_SECRETS__BACKENDS=env,files,metastore``,
    ``HOOKLINE_SECRETS__BACKEND__VAULT__URL=http://127.0.0.1:8200``, ``HOOKLINE_METASTORE__URL=...``.
 
+Airflow's own ``[secrets] backend = <class path>`` and ``backend_kwargs = {json}`` are read too: from an
+``airflow.cfg`` (weaker than the TOML file), ``[secrets] backend``/``backend_kwargs`` in the TOML file,
+and ``AIRFLOW__SECRETS__BACKEND``/``AIRFLOW__SECRETS__BACKEND_KWARGS`` (stronger than the file, weaker
+than ``HOOKLINE_*``); :mod:`hookline.airflow_config` maps the class to a hookline backend and states
+the rules.
+
 The file layout::
 
     [secrets]
@@ -62,6 +68,14 @@ from hookline._settings_source import (
     literal,
     read_toml,
     variable_name,
+)
+from hookline.airflow_config import (
+    AirflowSetting,
+    airflow_cfg_path,
+    map_backend,
+    parse_backend_kwargs,
+    read_airflow_cfg,
+    read_airflow_env,
 )
 from hookline.exceptions import ConfigurationError
 from hookline.masking import REDACTED, redact
@@ -154,7 +168,7 @@ _CACHE_FIELDS: Final = {f.name: f for f in dataclasses.fields(CacheSettings)}
 # Every section hookline reads, with its keys (a section no code reads is not accepted).
 SECTIONS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
-        "secrets": ("backends", "backend"),
+        "secrets": ("backends", "backend", "backend_kwargs"),
         "cache": tuple(_CACHE_FIELDS),
         "metastore": ("url",),
         # Sections owned by one feature module each, kept as written in Settings.sections and
@@ -352,6 +366,14 @@ class _Builder:
         self.table_where: dict[str, str] = {}
         self.sections: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
+        # Airflow's [secrets] backend / backend_kwargs, strongest source last (hookline.airflow_config).
+        self.airflow = AirflowSetting()
+
+    def apply_airflow(self, setting: AirflowSetting) -> None:
+        """Take the options ``setting`` sets over those of weaker sources (option by option)."""
+        self.airflow.backend = setting.backend or self.airflow.backend
+        self.airflow.backend_kwargs = setting.backend_kwargs or self.airflow.backend_kwargs
+        self.airflow.kwarg_overrides.update(setting.kwarg_overrides)
 
     def _set_origin(self, source: Source, keys: Sequence[str]) -> None:
         self.origins[".".join(keys)] = source.origin(keys)
@@ -423,8 +445,21 @@ class _Builder:
             self.backends = _coerce_backends(value, where)
             self._set_origin(source, ["secrets", "backends"])
             return
+        if key == "backend_kwargs" or (
+            key == "backend" and isinstance(value, str) and "." in value
+        ):
+            # Airflow's form: a class path and its JSON keyword arguments.
+            origin = source.origin(["secrets", key])
+            if key == "backend":
+                self.apply_airflow(AirflowSetting(backend=(value, origin)))
+            else:
+                parsed = parse_backend_kwargs(value, where)
+                self.apply_airflow(AirflowSetting(backend_kwargs=(parsed, origin)))
+            return
         if not isinstance(value, Mapping):
-            raise ConfigurationError(f"{where}: expected [secrets.backend.<name>] tables")
+            raise ConfigurationError(
+                f"{where}: expected [secrets.backend.<name>] tables (or an Airflow class path)"
+            )
         for name, kwargs in value.items():
             keys = ["secrets", "backend", name]
             if not isinstance(kwargs, Mapping):
@@ -471,8 +506,46 @@ class _Builder:
         self.metastore_url = value.strip()
         self._set_origin(source, ["metastore", key])
 
+    def _map_airflow(self) -> tuple[str, ...] | None:
+        """Put the mapped Airflow backend under hookline's own table; the chain it implies."""
+        if self.airflow.backend is None or not self.airflow.backend[0].strip():
+            return None
+        class_path, where = self.airflow.backend
+        kwargs, kwargs_where = self.airflow.backend_kwargs or ({}, where)
+        origins = dict.fromkeys(kwargs, kwargs_where)
+        for key, (value, variable) in self.airflow.kwarg_overrides.items():
+            kwargs = {**kwargs, key: value}
+            origins[key] = variable
+        try:
+            mapped = map_backend(class_path, kwargs, where=where, kwargs_where=origins)
+        except ConfigurationError as exc:
+            self.problems.append(str(exc))
+            return None
+        if mapped is None:  # hookline itself
+            return None
+        name = mapped.name
+        if self.backends is not None and name not in self.backends:
+            self.problems.append(
+                f"[secrets] backend {class_path} ({where}) is hookline's {name!r} backend, which "
+                f"is not in [secrets] backends {list(self.backends)} "
+                f"({self.origins.get('secrets.backends')}); add {name!r} to backends"
+            )
+            return None
+        table = self.backend_kwargs.get(name, {})
+        self.backend_kwargs[name] = {**mapped.kwargs, **table}  # hookline's own keys win
+        for key, origin in mapped.origins.items():
+            if key not in table:
+                self.origins[f"secrets.backend.{name}.{key}"] = f"{origin} (Airflow backend_kwargs)"
+        self.origins.setdefault(f"secrets.backend.{name}", f"{where} (Airflow [secrets] backend)")
+        self.table_where.setdefault(name, where)
+        if self.backends is None:
+            self.origins["secrets.backends"] = f"{where} (Airflow's search path)"
+            return mapped.chain
+        return None
+
     def build(self, home: Path, config_path: Path | None) -> Settings:
-        backends = DEFAULT_BACKENDS if self.backends is None else self.backends
+        implied = self._map_airflow()
+        backends = self.backends if self.backends is not None else implied or DEFAULT_BACKENDS
         for name in sorted(set(self.backend_kwargs) - set(backends)):
             suggestion = closest(name, set(backends) - set(self.backend_kwargs))
             hint = _did_you_mean(repr(suggestion) if suggestion else None)
@@ -526,8 +599,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         candidate = home / CONFIG_FILE_NAME
         config_path = candidate if candidate.is_file() else None
     builder = _Builder()
+    airflow_cfg = airflow_cfg_path(env)
+    if airflow_cfg is not None:
+        builder.apply_airflow(read_airflow_cfg(airflow_cfg))
     if config_path is not None:
         data, source = read_toml(config_path)
         builder.apply(data, source)
+    builder.apply_airflow(read_airflow_env(env))
     builder.apply(env_tree(env), Source())
     return builder.build(home, config_path)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from bench.airflow_env import AirflowEnv, ensure_venv, prepare_home
 
 __all__ = ["AirflowInstall", "airflow_home", "airflow_install", "run_airflow"]

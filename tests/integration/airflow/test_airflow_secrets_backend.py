@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from bench.airflow_env import AirflowEnv
+
 from hookline import Connection
 from hookline.secrets.metastore import MetastoreBackend
 from tests.servers.airflow import run_airflow
