@@ -132,11 +132,13 @@ def rotate(
 
 @config_app.command("show")
 def show(output: StructuredOutput = ConfigFormat.table, verbose: VerboseOption = 0) -> None:
-    """Print the effective settings (from hookline.toml and HOOKLINE_* variables), redacted."""
+    """Print the effective settings, redacted, and where each was set ("origins": file and line,
+    variable, airflow.cfg; unset ones are defaults)."""
     from hookline.config import load_settings
 
     settings = load_settings()
-    data = render.redact_text_values(settings.as_display_dict())
+    data = {**settings.as_display_dict(), "origins": dict(sorted(settings.origins.items()))}
+    data = render.redact_text_values(data)
     render.render_mapping(data, output, common.out_console())
 
 

@@ -179,3 +179,30 @@ def test_env_check_accepts_valid_variables(
     result = run("config", "check")
     assert result.exit_code == 0, result.output
     assert "ok    secrets backend env: 2 connection variable(s), 0 malformed" in result.stdout
+
+
+def test_config_show_says_where_airflow_settings_came_from(
+    isolated_hookline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's [secrets] backend from airflow.cfg and AIRFLOW__ variables: mapped, redacted, and
+    each setting's origin shown (file and line, variable)."""
+    cfg = tmp_path / "airflow.cfg"
+    cfg.write_text(
+        "[secrets]\nbackend = airflow.providers.hashicorp.secrets.vault.VaultBackend\n"
+        f'backend_kwargs = {{"url": "http://127.0.0.1:1", "token": "{CANARY}"}}\n'
+    )
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__SECRETS__BACKEND_KWARG__MOUNT_POINT", "airflow")
+    for fmt in ("table", "plain", "json", "yaml"):
+        result = run("config", "show", "-o", fmt)
+        assert result.exit_code == 0, result.output
+        assert_no_canary(result)
+    data = json.loads(run("config", "show", "-o", "json").stdout)
+    assert data["secrets"]["backends"] == ["vault", "env", "metastore"]
+    assert data["secrets"]["backend"]["vault"]["token"] == "***"
+    origins = data["origins"]
+    assert origins["secrets.backend.vault.url"] == f"{cfg}, line 3 (Airflow backend_kwargs)"
+    assert origins["secrets.backend.vault.mount_point"] == (
+        "AIRFLOW__SECRETS__BACKEND_KWARG__MOUNT_POINT (Airflow backend_kwargs)"
+    )
+    assert origins["secrets.backends"] == f"{cfg}, line 2 (Airflow's search path)"
