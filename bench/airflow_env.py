@@ -17,7 +17,15 @@ from pathlib import Path
 
 from bench.connection_ops import ENV_CONN_ID, INPUT_URI, META_CONN_ID
 
-__all__ = ["AIRFLOW_VERSION", "VENV_DIR", "AirflowEnv", "base_env", "ensure_venv", "prepare_home"]
+__all__ = [
+    "AIRFLOW_VERSION",
+    "VENV_DIR",
+    "AirflowEnv",
+    "base_env",
+    "ensure_venv",
+    "install_hookline",
+    "prepare_home",
+]
 
 AIRFLOW_VERSION = "3.3.2"
 REQUIREMENTS = (f"apache-airflow=={AIRFLOW_VERSION}", "apache-airflow-providers-postgres")
@@ -95,6 +103,32 @@ def ensure_venv(venv_dir: Path = VENV_DIR) -> Path:
         raise RuntimeError(f"installing apache-airflow=={AIRFLOW_VERSION} failed")
     marker.write_text(AIRFLOW_VERSION + "\n")
     return python
+
+
+ROOT = BENCH_DIR.parent
+HOOKLINE_EXTRAS = "metastore,http"
+_HOOKLINE_FILE = "import hookline, pathlib; print(pathlib.Path(hookline.__file__).resolve())"
+
+
+def _hookline_installed(python: Path) -> bool:
+    proc = subprocess.run(
+        [str(python), "-c", _HOOKLINE_FILE], capture_output=True, text=True, check=False
+    )
+    src = (ROOT / "src" / "hookline" / "__init__.py").resolve()
+    return proc.returncode == 0 and Path(proc.stdout.strip()) == src
+
+
+def install_hookline(python: Path) -> None:
+    """``pip install -e`` this checkout (with the metastore and http extras) into the Airflow venv,
+    once: the editable install follows later edits, and the entry points of hookline's backends
+    exist there too (what ``hookline.airflow.secrets`` needs inside Airflow)."""
+    if _hookline_installed(python):
+        return
+    _log(f"installing hookline (editable) into {python.parent.parent}")
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _run_quiet([*pip, "-e", f"{ROOT}[{HOOKLINE_EXTRAS}]"])
+    if not _hookline_installed(python):
+        raise RuntimeError(f"installing hookline into {python} failed")
 
 
 def _run_quiet(cmd: list[str]) -> None:

@@ -2,9 +2,10 @@
 
 ``airflow_install`` (session) reuses the benchmark's isolated venv (``bench/.airflow-venv``, created
 once by :func:`bench.airflow_env.ensure_venv`; ignored by git) and installs this checkout into it
-(``pip install -e .[metastore,http]``, so the entry points of hookline's backends exist there too).
-``airflow_home`` (function) gives each test a fresh ``AIRFLOW_HOME`` with a migrated SQLite metastore
-(:func:`bench.airflow_env.prepare_home`). Nothing is skipped: a failed install fails the test loudly.
+(:func:`bench.airflow_env.install_hookline`: ``pip install -e .[metastore,http]``, so the entry points
+of hookline's backends exist there too). ``airflow_home`` (function) gives each test a fresh
+``AIRFLOW_HOME`` with a migrated SQLite metastore (:func:`bench.airflow_env.prepare_home`). Nothing is
+skipped: a failed install fails the test loudly.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bench.airflow_env import AirflowEnv, ensure_venv, prepare_home
+from bench.airflow_env import AirflowEnv, ensure_venv, install_hookline, prepare_home
 
 __all__ = ["AirflowInstall", "airflow_home", "airflow_install", "run_airflow"]
-
-ROOT = Path(__file__).resolve().parents[2]
-HOOKLINE_EXTRAS = "metastore,http"
-_CHECK = "import hookline, pathlib; print(pathlib.Path(hookline.__file__).resolve())"
 
 
 @dataclass(frozen=True)
@@ -33,32 +30,6 @@ class AirflowInstall:
     @property
     def airflow_bin(self) -> Path:
         return self.python.parent / "airflow"
-
-
-def _hookline_installed(python: Path) -> bool:
-    proc = subprocess.run([str(python), "-c", _CHECK], capture_output=True, text=True, check=False)
-    src = (ROOT / "src" / "hookline" / "__init__.py").resolve()
-    return proc.returncode == 0 and Path(proc.stdout.strip()) == src
-
-
-def install_hookline(python: Path) -> None:
-    """``pip install -e`` this checkout into the Airflow venv (once; an editable install follows
-    later edits). Raises RuntimeError with pip's output when it fails."""
-    if _hookline_installed(python):
-        return
-    cmd = [
-        str(python),
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "-e",
-        f"{ROOT}[{HOOKLINE_EXTRAS}]",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not _hookline_installed(python):
-        raise RuntimeError(f"installing hookline into {python} failed:\n{proc.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +50,7 @@ def airflow_home(airflow_install: AirflowInstall, tmp_path: Path) -> AirflowEnv:
 
 
 def run_airflow(
-    env: AirflowEnv, args: list[str], extra_env: Mapping[str, str], timeout_s: float = 240
+    env: AirflowEnv, args: list[str], extra_env: Mapping[str, str], timeout_s: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run ``airflow <args>`` in ``env``'s home with ``extra_env`` added; output captured."""
     return subprocess.run(
