@@ -11,8 +11,9 @@ installs this checkout into it, and runs one ``airflow dags test`` whose task ti
 * ``airflow metastore``: a connection added with ``airflow connections add`` (the task asks the API
   server through the Execution API; hookline and env are asked first).
 
-A second run without hookline configured gives Airflow's own two rows alone. Airflow's secret cache
-is off (its default). Prints a table of medians and p99s; writes nothing.
+A second run without hookline configured gives Airflow's own two rows alone; the "alone" rows time
+each backend's own ``get_connection`` (no SDK wrapper: masking, secret cache, fall-through). Airflow's
+secret cache is off (its default). Prints a table of medians and p99s; writes nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def hookline_bench():
                 BaseHook.get_connection(conn_id)
                 samples.append(time.perf_counter() - t0)
             out[conn_id] = samples
+        # each backend's own get_connection, for the id it holds (no SDK wrapper around it)
+        from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+        held = json.loads(os.environ["BENCH_HELD"])
+        for backend in ensure_secrets_backend_loaded():
+            name = type(backend).__name__
+            if name not in held:
+                continue
+            samples = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                backend.get_connection(conn_id=held[name])
+                samples.append(time.perf_counter() - t0)
+            out["direct:" + name] = samples
         with open(os.environ["BENCH_OUT"], "w") as fh:
             json.dump(out, fh)
 
@@ -77,6 +92,13 @@ def _dags_test(env: dict[str, str], home: Path, ids: list[str], n: int) -> dict[
         "BENCH_N": str(n),
         "BENCH_IDS": json.dumps(ids),
         "BENCH_OUT": str(out),
+        "BENCH_HELD": json.dumps(
+            {
+                "HooklineSecretsBackend": HOOKLINE_CONN_ID,
+                "EnvironmentVariablesBackend": ENV_CONN_ID,
+                "ExecutionAPISecretsBackend": META_CONN_ID,
+            }
+        ),
     }
     airflow = Path(env["_AIRFLOW_BIN"])
     proc = subprocess.run(
@@ -135,6 +157,11 @@ def run(n: int = 300) -> list[tuple[str, float, float]]:
         ("Airflow metastore via Execution API, hookline asked first", *_stats(same[META_CONN_ID])),
         ("Airflow env backend, no custom backend", *_stats(alone[ENV_CONN_ID])),
         ("Airflow metastore via Execution API, no custom backend", *_stats(alone[META_CONN_ID])),
+        *[
+            (f"{key[len('direct:') :]}.get_connection alone", *_stats(samples))
+            for key, samples in same.items()
+            if key.startswith("direct:")
+        ],
     ]
 
 
