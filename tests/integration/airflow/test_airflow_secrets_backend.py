@@ -18,6 +18,7 @@ from hookline.secrets.metastore import MetastoreBackend
 from tests.servers.airflow import run_airflow
 
 CANARY = "canary-Pw-7Qx!93"
+HIDDEN = "canary-Hidden-2b8e1"
 BACKEND = "hookline.airflow.secrets.HooklineSecretsBackend"
 
 DAG_FILE = """
@@ -33,6 +34,11 @@ def hookline_probe():
     def probe():
         conn = BaseHook.get_connection("hl_only")
         logging.getLogger("airflow.task").info("password in a log line: %s", conn.password)
+        import hookline
+
+        # resolved by hookline alone (not through Airflow): masked in the task log all the same
+        hidden = hookline.get_connection("hl_hidden")
+        logging.getLogger("airflow.task").info("hookline-only secret: %s", hidden.password)
         from hookline.hooks.sql import SqlHook
         from hookline.operators.sql import SQLExecuteQueryOperator
 
@@ -85,6 +91,9 @@ def _hookline_side(tmp_path: Path) -> tuple[Path, Path]:
             )
         )
         store.set_connection(Connection.from_uri(f"sqlite:///{data}", conn_id="hl_sqlite"))
+        store.set_connection(
+            Connection(conn_id="hl_hidden", conn_type="http", host="h", password=HIDDEN)
+        )
     finally:
         store.close()
     config = tmp_path / "hookline.toml"
@@ -155,5 +164,7 @@ def test_airflow_reads_connections_and_variables_through_hookline(
     logs = ran.stdout + ran.stderr
     assert "password in a log line: ***" in logs
     assert CANARY not in logs, logs[max(0, logs.find(CANARY) - 1500) : logs.find(CANARY) + 200]
+    assert "hookline-only secret: ***" in logs
+    assert HIDDEN not in logs
     # Variables last: they need hookline.get_variable (the variables work).
     assert result.get("variable") == "hello from hookline", result.get("variable_error")
