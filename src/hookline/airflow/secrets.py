@@ -165,7 +165,7 @@ class HooklineSecretsBackend(BaseSecretsBackend):  # type: ignore[misc]
         """The variable's stored text through hookline's chain, or None when no backend holds it."""
         if team_name is not None:
             return None
-        from hookline import get_variable  # type: ignore[attr-defined]
+        from hookline import get_variable
 
         try:
             value = get_variable(key, default=None)

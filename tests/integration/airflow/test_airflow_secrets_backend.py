@@ -19,6 +19,7 @@ from tests.servers.airflow import run_airflow
 
 CANARY = "canary-Pw-7Qx!93"
 HIDDEN = "canary-Hidden-2b8e1"
+VAR_CANARY = "canary-VarKey-90c7d"
 BACKEND = "hookline.airflow.secrets.HooklineSecretsBackend"
 
 DAG_FILE = """
@@ -56,6 +57,9 @@ def hookline_probe():
         }
         try:
             result["variable"] = Variable.get("hl_greeting")
+            api_key = Variable.get("hl_api_key")
+            result["api_key_ok"] = api_key == os.environ["PROBE_VAR_CANARY"]
+            logging.getLogger("airflow.task").info("sensitive variable: %s", api_key)
         except Exception as exc:  # reported, asserted by the test
             result["variable_error"] = type(exc).__name__ + ": " + str(exc)
         with open(os.environ["PROBE_OUT"], "w") as fh:
@@ -94,6 +98,8 @@ def _hookline_side(tmp_path: Path) -> tuple[Path, Path]:
         store.set_connection(
             Connection(conn_id="hl_hidden", conn_type="http", host="h", password=HIDDEN)
         )
+        store.set_variable("hl_greeting", "hello from hookline")
+        store.set_variable("hl_api_key", VAR_CANARY)
     finally:
         store.close()
     config = tmp_path / "hookline.toml"
@@ -144,7 +150,7 @@ def test_airflow_reads_connections_and_variables_through_hookline(
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "PROBE_OUT": str(out),
         "PROBE_CANARY": CANARY,
-        "HOOKLINE_VAR_HL_GREETING": "hello from hookline",
+        "PROBE_VAR_CANARY": VAR_CANARY,
     }
     ran = run_airflow(airflow_home, ["dags", "test", "hookline_probe"], run_env)
     assert ran.returncode == 0, (ran.stdout[-3000:], ran.stderr[-3000:])
@@ -168,3 +174,7 @@ def test_airflow_reads_connections_and_variables_through_hookline(
     assert HIDDEN not in logs
     # Variables last: they need hookline.get_variable (the variables work).
     assert result.get("variable") == "hello from hookline", result.get("variable_error")
+    assert result["api_key_ok"] is True
+    # a variable whose key looks sensitive is masked by Airflow, whatever backend served it
+    assert "sensitive variable: ***" in logs
+    assert VAR_CANARY not in logs
