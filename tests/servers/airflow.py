@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from bench.airflow_env import AirflowEnv, ensure_venv, install_hookline, prepare_home
 
-__all__ = ["AirflowInstall", "airflow_home", "airflow_install", "run_airflow"]
+__all__ = ["AirflowInstall", "airflow_home", "airflow_install", "ensure_provider", "run_airflow"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,18 @@ class AirflowInstall:
     @property
     def airflow_bin(self) -> Path:
         return self.python.parent / "airflow"
+
+
+def ensure_provider(python: Path, distribution: str, module: str) -> None:
+    """``pip install`` an Airflow provider into the venv unless ``module`` already imports there
+    (the benchmark needs none of them, so the venv is created without). Raises RuntimeError."""
+    check = [str(python), "-c", f"import {module}"]
+    if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+        return
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    proc = subprocess.run([*pip, distribution], capture_output=True, text=True, check=False)
+    if subprocess.run(check, capture_output=True, check=False).returncode != 0:
+        raise RuntimeError(f"installing {distribution} failed:\n{proc.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from bench.airflow_env import AirflowEnv
 
 from hookline.config import load_settings
 from hookline.resolve.build import build_chain
-from tests.servers.airflow import run_airflow
+from tests.servers.airflow import AirflowInstall, ensure_provider, run_airflow
+from tests.servers.openbao import OpenBaoServer
 
 CANARY = "canary-Cfg-Pw-4411"
 FILES = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
@@ -39,7 +40,7 @@ def _connections_file(tmp_path: Path) -> Path:
     return path
 
 
-def _set_secrets_backend(cfg: Path, backend: str, kwargs: dict[str, str]) -> None:
+def _set_secrets_backend(cfg: Path, backend: str, kwargs: dict[str, object]) -> None:
     text = cfg.read_text()
     text, n1 = re.subn(r"(?m)^backend = *$", f"backend = {backend}", text, count=1)
     text, n2 = re.subn(
@@ -93,5 +94,57 @@ def test_airflow_env_vars_read_by_both(airflow_home: AirflowEnv, tmp_path: Path)
     chain = build_chain(settings)
     try:
         _same(_airflow_view(airflow_home, "af_file", env), chain.get_connection("af_file"))
+    finally:
+        chain.close()
+
+
+def test_airflow_cfg_vault_backend_read_by_both(
+    airflow_install: AirflowInstall,
+    airflow_home: AirflowEnv,
+    openbao_server: OpenBaoServer,
+    tmp_path: Path,
+) -> None:
+    """Airflow's own VaultBackend (hashicorp provider) and hookline's mapped vault backend read the
+    same OpenBao secrets from the same airflow.cfg."""
+    ensure_provider(
+        airflow_install.python, "apache-airflow-providers-hashicorp", "airflow.providers.hashicorp"
+    )
+    client = openbao_server.client()
+    secrets = {
+        "af_vault_uri": {"conn_uri": "postgres://vu:vp%40x@vault-db:5432/app?sslmode=require"},
+        "af_vault_json": {
+            "conn_type": "mysql",
+            "host": "m.internal",
+            "login": "ml",
+            "password": CANARY,
+            "port": 3306,
+            "schema": "shop",
+        },
+    }
+    for conn_id, secret in secrets.items():
+        client.secrets.kv.v2.create_or_update_secret(
+            path=f"af-conns/{conn_id}", secret=secret, mount_point="secret"
+        )
+    cfg = airflow_home.home / "airflow.cfg"
+    _set_secrets_backend(
+        cfg,
+        "airflow.providers.hashicorp.secrets.vault.VaultBackend",
+        {
+            "connections_path": "af-conns",
+            "config_path": None,
+            "url": openbao_server.url,
+            "token": openbao_server.root_token,
+            "mount_point": "secret",
+            "kv_engine_version": 2,
+        },
+    )
+    settings = load_settings(
+        {"AIRFLOW_HOME": str(airflow_home.home), "HOOKLINE_HOME": str(tmp_path / "hl")}
+    )
+    assert settings.backends == ("vault", "env", "metastore")
+    chain = build_chain(settings)
+    try:
+        for conn_id in secrets:
+            _same(_airflow_view(airflow_home, conn_id, {}), chain.get_connection(conn_id))
     finally:
         chain.close()
