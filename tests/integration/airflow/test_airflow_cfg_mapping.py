@@ -8,11 +8,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from bench.airflow_env import AirflowEnv
 
 from hookline.config import load_settings
 from hookline.resolve.build import build_chain
 from tests.servers.airflow import AirflowInstall, ensure_provider, run_airflow
+from tests.servers.moto import MotoServer
 from tests.servers.openbao import OpenBaoServer
 
 CANARY = "canary-Cfg-Pw-4411"
@@ -146,5 +148,64 @@ def test_airflow_cfg_vault_backend_read_by_both(
     try:
         for conn_id in secrets:
             _same(_airflow_view(airflow_home, conn_id, {}), chain.get_connection(conn_id))
+    finally:
+        chain.close()
+
+
+@pytest.mark.parametrize(
+    ("class_path", "prefix"),
+    [
+        ("airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend", "af/conns"),
+        (
+            "airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend",
+            "/af/conns",
+        ),
+    ],
+    ids=["secrets_manager", "ssm"],
+)
+def test_airflow_env_aws_backends_read_by_both(
+    airflow_install: AirflowInstall,
+    airflow_home: AirflowEnv,
+    moto_server: MotoServer,
+    tmp_path: Path,
+    class_path: str,
+    prefix: str,
+) -> None:
+    """Airflow's Amazon backends and hookline's mapped ones read the same moto secrets, configured
+    once through AIRFLOW__SECRETS__BACKEND / _KWARGS (credentials and endpoint as kwargs)."""
+    import boto3
+
+    ensure_provider(
+        airflow_install.python, "apache-airflow-providers-amazon", "airflow.providers.amazon"
+    )
+    conn_id = f"af_aws_{tmp_path.name[-6:]}".replace("-", "_")
+    value = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": "aws-db.internal",
+            "login": "al",
+            "password": CANARY,
+            "port": 5432,
+            "schema": "app",
+        }
+    )
+    if "secrets_manager" in class_path:
+        boto3.client("secretsmanager", **moto_server.client_kwargs()).create_secret(
+            Name=f"{prefix}/{conn_id}", SecretString=value
+        )
+    else:
+        boto3.client("ssm", **moto_server.client_kwargs()).put_parameter(
+            Name=f"{prefix}/{conn_id}", Value=value, Type="SecureString"
+        )
+    env = {
+        "AIRFLOW__SECRETS__BACKEND": class_path,
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(
+            {"connections_prefix": prefix, "config_prefix": None, **moto_server.client_kwargs()}
+        ),
+    }
+    settings = load_settings({**env, "HOOKLINE_HOME": str(tmp_path / "hl")})
+    chain = build_chain(settings)
+    try:
+        _same(_airflow_view(airflow_home, conn_id, env), chain.get_connection(conn_id))
     finally:
         chain.close()
