@@ -6,10 +6,11 @@ installs this checkout into it, and runs one ``airflow dags test`` whose task ti
 
 * ``hookline``: a connection held only in hookline's SQLite metastore, through
   ``hookline.airflow.secrets.HooklineSecretsBackend`` (``[workers] secrets_backend``), cache on;
-* ``airflow env``: ``AIRFLOW_CONN_BENCH_ENV`` (Airflow's EnvironmentVariablesBackend; hookline is
-  asked first and answers "absent" from its negative cache);
+* ``AIRFLOW_CONN_BENCH_ENV``: hookline's default chain (``env``, ``metastore``) reads ``AIRFLOW_CONN_*``
+  too, so with hookline configured this variable is served by hookline (cached), before Airflow's
+  own EnvironmentVariablesBackend is asked;
 * ``airflow metastore``: a connection added with ``airflow connections add`` (the task asks the API
-  server through the Execution API; hookline and env are asked first).
+  server through the Execution API, after hookline's negative-cached miss and Airflow's env backend).
 
 A second run without hookline configured gives Airflow's own two rows alone; the "alone" rows time
 each backend's own ``get_connection`` (no SDK wrapper: masking, secret cache, fall-through). Airflow's
@@ -153,7 +154,7 @@ def run(n: int = 300) -> list[tuple[str, float, float]]:
         alone = _dags_test(base, home, [ENV_CONN_ID, META_CONN_ID], n)
     return [
         ("hookline backend (hookline metastore, cached)", *_stats(same[HOOKLINE_CONN_ID])),
-        ("Airflow env backend, hookline asked first", *_stats(same[ENV_CONN_ID])),
+        ("AIRFLOW_CONN_ variable, served by hookline (cached)", *_stats(same[ENV_CONN_ID])),
         ("Airflow metastore via Execution API, hookline asked first", *_stats(same[META_CONN_ID])),
         ("Airflow env backend, no custom backend", *_stats(alone[ENV_CONN_ID])),
         ("Airflow metastore via Execution API, no custom backend", *_stats(alone[META_CONN_ID])),
