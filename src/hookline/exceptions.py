@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # for annotations only: at run time this module imports nothi
 __all__ = [
     "AirflowDatabaseError",
     "AirflowMigrationError",
+    "ApiTokenError",
     "AuditError",
     "AuditUnavailable",
     "AuthenticationFailed",
@@ -624,6 +625,11 @@ class RotationError(HooklineError):
     def __init__(self, message: str, *, step: str) -> None:
         super().__init__(message)
         self.step = step
+
+
+class ApiTokenError(HooklineError, ValueError):
+    """An API token of ``hookline serve`` cannot be created or revoked: an invalid name or role, a
+    name already taken, or no such token. Never carries a token's secret part."""
 
 
 class AuditError(HooklineError):

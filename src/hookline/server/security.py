@@ -1,0 +1,162 @@
+"""Safe defaults for every response of ``hookline serve``: headers, a body size limit, a login rate limit.
+
+* :class:`GuardMiddleware` (pure ASGI, so it costs little per request) refuses a request body
+  larger than the limit with 413, before the application reads it (by ``Content-Length``, or by
+  counting a chunked body), and adds security headers to every response: no sniffing, no framing,
+  no referrer, a strict Content-Security-Policy (scripts and styles only from the server itself),
+  and ``Cache-Control: no-store`` so no page or API answer with connection details is cached.
+* :class:`RateLimiter`: a sliding window per client address, for the login form.
+* :func:`new_csrf_token` / :func:`csrf_ok`: the synchronizer token of the UI's forms.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+__all__ = ["GuardMiddleware", "RateLimiter", "csrf_ok", "new_csrf_token"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    ),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Body size limit and security headers around an ASGI app.
+
+    Args:
+        app: The application.
+        max_body_bytes: The largest request body accepted.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _too_large(send, limit)
+                    return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
+                headers.extend(SECURITY_HEADERS)
+                message["headers"] = headers
+            await send(message)
+
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send_with_headers)
+        except _TooLarge:
+            if started:
+                raise
+            await _too_large(send, limit)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": f"request body larger than {limit} bytes", "status": 413}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """At most ``attempts`` per ``window_s`` seconds per key (a client address).
+
+    Args:
+        attempts: Allowed attempts in the window.
+        window_s: The window's length.
+    """
+
+    def __init__(self, attempts: int = 10, window_s: float = 60.0) -> None:
+        self.attempts = attempts
+        self.window_s = window_s
+        self._hits: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Count one attempt by ``key``; False when it is over the limit (the attempt is refused)."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._hits) > 10_000:  # forget idle clients so memory stays bounded
+                self._hits = {
+                    k: q for k, q in self._hits.items() if q and q[-1] > now - self.window_s
+                }
+            hits = self._hits.setdefault(key, collections.deque())
+            while hits and hits[0] <= now - self.window_s:
+                hits.popleft()
+            if len(hits) >= self.attempts:
+                return False
+            hits.append(now)
+            return True
+
+
+def new_csrf_token() -> str:
+    """A fresh random CSRF token for a session."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_ok(session_token: object, form_token: object) -> bool:
+    """Whether a form's CSRF token matches the session's (constant time)."""
+    if not isinstance(session_token, str) or not isinstance(form_token, str) or not session_token:
+        return False
+    return hmac.compare_digest(session_token.encode(), form_token.encode())
