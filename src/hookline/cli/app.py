@@ -21,6 +21,7 @@ from hookline.cli import audit as audit_cli
 from hookline.cli import metrics as metrics_cli
 from hookline.cli import rotate as rotate_cli
 from hookline.cli import variables as variables_cli
+from hookline.cli import server as server_cli
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import (
     ConfigurationError,
@@ -130,6 +131,8 @@ app.add_typer(metrics_cli.app, name="metrics")
 app.add_typer(variables_cli.app, name="variables")
 app.add_typer(audit_cli.app, name="audit")
 app.command("rotate")(rotate_cli.rotate)
+app.command("serve")(server_cli.serve)
+app.add_typer(server_cli.tokens_app, name="tokens")
 
 
 def _version(value: bool) -> None:
