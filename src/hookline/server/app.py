@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hookline import __version__, masking
@@ -93,20 +94,24 @@ def state(request: Request) -> ServerState:
     return server_state
 
 
-def _bearer(request: Request) -> ApiToken | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value:
+_bearer_scheme = HTTPBearer(auto_error=False, description="An API token: hookline tokens create")
+
+
+def _bearer(request: Request, credentials: HTTPAuthorizationCredentials | None) -> ApiToken | None:
+    if credentials is None or not credentials.credentials:
         return None
-    return state(request).config.tokens.authenticate(value)
+    return state(request).config.tokens.authenticate(credentials.credentials)
 
 
 def require(role: str) -> Any:
     """A dependency: the request's API token, which must allow ``role`` (401 without a valid token,
     403 when its role is too low)."""
 
-    def dependency(request: Request) -> ApiToken:
-        token = _bearer(request)
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+    ) -> ApiToken:
+        token = _bearer(request, credentials)
         if token is None:
             raise HTTPException(
                 401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
@@ -175,8 +180,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-def create_app(config: ServerConfig) -> FastAPI:
-    """The ``hookline serve`` application for ``config``."""
+def _build(config: ServerConfig | None) -> FastAPI:
     from starlette.middleware.sessions import SessionMiddleware
 
     from hookline.server import api, ui
@@ -190,13 +194,15 @@ def create_app(config: ServerConfig) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    _install_error_handlers(app)
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(ui.router)
+    if config is None:
+        return app
     app.state.hookline = ServerState(
         config=config,
         login_limiter=RateLimiter(config.login_attempts_per_minute, 60.0),
     )
-    _install_error_handlers(app)
-    app.include_router(api.router, prefix=API_PREFIX)
-    app.include_router(ui.router)
     ui.mount_static(app)
     app.add_middleware(
         SessionMiddleware,
@@ -208,3 +214,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes)
     return app
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """The ``hookline serve`` application for ``config``."""
+    return _build(config)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the API (what ``/api/v1/openapi.json`` serves; docs/openapi.json)."""
+    document: dict[str, Any] = _build(None).openapi()
+    return document

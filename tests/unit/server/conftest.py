@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hookline.resolve.chain import SecretsChain
@@ -21,6 +22,7 @@ CANARY = "canary-Pw-7f3a9c1e"
 @dataclasses.dataclass
 class Api:
     client: TestClient
+    app: FastAPI
     tokens: dict[str, str]
     config: ServerConfig
 
@@ -49,5 +51,6 @@ def api(server_config: ServerConfig) -> Iterator[Api]:
         role: server_config.tokens.create(f"t-{role}", role)[1]
         for role in ("viewer", "editor", "admin")
     }
-    with TestClient(create_app(server_config), raise_server_exceptions=False) as client:
-        yield Api(client, tokens, server_config)
+    app = create_app(server_config)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client, app, tokens, server_config)
