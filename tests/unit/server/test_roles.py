@@ -47,7 +47,7 @@ def _api_routes(api: Api) -> list[tuple[str, str]]:
     for route in api_module.router.routes:
         assert isinstance(route, APIRoute)
         found.extend((method, "/api/v1" + route.path) for method in sorted(route.methods))
-    paths = {path for path in api.app.openapi()["paths"]}
+    paths = set(api.app.openapi()["paths"])
     assert len(paths) == len({p for _, p in found}), "a route is served but not in api.router"
     return found
 
