@@ -111,12 +111,22 @@ class BaseHook(ABC, Generic[ClientT]):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Airflow's UI form hints (``hidden_fields``, ``relabeling``, ``placeholders``); none by default."""
+        """Airflow's UI form hints, which the ``hookline serve`` connection form follows.
+
+        Keys (all optional): ``hidden_fields`` (standard fields the type does not use, from
+        ``host``, ``schema``, ``login``, ``password``, ``port``, ``extra``), ``relabeling`` (field
+        -> label) and ``placeholders`` (field -> example text). None by default.
+        """
         return {}
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Airflow's extra UI form widgets; none by default."""
+        """Fields of the connection form stored in the extra, by extra key.
+
+        Each value is a dict: ``label`` (required), optional ``placeholder``, ``choices`` (a list of
+        allowed values: a select box) and ``sensitive`` (a password input). Airflow returns WTForms
+        widgets here; hookline has no WTForms, so it uses plain data. None by default.
+        """
         return {}
 
     @staticmethod

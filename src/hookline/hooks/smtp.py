@@ -92,6 +92,19 @@ class SmtpHook(BaseHook[smtplib.SMTP]):
     default_conn_name: ClassVar[str] = "smtp_default"
     conn_name_attr: ClassVar[str] = "smtp_conn_id"
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """No schema; the extras choose TLS (Airflow's SMTP form hides schema too)."""
+        return {"hidden_fields": ["schema"], "placeholders": {"host": "smtp.example.com"}}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The sender address and TLS choice (extras)."""
+        return {
+            "from_email": {"label": "From address", "placeholder": "noreply@example.com"},
+            "disable_tls": {"label": "Disable STARTTLS", "choices": ["", "false", "true"]},
+        }
+
     def __init__(
         self,
         conn: str | Connection | None = None,

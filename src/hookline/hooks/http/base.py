@@ -90,6 +90,15 @@ class HttpHookBase(BaseHook[ClientT], Generic[ClientT]):
     default_conn_name: ClassVar[str] = "http_default"
     conn_name_attr: ClassVar[str] = "http_conn_id"
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """``schema`` is the URL scheme (http or https), as in Airflow's HTTP form."""
+        return {
+            "hidden_fields": [],
+            "relabeling": {"schema": "Scheme"},
+            "placeholders": {"host": "api.example.com", "schema": "https"},
+        }
+
     def __init__(
         self,
         conn: str | Connection | None = None,

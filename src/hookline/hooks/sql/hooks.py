@@ -504,6 +504,15 @@ class SqliteHook(SqlHook):
     conn_name_attr = "sqlite_conn_id"
     dialect = SQLITE
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The host is the database file; no login, password, port or schema."""
+        return {
+            "hidden_fields": ["login", "password", "port", "schema"],
+            "relabeling": {"host": "Database file"},
+            "placeholders": {"host": "/path/to/file.db or :memory:"},
+        }
+
     def _test(self) -> None:
         path = SQLITE.path(self.connection)
         if not path:
@@ -542,6 +551,33 @@ class PostgresHook(SqlHook):
     conn_name_attr = "postgres_conn_id"
     dialect = POSTGRES
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """``schema`` is the database, as in Airflow's form."""
+        return {
+            "relabeling": {"schema": "Database"},
+            "placeholders": {"host": "db.example.com", "port": "5432"},
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """libpq's ``sslmode`` and ``application_name`` (extras passed to the driver)."""
+        return {
+            "sslmode": {
+                "label": "SSL mode",
+                "choices": [
+                    "",
+                    "disable",
+                    "allow",
+                    "prefer",
+                    "require",
+                    "verify-ca",
+                    "verify-full",
+                ],
+            },
+            "application_name": {"label": "Application name", "placeholder": "hookline"},
+        }
+
 
 class MySqlHook(SqlHook):
     """MySQL and MariaDB through PyMySQL (``mysql+pymysql``); ``schema`` is the database name.
@@ -557,3 +593,19 @@ class MySqlHook(SqlHook):
     default_conn_name = "mysql_default"
     conn_name_attr = "mysql_conn_id"
     dialect = MYSQL
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """``schema`` is the database."""
+        return {
+            "relabeling": {"schema": "Database"},
+            "placeholders": {"host": "db.example.com", "port": "3306"},
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The character set and the TLS CA file (extras)."""
+        return {
+            "charset": {"label": "Charset", "placeholder": "utf8mb4"},
+            "ssl_ca": {"label": "TLS CA file", "placeholder": "/etc/ssl/certs/ca.pem"},
+        }
