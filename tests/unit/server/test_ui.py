@@ -62,7 +62,7 @@ def test_editor_adds_edits_and_deletes_and_never_sees_the_password(api: Api) -> 
         "login": "u",
         "port": "5432",
         "password": CANARY,
-        "extra": '{"api_key": "%s"}' % CANARY,
+        "extra": f'{{"api_key": "{CANARY}"}}',
         "w_sslmode": "require",
     }
     created = api.client.post("/connections/new", data=form, follow_redirects=True)
@@ -73,7 +73,8 @@ def test_editor_adds_edits_and_deletes_and_never_sees_the_password(api: Api) -> 
     assert stored is not None
     assert stored.password == CANARY
     assert stored.extra_dejson == {"api_key": CANARY, "sslmode": "require"}
-    assert 'value="Database"' not in created.text and ">Database<" in created.text
+    assert 'value="Database"' not in created.text
+    assert ">Database<" in created.text
     # Save the form as shown (password empty, extra with ***): nothing secret is lost.
     edit = {
         "csrf": csrf,
@@ -93,7 +94,8 @@ def test_editor_adds_edits_and_deletes_and_never_sees_the_password(api: Api) -> 
     assert (stored.host, stored.password) == ("db2", CANARY)
     assert stored.extra_dejson == {"api_key": CANARY, "sslmode": "disable"}
     listing = api.client.get("/connections?search=pg_")
-    assert "pg_ui" in listing.text and "metastore" in listing.text
+    assert "pg_ui" in listing.text
+    assert "metastore" in listing.text
     trace = api.client.get("/connections/pg_ui/trace")
     assert "metastore" in trace.text
     deleted = api.client.post(
@@ -117,7 +119,8 @@ def test_viewer_cannot_change_anything(api: Api) -> None:
         Connection(conn_id="keep", conn_type="postgres", host="h", password=CANARY)
     )
     page = api.client.get("/connections/keep/edit")
-    assert 'id="save"' not in page.text and 'id="delete"' not in page.text
+    assert 'id="save"' not in page.text
+    assert 'id="delete"' not in page.text
     assert CANARY not in page.text
     for path, data in (
         ("/connections/keep/delete", {"csrf": csrf}),
@@ -127,7 +130,8 @@ def test_viewer_cannot_change_anything(api: Api) -> None:
     ):
         assert api.client.post(path, data=data).status_code == 403
     stored = api.config.chain.lookup("keep").connection
-    assert stored is not None and stored.host == "h"
+    assert stored is not None
+    assert stored.host == "h"
     assert api.client.get("/audit").status_code == 403
 
 
