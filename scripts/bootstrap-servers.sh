@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The servers the integration tests and benchmarks start themselves (PostgreSQL, MariaDB, Redis), from
-# Debian packages. Only `make test` and `make bench` need them; installing them needs root.
+# The servers the integration tests and benchmarks start themselves (PostgreSQL, MariaDB, Redis), and
+# the headless Chromium the web UI tests drive, from Debian packages. Only `make test` and `make bench` need them; installing them needs root.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -10,6 +10,7 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0
 fi
