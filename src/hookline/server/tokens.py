@@ -36,6 +36,8 @@ __all__ = ["ROLES", "ApiToken", "TokenStore", "role_allows"]
 ROLES: Final[tuple[str, ...]] = ("viewer", "editor", "admin")
 TOKEN_PREFIX: Final = "hlt_"
 _TOKEN_RE: Final = re.compile(r"hlt_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")
+#: How long a token found valid is trusted before the database is asked again (seconds).
+CACHE_SECONDS: Final = 1.0
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 
 _metadata = sa.MetaData()
@@ -123,6 +125,9 @@ class TokenStore:
         self.engine = sa.create_engine(url, **kwargs)
         self._ready = False
         self._lock = threading.Lock()
+        # digest of a whole token -> (token, checked at): a token is re-read from the database at
+        # most every CACHE_SECONDS, so a revocation by another process takes effect within that.
+        self._recent: dict[str, tuple[ApiToken, float]] = {}
 
     def _setup(self) -> None:
         if not self._ready:
@@ -194,6 +199,7 @@ class TokenStore:
             )
             if done.rowcount != 1:
                 raise ApiTokenError(f"no active token named {name!r}")
+            self._recent.clear()
             row = conn.execute(
                 sa.select(
                     token_table.c.token_id,
@@ -206,10 +212,29 @@ class TokenStore:
         return _token(row)
 
     def authenticate(self, text: str) -> ApiToken | None:
-        """The active token ``text`` stands for, or None (malformed, unknown, revoked, wrong)."""
+        """The active token ``text`` stands for, or None (malformed, unknown, revoked, wrong).
+
+        A token found valid is remembered for :data:`CACHE_SECONDS` (keyed by its digest, never the
+        text), so a busy client costs one database read per second, not one per request.
+        """
         match = _TOKEN_RE.fullmatch(text.strip())
         if match is None:
             return None
+        key = _digest(text.strip())
+        now = time.monotonic()
+        cached = self._recent.get(key)
+        if cached is not None and now - cached[1] < CACHE_SECONDS:
+            return cached[0]
+        token = self._authenticate(match)
+        if token is not None:
+            if len(self._recent) > 1000:
+                self._recent.clear()
+            self._recent[key] = (token, now)
+        else:
+            self._recent.pop(key, None)
+        return token
+
+    def _authenticate(self, match: re.Match[str]) -> ApiToken | None:
         self._setup()
         with self.engine.connect() as conn:
             row = conn.execute(
