@@ -20,8 +20,8 @@ from hookline.cli import admin, common, connections, pipelines, render
 from hookline.cli import audit as audit_cli
 from hookline.cli import metrics as metrics_cli
 from hookline.cli import rotate as rotate_cli
-from hookline.cli import variables as variables_cli
 from hookline.cli import server as server_cli
+from hookline.cli import variables as variables_cli
 from hookline.cli.common import CliFailure, err_console, out_console
 from hookline.exceptions import (
     ConfigurationError,

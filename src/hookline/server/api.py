@@ -21,7 +21,12 @@ from starlette.concurrency import run_in_threadpool
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import ConnectionNotFound, InvalidConnection, ListingIncomplete
+from hookline.exceptions import (
+    ConfigurationError,
+    ConnectionNotFound,
+    InvalidConnection,
+    ListingIncomplete,
+)
 from hookline.masking import is_sensitive_key
 from hookline.server.app import Admin, Editor, Viewer, state
 from hookline.server.schemas import (
@@ -292,47 +297,50 @@ def get_variables(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> VariableCollection:
     """Variables of every backend that can list them (values of secret-named keys as ***)."""
+    try:
+        rows = state(request).config.chain.list_variables()
+    except ListingIncomplete as exc:
+        raise HTTPException(
+            503, f"cannot list every variable: {len(exc.failures)} problem(s)"
+        ) from None
     seen: dict[str, VariableOut] = {}
-    for backend in state(request).config.chain.backends:
-        if not backend.variables_listable:
-            continue
-        for key, value in backend.list_variables():
-            if key not in seen:
-                seen[key] = VariableOut(key=key, value=_shown(key, value), source=backend.name)
-    rows = [seen[key] for key in sorted(seen)]
-    return VariableCollection(variables=rows[offset : offset + limit], total_entries=len(rows))
+    for backend, key, value in rows:
+        if key not in seen:
+            seen[key] = VariableOut(key=key, value=_shown(key, value), source=backend)
+    out = [seen[key] for key in sorted(seen)]
+    return VariableCollection(variables=out[offset : offset + limit], total_entries=len(out))
 
 
 @router.get("/variables/{key}", response_model=VariableOut, tags=["variables"])
 def get_variable(request: Request, token: Viewer, key: VarKey) -> VariableOut:
     """One variable, from the first backend that holds it."""
-    for backend in state(request).config.chain.backends:
-        value = backend.get_variable(key)
-        if value is not None:
-            return VariableOut(key=key, value=_shown(key, value), source=backend.name)
-    raise HTTPException(404, f"variable {key!r} not found")
+    result = state(request).config.chain.lookup_variable(key)
+    if result.value is None:
+        raise HTTPException(404, f"variable {key!r} not found")
+    return VariableOut(key=key, value=_shown(key, result.value), source=result.source)
 
 
-def _variable_backend(request: Request) -> Any:
-    for backend in state(request).config.chain.backends:
-        if backend.variable_writable:
-            return backend
-    raise HTTPException(409, "no backend of the chain can store variables")
+def _variable_backend(request: Request) -> str:
+    try:
+        return str(state(request).config.chain.variable_writable_backend().name)
+    except ConfigurationError:
+        raise HTTPException(409, "no backend of the chain stores variables") from None
 
 
 @router.put("/variables/{key}", response_model=VariableOut, tags=["variables"])
 def put_variable(request: Request, token: Editor, key: VarKey, body: VariableBody) -> VariableOut:
     """Create or replace a variable in the first backend that stores variables."""
     backend = _variable_backend(request)
-    backend.set_variable(key, body.value, overwrite=True)
+    state(request).config.chain.set_variable(key, body.value, overwrite=True)
     audit_write("api_write", token, None, f"variable set {key}")
-    return VariableOut(key=key, value=_shown(key, body.value), source=backend.name)
+    return VariableOut(key=key, value=_shown(key, body.value), source=backend)
 
 
 @router.delete("/variables/{key}", status_code=204, response_class=Response, tags=["variables"])
 def delete_variable(request: Request, token: Editor, key: VarKey) -> Response:
     """Delete a variable from the backend that stores variables."""
-    if not _variable_backend(request).delete_variable(key):
+    _variable_backend(request)
+    if not state(request).config.chain.delete_variable(key):
         raise HTTPException(404, f"variable {key!r} not found")
     audit_write("api_write", token, None, f"variable delete {key}")
     return Response(status_code=204)

@@ -32,6 +32,7 @@ from hookline.exceptions import (
     ConnectionNotFound,
     HooklineError,
     InvalidConnection,
+    InvalidVariable,
     RunNotFound,
     VariableNotFound,
 )
@@ -140,6 +141,7 @@ _STATUS: tuple[tuple[type[HooklineError], int], ...] = (
     (VariableNotFound, 404),
     (RunNotFound, 404),
     (InvalidConnection, 422),
+    (InvalidVariable, 422),
     (ApiTokenError, 422),
     (BackendUnavailable, 503),
     (BackendPermissionDenied, 502),

@@ -258,3 +258,20 @@ def test_openapi_document_is_committed_and_current(api: Api) -> None:
     )
     served = api.client.get("/api/v1/openapi.json").json()
     assert served == openapi_document()
+
+
+def test_variables_round_trip_and_mask_secret_keys(api: Api) -> None:
+    h = api.headers("editor")
+    put = api.client.put("/api/v1/variables/region", json={"value": "eu-west-1"}, headers=h)
+    assert put.status_code == 200, put.text
+    assert put.json() == {"key": "region", "value": "eu-west-1", "source": "metastore"}
+    secret = api.client.put("/api/v1/variables/api_password", json={"value": CANARY}, headers=h)
+    assert secret.json()["value"] == "***"
+    listed = api.client.get("/api/v1/variables", headers=api.headers("viewer"))
+    assert listed.json()["total_entries"] == 2
+    assert CANARY not in listed.text
+    one = api.client.get("/api/v1/variables/region", headers=api.headers("viewer"))
+    assert one.json()["value"] == "eu-west-1"
+    assert api.client.delete("/api/v1/variables/region", headers=h).status_code == 204
+    assert api.client.get("/api/v1/variables/region", headers=h).status_code == 404
+    assert api.client.delete("/api/v1/variables/region", headers=h).status_code == 404
