@@ -41,6 +41,10 @@ IMPORT_NAMES = {
     "pyarrow": "pyarrow",
     "prometheus-client": "prometheus_client",
     "opentelemetry-sdk": "opentelemetry",
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "python-multipart": "python_multipart",
+    "itsdangerous": "itsdangerous",
 }
 DRIVERS = {"psycopg", "pymysql"}
 

@@ -33,6 +33,7 @@ from hookline.exceptions import (
     HooklineError,
     InvalidConnection,
     InvalidVariable,
+    MissingDependency,
     RunNotFound,
     VariableNotFound,
 )
@@ -218,8 +219,25 @@ def _build(config: ServerConfig | None) -> FastAPI:
     return app
 
 
+def _check_packages() -> None:
+    """Fail at startup, not at the first login: the UI needs Jinja2 (pages), python-multipart
+    (forms) and itsdangerous (signed session cookies), which FastAPI imports only when used."""
+    try:
+        import itsdangerous
+        import jinja2
+        import python_multipart
+    except ImportError as exc:
+        raise MissingDependency(exc.name or "jinja2", "server", purpose="the web UI") from exc
+    del itsdangerous, jinja2, python_multipart
+
+
 def create_app(config: ServerConfig) -> FastAPI:
-    """The ``hookline serve`` application for ``config``."""
+    """The ``hookline serve`` application for ``config``.
+
+    Raises:
+        MissingDependency: a package of the ``server`` extra is not installed.
+    """
+    _check_packages()
     return _build(config)
 
 
