@@ -42,10 +42,6 @@ SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
 )
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class GuardMiddleware:
     """Body size limit and security headers around an ASGI app.
 
@@ -63,43 +59,50 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
+        length: int | None = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > limit
+                    length = int(value)
                 except ValueError:
-                    too_big = True
-                if too_big:
+                    length = limit + 1
+        if length is not None and length > limit:
+            await _too_large(send, limit)
+            return
+        if length is None and scope.get("method") in {"POST", "PUT", "PATCH", "DELETE"}:
+            # No Content-Length (a chunked body): read it here, up to the limit, then replay it.
+            body = bytearray()
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                body.extend(message.get("body", b""))
+                more = bool(message.get("more_body", False))
+                if len(body) > limit:
                     await _too_large(send, limit)
                     return
-        started = False
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+            receive = replay
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
-                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k != b"cache-control"
+                ]
                 headers.extend(SECURITY_HEADERS)
                 message["headers"] = headers
             await send(message)
 
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send_with_headers)
-        except _TooLarge:
-            if started:
-                raise
-            await _too_large(send, limit)
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _too_large(send: Send, limit: int) -> None:
