@@ -380,7 +380,7 @@ def get_runs(
 
 
 @router.get("/health", response_model=HealthOut, tags=["health"])
-def health() -> HealthOut:
+async def health() -> HealthOut:
     """Liveness (no token needed; says nothing but ``ok``)."""
     return HealthOut(status="ok")
 
