@@ -103,7 +103,7 @@ def form_fields(conn_type: str) -> dict[str, Any]:
         hook = hook_class_for(conn_type)
         behaviour = dict(hook.get_ui_field_behaviour())
         widgets = dict(hook.get_connection_form_widgets())
-        hook_name = str(getattr(hook, "hook_name", "") or conn_type)
+        hook_name = hook.hook_name or conn_type
     return {
         "hook_name": hook_name,
         "hidden": set(behaviour.get("hidden_fields", ())),
