@@ -95,9 +95,7 @@ class GuardMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", ()) if k != b"cache-control"
-                ]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
                 headers.extend(SECURITY_HEADERS)
                 message["headers"] = headers
             await send(message)
