@@ -51,6 +51,11 @@ def api(server_config: ServerConfig) -> Iterator[Api]:
         role: server_config.tokens.create(f"t-{role}", role)[1]
         for role in ("viewer", "editor", "admin")
     }
+    from hookline import metrics
+
     app = create_app(server_config)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client, app, tokens, server_config)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Api(client, app, tokens, server_config)
+    finally:
+        metrics.disable()  # GET /api/v1/metrics subscribes hookline's metrics to the process bus

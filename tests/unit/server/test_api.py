@@ -233,7 +233,14 @@ def test_revoked_token_is_refused(api: Api) -> None:
 
 
 def test_metrics_and_runs(api: Api) -> None:
-    metrics = api.client.get("/api/v1/metrics", headers=api.headers("viewer"))
+    from hookline import events
+    from hookline import metrics as hookline_metrics
+
+    try:
+        metrics = api.client.get("/api/v1/metrics", headers=api.headers("viewer"))
+    finally:
+        hookline_metrics.disable()  # the endpoint subscribed the process bus
+    assert not events.default_bus.active
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     runs = api.client.get("/api/v1/pipelines/runs", headers=api.headers("viewer"))
