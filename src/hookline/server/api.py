@@ -64,19 +64,22 @@ ConnId = Annotated[
 MASK = "***"
 
 
-def audit_write(kind: str, token: ApiToken, conn_id: str | None, outcome: str) -> None:
-    """Record an API action in the audit log (when auditing is on in this process)."""
+def audit_write(kind: str, token: ApiToken, conn_id: str | None, outcome: str) -> bool:
+    """Record an API action in the audit log; False when auditing is off in this process.
+
+    Raises:
+        AuditUnavailable: ``[audit] fail_closed`` is on and no sink can write.
+    """
     from hookline import audit
 
-    writer = audit.active()
-    if writer is not None:
-        writer.record(
-            kind,
-            conn_id=conn_id,
-            backend="api",
-            outcome=outcome,
-            detail=f"api token {token.name} ({token.role})",
-        )
+    return audit.record(
+        kind,
+        conn_id=conn_id,
+        outcome=outcome,
+        actor=f"api:{token.name}",
+        detail=f"api token {token.name} ({token.role})",
+        backend="api",
+    )
 
 
 def _out(conn: Connection, source: str | None) -> ConnectionOut:
@@ -162,14 +165,12 @@ async def test_connection(request: Request, token: Editor, connection_id: ConnId
 )
 def reveal(request: Request, token: Admin, connection_id: ConnId) -> RevealOut:
     """The password and the whole extra in clear (admin only; recorded in the audit log)."""
-    from hookline import audit
-
-    if audit.active() is None:
+    conn, _ = lookup(request, connection_id)
+    # Recorded before the secret is shown; not shown when it cannot be recorded.
+    if not audit_write("reveal", token, connection_id, "shown"):
         raise HTTPException(
             409, "revealing a secret needs the audit log: enable it ([audit] enabled = true)"
         )
-    conn, _ = lookup(request, connection_id)
-    audit_write("reveal", token, connection_id, "ok")
     return RevealOut(connection_id=connection_id, password=conn.password, extra=conn.extra_json)
 
 

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hookline import __version__, masking
 from hookline.exceptions import (
     ApiTokenError,
+    AuditUnavailable,
     BackendPermissionDenied,
     BackendUnavailable,
     ConnectionNotFound,
@@ -146,6 +147,7 @@ _STATUS: tuple[tuple[type[HooklineError], int], ...] = (
     (ApiTokenError, 422),
     (BackendUnavailable, 503),
     (BackendPermissionDenied, 502),
+    (AuditUnavailable, 503),
 )
 
 

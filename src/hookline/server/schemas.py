@@ -198,6 +198,7 @@ class AuditRecordOut(BaseModel):
     count: int
     user: str
     host: str
+    actor: str = ""
     detail: str
 
 

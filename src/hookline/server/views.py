@@ -48,6 +48,7 @@ def audit_records(
         record["outcome"] = str(record["outcome"] or "")
         record["user"] = str(record["user"] or "")
         record["host"] = str(record["host"] or "")
+        record["actor"] = str(data.get("actor") or "")
         record["count"] = int(record["count"] or 1)
         found.append(record)
     found.reverse()

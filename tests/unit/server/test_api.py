@@ -195,7 +195,8 @@ def test_reveal_is_audited(api: Api) -> None:
             "records"
         ]
         assert [(r["kind"], r["conn_id"]) for r in records] == [("reveal", "pg1")]
-        assert "t-admin" in records[0]["detail"]
+        assert records[0]["actor"] == "api:t-admin"
+        assert records[0]["outcome"] == "shown"
         assert CANARY not in json.dumps(records)
     finally:
         audit.disable()
