@@ -19,12 +19,13 @@ Airflow, a default is **not** returned when a backend could not answer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from hookline.exceptions import VariableNotFound
 
 if TYPE_CHECKING:
+    from hookline.resolve.cache import CachedResolver
     from hookline.resolve.chain import SecretsChain
 
 __all__ = [
@@ -50,14 +51,26 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
-def _resolver_get(key: str, fresh: bool) -> str:
-    from hookline.resolve.cache import CachedResolver
-    from hookline.resolve.chain import SecretsChain
-    from hookline.resolve.default import active_resolver
+# Bound on first use (importing them with hookline would load the resolver and its settings; a
+# function-level import on every call costs more than the cached lookup itself).
+_active_resolver: Callable[[], Any] | None = None
+_variable_resolvers: tuple[type[CachedResolver] | type[SecretsChain], ...] = ()
 
-    resolver = active_resolver()
-    if isinstance(resolver, (CachedResolver, SecretsChain)):
-        return resolver.get_variable(key, fresh=fresh)
+
+def _resolver_get(key: str, fresh: bool) -> str:
+    global _active_resolver, _variable_resolvers
+    active = _active_resolver
+    if active is None:
+        from hookline.resolve.cache import CachedResolver
+        from hookline.resolve.chain import SecretsChain
+        from hookline.resolve.default import active_resolver
+
+        _variable_resolvers = (CachedResolver, SecretsChain)
+        _active_resolver = active = active_resolver
+    resolver = active()
+    if isinstance(resolver, _variable_resolvers):
+        value: str = resolver.get_variable(key, fresh=fresh)
+        return value
     return _chain().get_variable(key, fresh=fresh)
 
 
