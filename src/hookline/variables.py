@@ -22,8 +22,6 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from hookline.exceptions import VariableNotFound
-
 if TYPE_CHECKING:
     from hookline.resolve.cache import CachedResolver
     from hookline.resolve.chain import SecretsChain
@@ -57,7 +55,7 @@ _active_resolver: Callable[[], Any] | None = None
 _variable_resolvers: tuple[type[CachedResolver] | type[SecretsChain], ...] = ()
 
 
-def _resolver_get(key: str, fresh: bool) -> str:
+def _resolver() -> CachedResolver | SecretsChain:
     global _active_resolver, _variable_resolvers
     active = _active_resolver
     if active is None:
@@ -69,9 +67,8 @@ def _resolver_get(key: str, fresh: bool) -> str:
         _active_resolver = active = active_resolver
     resolver = active()
     if isinstance(resolver, _variable_resolvers):
-        value: str = resolver.get_variable(key, fresh=fresh)
-        return value
-    return _chain().get_variable(key, fresh=fresh)
+        return resolver
+    return _chain()
 
 
 def _chain() -> SecretsChain:
@@ -107,12 +104,13 @@ def get_variable(
         BackendPermissionDenied: a backend refused access (the chain does not fall through).
         DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
-    try:
-        value = _resolver_get(key, fresh)
-    except VariableNotFound:
-        if default is MISSING:
-            raise
-        return default
+    if default is MISSING:
+        value = _resolver().get_variable(key, fresh=fresh)
+    else:
+        found = _resolver().find_variable(key, fresh=fresh)
+        if found is None:
+            return default
+        value = found
     if deserialize_json:
         from hookline.resolve.variables import deserialize_variable
 

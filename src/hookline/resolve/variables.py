@@ -400,6 +400,25 @@ class VariableCache:
                     del self._flights[key]
             flight.finish()
 
+    def find(self, key: str, *, fresh: bool = False) -> str | None:
+        """Like :meth:`get`, but None when no backend holds ``key`` (a cached "not found" costs no
+        exception).
+
+        Raises:
+            VariableUnresolved: nobody that answered holds it, but a backend could not answer.
+        """
+        entry = self._entries.get(key)
+        if entry is not None and not fresh and self._clock() < entry.expires_at:
+            self.hits += 1
+            bus = self._bus
+            if bus.active:
+                bus.emit(CacheHit(conn_id=key, negative=entry.value is None, kind="variable"))
+            return entry.value
+        try:
+            return self.get(key, fresh=fresh)
+        except VariableNotFound:
+            return None
+
     def _fetch(self, key: str, generation: int) -> str:
         """Ask the chain and keep its answer (unless a write intervened)."""
         result = self._lookup(key)

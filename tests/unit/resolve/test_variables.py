@@ -492,3 +492,18 @@ def test_concurrent_misses_share_a_not_found_each_with_its_own_error() -> None:
     assert len({id(e) for e in errors}) == 4
     assert all(e.key == "x" for e in errors)
     assert backend.calls == 1
+
+
+def test_a_default_through_the_cache_is_negative_cached_but_never_hides_an_outage() -> None:
+    from hookline.resolve.default import use_resolver
+
+    backend = InMemoryBackend()
+    resolver, _ = cached(backend)
+    with use_resolver(resolver):
+        assert hookline.get_variable("x", "d1") == "d1"
+        assert hookline.get_variable("x", "d2") == "d2"
+        assert backend.calls == 1
+        backend.fail_with = BackendUnavailable("down", backend="memory")
+        with pytest.raises(VariableUnresolved):
+            hookline.get_variable("y", "default")
+        assert resolver.find_variable("x") is None  # still the cached "not found"
