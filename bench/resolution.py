@@ -136,6 +136,40 @@ def _negative_get(params: dict[str, Any]) -> Callable[[], object]:
     return op
 
 
+BENCH_VARIABLE = "bench_var"
+
+
+def _cached_variable(params: dict[str, Any]) -> Callable[[], object]:
+    """``hookline.get_variable`` on a cache hit (the value from ``AIRFLOW_VAR_BENCH_VAR``)."""
+    import os
+
+    import hookline
+
+    os.environ[f"AIRFLOW_VAR_{BENCH_VARIABLE.upper()}"] = '{"rows": 500}'
+    _cached_resolver()
+    get = hookline.get_variable
+    get(BENCH_VARIABLE)
+
+    def op() -> object:
+        return get(BENCH_VARIABLE)
+
+    return op
+
+
+def _negative_variable(params: dict[str, Any]) -> Callable[[], object]:
+    """``hookline.get_variable(missing, default)`` after the first miss (negative-cached)."""
+    import hookline
+
+    _cached_resolver()
+    get = hookline.get_variable
+    get(MISSING_CONN_ID, None)
+
+    def op() -> object:
+        return get(MISSING_CONN_ID, None)
+
+    return op
+
+
 def _cold_chain(params: dict[str, Any], samples: int) -> list[float]:
     """First lookups of distinct ids held only by the metastore (env asked first, absent)."""
     import hookline
@@ -320,6 +354,8 @@ OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "cached_get_metrics": ("calls", {"hookline": _cached_get_metrics}),
     "cached_get_audit": ("calls", {"hookline": _cached_get_audit}),
     "negative_get": ("calls", {"hookline": _negative_get}),
+    "cached_variable": ("calls", {"hookline": _cached_variable}),
+    "negative_variable": ("calls", {"hookline": _negative_variable}),
     "cold_chain": ("value", {"hookline": _cold_chain}),
     "single_flight": ("value", {"hookline": _single_flight(True)}),
     "no_single_flight": ("value", {"hookline": _single_flight(False)}),
@@ -385,6 +421,20 @@ def rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
         res["negative_get"],
         target=Target("≤ 2 µs", max_value=2e-6),
         note="`get_connection` of an id nobody holds, after the first miss; exception caught.",
+    )
+    add(
+        "cached get_variable",
+        res["cached_variable"],
+        res["cached_get"],
+        "cached get_connection",
+        target=Target("≤ 2 µs", max_value=2e-6),
+        note="`hookline.get_variable(key)` on a cache hit (value from `AIRFLOW_VAR_BENCH_VAR`; the variables cache of the default resolver).",
+    )
+    add(
+        "negative-cached get_variable with a default",
+        res["negative_variable"],
+        target=Target("≤ 2 µs", max_value=2e-6),
+        note="`get_variable(missing, None)` after the first miss: the cached 'not found' returns the default without building an exception.",
     )
     add(
         "cold lookup env -> SQLite metastore",

@@ -19,12 +19,11 @@ Airflow, a default is **not** returned when a backend could not answer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from hookline.exceptions import VariableNotFound
-
 if TYPE_CHECKING:
+    from hookline.resolve.cache import CachedResolver
     from hookline.resolve.chain import SecretsChain
 
 __all__ = [
@@ -50,15 +49,26 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
-def _resolver_get(key: str, fresh: bool) -> str:
-    from hookline.resolve.cache import CachedResolver
-    from hookline.resolve.chain import SecretsChain
-    from hookline.resolve.default import active_resolver
+# Bound on first use (importing them with hookline would load the resolver and its settings; a
+# function-level import on every call costs more than the cached lookup itself).
+_active_resolver: Callable[[], Any] | None = None
+_variable_resolvers: tuple[type[CachedResolver] | type[SecretsChain], ...] = ()
 
-    resolver = active_resolver()
-    if isinstance(resolver, (CachedResolver, SecretsChain)):
-        return resolver.get_variable(key, fresh=fresh)
-    return _chain().get_variable(key, fresh=fresh)
+
+def _resolver() -> CachedResolver | SecretsChain:
+    global _active_resolver, _variable_resolvers
+    active = _active_resolver
+    if active is None:
+        from hookline.resolve.cache import CachedResolver
+        from hookline.resolve.chain import SecretsChain
+        from hookline.resolve.default import active_resolver
+
+        _variable_resolvers = (CachedResolver, SecretsChain)
+        _active_resolver = active = active_resolver
+    resolver = active()
+    if isinstance(resolver, _variable_resolvers):
+        return resolver
+    return _chain()
 
 
 def _chain() -> SecretsChain:
@@ -94,12 +104,13 @@ def get_variable(
         BackendPermissionDenied: a backend refused access (the chain does not fall through).
         DecryptionError: the stored value cannot be decrypted with the configured keys.
     """
-    try:
-        value = _resolver_get(key, fresh)
-    except VariableNotFound:
-        if default is MISSING:
-            raise
-        return default
+    if default is MISSING:
+        value = _resolver().get_variable(key, fresh=fresh)
+    else:
+        found = _resolver().find_variable(key, fresh=fresh)
+        if found is None:
+            return default
+        value = found
     if deserialize_json:
         from hookline.resolve.variables import deserialize_variable
 

@@ -493,6 +493,17 @@ class CachedResolver:
             self._check_changes(now)
         return self.variables.get(key, fresh=fresh)
 
+    def find_variable(self, key: str, *, fresh: bool = False) -> str | None:
+        """Like :meth:`get_variable`, but None when no backend holds ``key``.
+
+        Raises:
+            VariableUnresolved: nobody that answered holds it, but a backend could not answer.
+        """
+        now = self._clock()
+        if now >= self._check_due:
+            self._check_changes(now)
+        return self.variables.find(key, fresh=fresh)
+
     def close(self) -> None:
         """Stop listening to the chain's writes, forget everything and close the chain."""
         self.chain.remove_write_listener(self.invalidate)

@@ -347,6 +347,17 @@ class SecretsChain:
             raise variable_not_found(result.trace)
         return result.value
 
+    def find_variable(self, key: str, *, fresh: bool = False) -> str | None:
+        """Like :meth:`get_variable`, but None when no backend holds ``key``.
+
+        Raises:
+            VariableUnresolved: nobody that answered holds it, but a backend could not answer.
+        """
+        result = self.lookup_variable(key)
+        if result.value is None and result.trace.unavailable:
+            raise variable_not_found(result.trace)
+        return result.value
+
     def variable_writable_backend(self) -> SecretsBackend:
         """The first backend that stores variables.
 

@@ -280,12 +280,33 @@ class _Entry(NamedTuple):
     error: VariableNotFound | None
 
 
+class _Flight:
+    """One in-progress chain lookup of a key that other threads wait for (single flight)."""
+
+    __slots__ = ("_done", "error", "generation", "value")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self._done = threading.Lock()
+        self._done.acquire()
+        self.value: str | None = None
+        self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        with self._done:
+            pass
+
+    def finish(self) -> None:
+        self._done.release()
+
+
 class VariableCache:
     """The cache of variables of one :class:`~hookline.resolve.cache.CachedResolver`.
 
     Values live ``ttl_seconds`` (with the same jitter as connections), "not found" lives
     ``negative_ttl_seconds`` (Airflow caches absent variables too); an unresolved lookup (a
-    backend down) is never cached. Writes through the chain call :meth:`invalidate`; a lookup that
+    backend down) is never cached. N threads missing the same key cost one chain lookup (single
+    flight); there is no stale-if-error window for variables. Writes through the chain call :meth:`invalidate`; a lookup that
     raced with a write does not store its (older) answer.
 
     Args:
@@ -312,6 +333,7 @@ class VariableCache:
         self._rng = rng
         self._bus = bus
         self._entries: dict[str, _Entry] = {}
+        self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._generation = 0
         self.hits = 0
@@ -342,8 +364,63 @@ class VariableCache:
         with self._lock:
             self.misses += 1
             generation = self._generation
+            flight = None if fresh else self._flights.get(key)
+            leader = flight is None or flight.generation != generation
+            if leader:
+                flight = _Flight(generation)
+                if not fresh:
+                    self._flights[key] = flight
+        assert flight is not None
         if bus.active:
             bus.emit(CacheMiss(conn_id=key, fresh=fresh, kind="variable"))
+        if not leader:  # another thread is asking the chain for this key: wait for its answer
+            flight.wait()
+            error = flight.error
+            if isinstance(error, VariableUnresolved):
+                raise VariableUnresolved(
+                    key, error.trace, message=error.message, backend=error.backend
+                )
+            if isinstance(error, VariableNotFound):
+                raise VariableNotFound(key, message=error.message, trace=error.trace)
+            if error is not None:
+                raise error
+            assert flight.value is not None
+            return flight.value
+        try:
+            value = self._fetch(key, generation)
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.value = value
+            return value
+        finally:
+            with self._lock:
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+            flight.finish()
+
+    def find(self, key: str, *, fresh: bool = False) -> str | None:
+        """Like :meth:`get`, but None when no backend holds ``key`` (a cached "not found" costs no
+        exception).
+
+        Raises:
+            VariableUnresolved: nobody that answered holds it, but a backend could not answer.
+        """
+        entry = self._entries.get(key)
+        if entry is not None and not fresh and self._clock() < entry.expires_at:
+            self.hits += 1
+            bus = self._bus
+            if bus.active:
+                bus.emit(CacheHit(conn_id=key, negative=entry.value is None, kind="variable"))
+            return entry.value
+        try:
+            return self.get(key, fresh=fresh)
+        except VariableNotFound:
+            return None
+
+    def _fetch(self, key: str, generation: int) -> str:
+        """Ask the chain and keep its answer (unless a write intervened)."""
         result = self._lookup(key)
         settings = self.settings
         now = self._clock()
@@ -384,5 +461,6 @@ class VariableCache:
                 self._entries.pop(key, None)
 
     def after_fork(self) -> None:
-        """A fresh lock in a forked child."""
+        """A fresh lock and no in-flight lookups in a forked child."""
         self._lock = threading.Lock()
+        self._flights = {}

@@ -448,3 +448,62 @@ def test_listing_reports_failing_backends_unless_partial_is_accepted() -> None:
     rows = chain.list_variables(on_error=lambda name, exc: seen.append(name))
     assert rows == [("memory", "a", "1")]
     assert seen == ["broken"]
+
+
+def test_concurrent_misses_of_one_key_cost_one_chain_lookup() -> None:
+    import threading
+
+    backend = InMemoryBackend(variables={"x": "1"})
+    backend.delay_s = 0.2
+    resolver, _ = cached(backend)
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(resolver.get_variable("x")))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == ["1"] * 8
+    assert backend.calls == 1
+
+
+def test_concurrent_misses_share_a_not_found_each_with_its_own_error() -> None:
+    import threading
+
+    backend = InMemoryBackend()
+    backend.delay_s = 0.2
+    resolver, _ = cached(backend)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            resolver.get_variable("x")
+        except VariableNotFound as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(errors) == 4
+    assert len({id(e) for e in errors}) == 4
+    assert all(e.key == "x" for e in errors)
+    assert backend.calls == 1
+
+
+def test_a_default_through_the_cache_is_negative_cached_but_never_hides_an_outage() -> None:
+    from hookline.resolve.default import use_resolver
+
+    backend = InMemoryBackend()
+    resolver, _ = cached(backend)
+    with use_resolver(resolver):
+        assert hookline.get_variable("x", "d1") == "d1"
+        assert hookline.get_variable("x", "d2") == "d2"
+        assert backend.calls == 1
+        backend.fail_with = BackendUnavailable("down", backend="memory")
+        with pytest.raises(VariableUnresolved):
+            hookline.get_variable("y", "default")
+        assert resolver.find_variable("x") is None  # still the cached "not found"

@@ -655,7 +655,7 @@ class MetastoreBackend(StagingMixin, SecretsBackend):
         """Re-encrypt every row not yet under the first key, ``batch_size`` rows per transaction.
 
         Rows of the 0001 layout (host, login, schema, description in clear) are moved into
-        encrypted payloads too. Safe to interrupt at any point (even with SIGKILL): each batch
+        encrypted payloads too, and variables are re-encrypted after the connections. Safe to interrupt at any point (even with SIGKILL): each batch
         commits on its own, a row holds either its old or its new form, both readable with the
         configured keys, and ``key_id`` records which key each row is under, so a second run
         resumes where the first stopped.
@@ -686,7 +686,16 @@ class MetastoreBackend(StagingMixin, SecretsBackend):
         if self._path is not None and not self._path.exists():
             return 0
         writer = self._prepare_write()
-        count = reencrypt(self, writer, ring, batch_size=batch_size, force=force, progress=progress)
+        conns = reencrypt(self, writer, ring, batch_size=batch_size, force=force, progress=progress)
+        from hookline.secrets.metastore.variables import reencrypt_variables
+
+        count = conns + reencrypt_variables(
+            self,
+            ring,
+            batch_size=batch_size,
+            force=force,
+            progress=None if progress is None else (lambda done: progress(conns + done)),
+        )
         from hookline.events import KeysRotated, default_bus
 
         if default_bus.active:

@@ -50,6 +50,14 @@ def check_keys(db: sa.Connection, ring: KeyRing, conn_ids: Sequence[str], label:
         sa.text("SELECT key_id, count(*) FROM connection WHERE key_id IS NOT NULL GROUP BY key_id")
     ).all()
     unknown = {str(key_id): int(str(n)) for key_id, n in counts if key_id not in ring.fingerprints}
+    if sa.inspect(db).has_table("variable"):  # 0003: variables are under the same key
+        for key_id, n in db.execute(
+            sa.text(
+                "SELECT key_id, count(*) FROM variable WHERE key_id IS NOT NULL GROUP BY key_id"
+            )
+        ).all():
+            if key_id not in ring.fingerprints:
+                unknown[str(key_id)] = unknown.get(str(key_id), 0) + int(str(n))
     if not unknown:
         return
     what = f"connection {conn_ids[0]!r}" if len(conn_ids) == 1 else f"{len(conn_ids)} connections"

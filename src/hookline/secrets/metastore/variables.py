@@ -11,6 +11,7 @@ drop their entries) and refuse to add a value under a key that cannot read the r
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -36,6 +37,7 @@ __all__ = [
     "delete_variable",
     "list_variables",
     "read_variable",
+    "reencrypt_variables",
     "store_variables",
 ]
 
@@ -276,3 +278,66 @@ def delete_variable(backend: MetastoreBackend, key: str) -> bool:
     writer = backend._prepare_write()
     done: Callable[[sa.Connection], bool] = work
     return writer.transaction("delete a variable from", done)
+
+
+def reencrypt_variables(
+    backend: MetastoreBackend,
+    ring: KeyRing,
+    *,
+    batch_size: int,
+    force: bool,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Move every variable not under the first key of ``ring`` to it, one batch per transaction
+    (safe to interrupt: each row holds its old or its new token, ``key_id`` says which); return how
+    many rows were rewritten.
+
+    Raises:
+        DecryptionError: a value cannot be decrypted with ``ring`` (earlier batches stay committed).
+    """
+    import sqlalchemy as sa
+
+    primary = ring.primary_fingerprint
+    stale = "" if force else "AND (key_id IS NULL OR key_id <> :primary) "
+    writer = backend._prepare_write()
+    query = sa.text(
+        f'SELECT id, "key", val, key_id FROM variable WHERE id > :last_id {stale}'
+        "ORDER BY id LIMIT :limit" + ("" if writer.is_sqlite else " FOR UPDATE")
+    )
+    update = sa.text("UPDATE variable SET val = :val, key_id = :key_id WHERE id = :id")
+
+    def batch(db: sa.Connection, last_id: int) -> tuple[int, int]:
+        params: dict[str, Any] = {"last_id": last_id, "limit": batch_size}
+        if not force:
+            params["primary"] = primary
+        rows = db.execute(query, params).all()
+        changes = [
+            {
+                "id": row[0],
+                "val": ring.rotate(
+                    str(row[2]),
+                    field=f"value of variable {str(row[1])!r}",
+                    key_id=None if row[3] is None else str(row[3]),
+                ),
+                "key_id": primary,
+            }
+            for row in rows
+        ]
+        if changes:
+            db.execute(update, changes)
+        return len(rows), (int(rows[-1][0]) if rows else last_id)
+
+    total, last_id = 0, 0
+    while True:
+        count, last_id = writer.transaction(
+            "re-encrypt variables in", functools.partial(batch, last_id=last_id)
+        )
+        if not count:
+            break
+        total += count
+        if progress is not None:
+            progress(total)
+    if total:
+        writer.truncate_wal()
+        backend._variable_cache.clear()
+    return total

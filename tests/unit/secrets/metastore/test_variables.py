@@ -178,3 +178,34 @@ def test_through_the_configured_default_chain(monkeypatch: pytest.MonkeyPatch, k
     monkeypatch.delenv("HOOKLINE_VAR_LIMITS")
     with pytest.raises(VariableNotFound):
         hookline.get_variable("limits", fresh=True)
+
+
+def test_rotate_keys_moves_variables_to_the_new_key(store: MetastoreBackend, key: str) -> None:
+    store.set_variables([("a", "1"), ("api_token", CANARY)])
+    new = generate_key()
+    rotated = MetastoreBackend(fernet_keys=f"{new},{key}", home=store.home)
+    only_new = MetastoreBackend(fernet_keys=new, home=store.home)
+    try:
+        seen: list[int] = []
+        assert rotated.rotate_keys(batch_size=1, progress=seen.append) == 2
+        assert seen == [1, 2]
+        assert {r[2] for r in raw_variables(store.home / "hookline.db")} == {fingerprint(new)}
+        assert only_new.get_variable("api_token") == CANARY
+        assert rotated.rotate_keys() == 0  # resumable: nothing left under the old key
+    finally:
+        rotated.close()
+        only_new.close()
+
+
+def test_a_connection_write_is_refused_under_a_key_that_cannot_read_the_variables(
+    store: MetastoreBackend,
+) -> None:
+    from hookline import Connection
+
+    store.set_variable("a", "1")
+    other = MetastoreBackend(fernet_keys=generate_key(), home=store.home)
+    try:
+        with pytest.raises(DecryptionError, match="refusing to store connection 'c'"):
+            other.set_connection(Connection(conn_id="c", conn_type="http", host="h"))
+    finally:
+        other.close()
