@@ -9,20 +9,15 @@ completion is on (``hookline --install-completion``).
 
 from __future__ import annotations
 
+import sys
 import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from hookline import __version__, masking
-from hookline.cli import admin, common, connections, pipelines, render
-from hookline.cli import audit as audit_cli
-from hookline.cli import metrics as metrics_cli
-from hookline.cli import rotate as rotate_cli
-from hookline.cli import server as server_cli
-from hookline.cli import variables as variables_cli
-from hookline.cli.common import CliFailure, err_console, out_console
+from hookline.cli import common
+from hookline.cli.lazy import LazyGroup
 from hookline.exceptions import (
     ConfigurationError,
     ConnectionNotFound,
@@ -31,23 +26,49 @@ from hookline.exceptions import (
     VariableNotFound,
     VariableUnresolved,
 )
-from hookline.resolve.trace import LookupTrace
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "app", "main"]
+
+# Every subcommand: its name and where it lives, "module:attribute" (a typer.Typer for a command
+# group, a function for a single command). A module is imported only when its command runs (or
+# when --help, the docs or shell completion list it), so `hookline connections get X` does not
+# load what `pipelines` or `audit` need. Listed in this order in --help and docs/cli.md.
+COMMANDS: dict[str, str] = {
+    "worker": "hookline.cli.pipelines:worker",
+    "rotate": "hookline.cli.rotate:rotate",
+    "serve": "hookline.cli.server:serve",
+    "connections": "hookline.cli.connections:app",
+    "secrets": "hookline.cli.admin:secrets_app",
+    "keys": "hookline.cli.admin:keys_app",
+    "config": "hookline.cli.admin:config_app",
+    "pipelines": "hookline.cli.pipelines:app",
+    "metrics": "hookline.cli.metrics:app",
+    "variables": "hookline.cli.variables:app",
+    "audit": "hookline.cli.audit:app",
+    "tokens": "hookline.cli.server:tokens_app",
+}
 
 
 def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+def _write(stream: Any, text: str) -> None:
+    """``text`` and a newline, verbatim (what ``render.write_text`` does, without importing rich)."""
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def _report(message: str, details: tuple[str, ...] = ()) -> None:
     lines = [f"error: {masking.redact(_one_line(message))}"]
     lines.extend(f"  {masking.redact(_one_line(detail))}" for detail in details)
-    render.write_text(err_console(), "\n".join(lines))
+    _write(sys.stderr, "\n".join(lines))
 
 
 def _not_found_message(exc: ConnectionNotFound | ConnectionUnresolved) -> str:
     """One line: which backends were asked, which could not answer, where to see the whole trace."""
+    from hookline.resolve.trace import LookupTrace
+
     trace = exc.trace
     asked = [step.backend for step in trace.steps] if isinstance(trace, LookupTrace) else []
     down = trace.unavailable if isinstance(trace, LookupTrace) else []
@@ -61,6 +82,8 @@ def _not_found_message(exc: ConnectionNotFound | ConnectionUnresolved) -> str:
 
 def _variable_not_found_message(exc: VariableNotFound | VariableUnresolved) -> str:
     """One line, like :func:`_not_found_message`, for a variable."""
+    from hookline.resolve.trace import LookupTrace
+
     trace = exc.trace
     asked = [step.backend for step in trace.steps] if isinstance(trace, LookupTrace) else []
     down = trace.unavailable if isinstance(trace, LookupTrace) else []
@@ -72,15 +95,17 @@ def _variable_not_found_message(exc: VariableNotFound | VariableUnresolved) -> s
     return message
 
 
-class _Group(TyperGroup):
+class _Group(LazyGroup):
     """The root group: turns expected errors raised by any subcommand into exit code 1."""
+
+    lazy_commands = COMMANDS
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
-        except CliFailure as exc:
+        except common.CliFailure as exc:
             _report(exc.message, exc.details)
             raise typer.Exit(exc.exit_code) from None
         except (ConnectionNotFound, ConnectionUnresolved) as exc:
@@ -104,7 +129,7 @@ class _Group(TyperGroup):
             verbose = bool(ctx.meta.get("hookline.verbosity"))
             if verbose:
                 text = "".join(traceback.format_exception(exc))
-                render.write_text(err_console(), masking.redact(text).rstrip("\n"))
+                _write(sys.stderr, masking.redact(text).rstrip("\n"))
             _report(
                 f"unexpected {type(exc).__name__}: {exc}"
                 + ("" if verbose else " (run with --verbose for the traceback)")
@@ -121,23 +146,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(connections.app, name="connections")
-app.add_typer(admin.secrets_app, name="secrets")
-app.add_typer(admin.keys_app, name="keys")
-app.add_typer(admin.config_app, name="config")
-app.add_typer(pipelines.app, name="pipelines")
-app.command("worker")(pipelines.worker)
-app.add_typer(metrics_cli.app, name="metrics")
-app.add_typer(variables_cli.app, name="variables")
-app.add_typer(audit_cli.app, name="audit")
-app.command("rotate")(rotate_cli.rotate)
-app.command("serve")(server_cli.serve)
-app.add_typer(server_cli.tokens_app, name="tokens")
 
 
 def _version(value: bool) -> None:
     if value:
-        render.write_text(out_console(), f"hookline {__version__}")
+        _write(sys.stdout, f"hookline {__version__}")
         raise typer.Exit()
 
 

@@ -15,15 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from hookline import masking
-from hookline.connection import Connection
 from hookline.resolve import default as resolver
-from hookline.secrets.base import SecretsBackend
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hookline.connection import Connection
     from hookline.resolve.chain import SecretsChain
+    from hookline.secrets.base import SecretsBackend
 
 __all__ = [
     "VERBOSE_HELP",
@@ -61,6 +62,8 @@ class CliFailure(Exception):
 
 def out_console() -> Console:
     """A console on the current stdout (looked up at call time, so test runners can capture it)."""
+    from rich.console import Console  # not at import: `hookline --version` needs no rich
+
     stream = sys.stdout
     width = None if stream.isatty() else _PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, markup=False, emoji=False)
@@ -68,6 +71,8 @@ def out_console() -> Console:
 
 def err_console() -> Console:
     """A console on the current stderr."""
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
