@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from hookline import __version__, masking
-from hookline.cli import common
+from hookline.cli import common, plain_values
 from hookline.cli.lazy import LazyGroup
 from hookline.exceptions import (
     ConfigurationError,
@@ -136,6 +136,8 @@ class _Group(LazyGroup):
             )
             raise typer.Exit(1) from None
 
+
+plain_values.install()  # plain option values are converted without importing pydantic
 
 app = typer.Typer(
     name="hookline",

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -90,6 +89,8 @@ def to_json(data: Any) -> str:
 
 def to_yaml(data: Any) -> str:
     """Block-style YAML text, keys in insertion order."""
+    import yaml  # not at import: only -o yaml needs it, and it is slow to import
+
     text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return text.rstrip("\n")
 

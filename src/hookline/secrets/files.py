@@ -31,8 +31,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
-import yaml
-
 from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import ConfigurationError, ConnectionsFileError, InvalidConnection
@@ -40,6 +38,8 @@ from hookline.secrets.base import SecretsBackend
 from hookline.secrets.ids import check_conn_id_path, conn_id_path_problem
 
 if TYPE_CHECKING:
+    import yaml
+
     from hookline.secrets.variables_file import VariablesFile
 
 __all__ = [
@@ -159,6 +159,8 @@ def _parse_json(text: str) -> tuple[list[_Item], ParseErrors]:
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    import yaml
+
     if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses (control, surrogate)
         position = exc.position if isinstance(exc.position, int) else 0
         line_start = text.rfind("\n", 0, position) + 1
@@ -180,6 +182,8 @@ def _yaml_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
 def _parse_yaml(text: str) -> tuple[list[_Item], ParseErrors]:
     if not text.strip():
         return [], [(1, "The file is empty.")]
+    import yaml  # here, not at import: JSON and env files (and the CLI's start) need no YAML
+
     try:
         loader = yaml.SafeLoader(text)  # checks every character first: ReaderError
     except yaml.YAMLError as exc:
@@ -372,6 +376,8 @@ def render_connections(
     if fmt == "json":
         return json.dumps({cid: _export_fields(c) for cid, c in ordered}, indent=2) + "\n"
     if fmt == "yaml":
+        import yaml
+
         data = {cid: _export_fields(c) for cid, c in ordered}
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     if fmt == "env":
