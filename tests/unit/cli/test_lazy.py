@@ -1,4 +1,5 @@
-"""Subcommands are imported only when used: what a fresh ``hookline`` process loads, per command.
+"""What a fresh ``hookline`` process imports: a subcommand's modules only when it is used, no pydantic
+or YAML for ``connections get``.
 
 Import sets are deterministic (unlike wall time), so they are checked here; the times are measured
 in ``bench/processes.py``.
@@ -65,6 +66,9 @@ def test_connections_get_imports_no_other_command(tmp_path: Path) -> None:
     assert code in (0, None)
     assert "hookline.cli.connections" in modules
     assert sorted(modules.intersection(OTHER_COMMANDS)) == []
+    # typer converts plain values without pydantic (cli/plain_values.py); YAML only for -o yaml
+    heavy = {"pydantic", "yaml", "sqlalchemy", "alembic", "httpx", "jinja2"}
+    assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
 
 
 def test_version_imports_no_command_and_no_rich(tmp_path: Path) -> None:
