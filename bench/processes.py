@@ -8,7 +8,9 @@
 * :func:`cold_start_rows` (a group of rows): a fresh process's first lookup from the SQLite metastore
   (``import hookline; hookline.get_connection(X)`` against Airflow's
   ``Connection.get_connection_from_secrets(X)``), over bare Python, and the CLI ``connections get``
-  of a metastore connection, both sides reading a Fernet-encrypted row from their SQLite metastore.
+  of a metastore connection, both sides reading a Fernet-encrypted row from their SQLite metastore,
+  and ``hookline --version`` against ``airflow version`` (the CLI's own start-up: subcommands are
+  imported only when they run).
 
 Sides alternate on every iteration, and the first iteration of each is discarded (warm-up).
 """
@@ -32,6 +34,7 @@ __all__ = [
     "Side",
     "cold_start_rows",
     "measure_cli",
+    "measure_cli_version",
     "measure_first_lookup",
     "measure_import",
     "run_worker",
@@ -221,6 +224,15 @@ def measure_cli_metastore(sides: Sequence[Side], iterations: int) -> dict[str, l
     return _alternate(commands, iterations)
 
 
+def measure_cli_version(sides: Sequence[Side], iterations: int) -> dict[str, list[float] | str]:
+    """Whole-process ``hookline --version`` / ``airflow version``, in seconds, per side."""
+    argv = {"hookline": ["--version"], "airflow": ["version"]}
+    commands: dict[str, tuple[Sequence[str], Sequence[str] | None, dict[str, str]]] = {
+        s.name: ([str(s.python.parent / s.name), *argv[s.name]], None, s.env) for s in sides
+    }
+    return _alternate(commands, iterations)
+
+
 def cold_start_rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
     """The cold-start rows: first metastore lookup and CLI ``connections get`` of a metastore
     connection as whole processes, side by side with Airflow when ``af`` is given."""
@@ -233,6 +245,7 @@ def cold_start_rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
     if not error:
         first = measure_first_lookup(sides, s.process_runs)
         cli = measure_cli_metastore(sides, s.process_runs)
+    version = measure_cli_version(sides, s.process_runs)
     rows = []
     for name, got, target, note in (
         (
@@ -253,6 +266,14 @@ def cold_start_rows(hl: Side, af: Side | None, s: Any) -> list[Row]:
             f"`hookline connections get {META_CONN_ID}` vs `airflow connections get "
             f"{META_CONN_ID}`, the connection stored only in each side's SQLite metastore; wall "
             "time of the whole process.",
+        ),
+        (
+            "CLI `--version` (whole process)",
+            version,
+            None,
+            "`hookline --version` vs `airflow version`: the command's start-up alone (hookline "
+            "imports a subcommand's module only when that command runs); wall time of the whole "
+            "process.",
         ),
     ):
         row = Row(group=group, name=name, other_label=label, target=target, note=note)
