@@ -15,15 +15,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hookline import airflow_migrate as migrate
 from hookline.cli import common, render
 from hookline.cli.common import CliFailure
 from hookline.connection import Connection
 from hookline.exceptions import AirflowMigrationError, HooklineError
+
+if TYPE_CHECKING:  # imported where used: `connections get` and the rest never need it
+    from hookline import airflow_migrate as migrate
 
 __all__ = [
     "AirflowKeyOption",
@@ -105,6 +107,8 @@ def _run(
     keys: migrate.AirflowFernet,
     skip_conflicts: bool = False,
 ) -> None:
+    from hookline import airflow_migrate as migrate
+
     started = time.perf_counter()
     source = migrate.redacted_url(url)
     try:
@@ -139,6 +143,8 @@ def import_connections(
     url: str, fernet_key: str | None, *, overwrite: bool, dry_run: bool, ignore_teams: bool
 ) -> None:
     """Migrate every connection of the Airflow database at ``url`` into the writable backend."""
+    from hookline import airflow_migrate as migrate
+
     keys = migrate.airflow_fernet(fernet_key)
     read: list[Connection] = []
 
@@ -169,6 +175,8 @@ def import_variables(
     """Migrate every variable of the Airflow database at ``url`` into the backend that stores
     variables, in one ``set_variables`` call (one transaction on the metastore). With ``skip``,
     keys held with other values are left as they are."""
+    from hookline import airflow_migrate as migrate
+
     keys = migrate.airflow_fernet(fernet_key)
     read: list[migrate.AirflowVariable] = []
 

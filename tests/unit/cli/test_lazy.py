@@ -68,6 +68,7 @@ def test_connections_get_imports_no_other_command(tmp_path: Path) -> None:
     assert sorted(modules.intersection(OTHER_COMMANDS)) == []
     # typer converts plain values without pydantic (cli/plain_values.py); YAML only for -o yaml
     heavy = {"pydantic", "yaml", "sqlalchemy", "alembic", "httpx", "jinja2"}
+    assert "hookline.airflow_migrate" not in modules  # only `import --from-airflow-db` needs it
     assert sorted(m for m in modules if m.split(".")[0] in heavy) == []
 
 
