@@ -27,6 +27,7 @@ OTHER_COMMANDS = (
     "hookline.cli.metrics",
     "hookline.cli.pipelines",
     "hookline.cli.rotate",
+    "hookline.cli.server",
     "hookline.cli.variables",
 )
 
