@@ -250,78 +250,93 @@ class SecretsChain:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def writable_backend(self) -> SecretsBackend:
-        """The first backend that accepts writes.
+    def writable_backend(self, name: str | None = None) -> SecretsBackend:
+        """The backend named ``name`` (it must be writable), or without a name the first writable
+        backend that ``writes_by_default`` (the metastore; remote stores are written only when
+        named).
 
         Raises:
-            ConfigurationError: no backend in the chain is writable.
+            ConfigurationError: no such backend in the chain, or it is not writable.
         """
-        for backend in self.backends:
-            if backend.writable:
-                return backend
         names = ", ".join(b.name for b in self.backends)
+        if name is not None:
+            for backend in self.backends:
+                if backend.name == name:
+                    if not backend.writable:
+                        raise ConfigurationError(f"the {name} secrets backend is read-only")
+                    return backend
+            raise ConfigurationError(f"no secrets backend named {name!r} in the chain ({names})")
+        for backend in self.backends:
+            if backend.writable and backend.writes_by_default:
+                return backend
         raise ConfigurationError(
             f"no writable secrets backend in the chain ({names}); add 'metastore' to "
-            "[secrets] backends to store connections"
+            "[secrets] backends to store connections, or name a writable backend"
         )
 
-    def set_connection(self, conn: Connection, *, overwrite: bool = True) -> None:
-        """Store ``conn`` in the writable backend and invalidate caches at once.
+    def set_connection(
+        self, conn: Connection, *, overwrite: bool = True, backend: str | None = None
+    ) -> None:
+        """Store ``conn`` in the writable backend (or the one named ``backend``) and invalidate
+        caches at once.
 
         Raises:
             InvalidConnection: ``conn`` has no conn_id, or it exists and ``overwrite`` is False.
-            ConfigurationError: no backend is writable.
+            ConfigurationError: no backend is writable (or ``backend`` is not).
         """
         if conn.conn_id is None:
             raise InvalidConnection("a connection needs a conn_id to be stored")
-        backend = self.writable_backend()
+        target = self.writable_backend(backend)
         register_connection_secrets(conn)
         try:
-            backend.set_connection(conn, overwrite=overwrite)
+            target.set_connection(conn, overwrite=overwrite)
             if self.bus.active:
                 self.bus.emit(
-                    ConnectionWritten(conn_id=conn.conn_id, backend=backend.name, action="set")
+                    ConnectionWritten(conn_id=conn.conn_id, backend=target.name, action="set")
                 )
         finally:
             self._notify(conn.conn_id)
 
-    def set_connections(self, conns: Sequence[Connection], *, overwrite: bool = True) -> None:
-        """Store ``conns`` in the writable backend, all or nothing (see
-        :meth:`SecretsBackend.set_connections`; atomic on ``transactional`` backends such as the
-        metastore), and invalidate caches.
+    def set_connections(
+        self, conns: Sequence[Connection], *, overwrite: bool = True, backend: str | None = None
+    ) -> None:
+        """Store ``conns`` in the writable backend (or the one named ``backend``), all or nothing
+        (see :meth:`SecretsBackend.set_connections`; atomic on ``transactional`` backends such as
+        the metastore), and invalidate caches.
 
         Raises:
             InvalidConnection: a connection has no conn_id, or (``overwrite`` False) ids exist.
-            ConfigurationError: no backend is writable.
+            ConfigurationError: no backend is writable (or ``backend`` is not).
         """
-        backend = self.writable_backend()
+        target = self.writable_backend(backend)
         for conn in conns:
             register_connection_secrets(conn)
         try:
-            backend.set_connections(conns, overwrite=overwrite)
+            target.set_connections(conns, overwrite=overwrite)
             if self.bus.active:
                 for conn in conns:
                     self.bus.emit(
                         ConnectionWritten(
-                            conn_id=conn.conn_id, backend=backend.name, action="import"
+                            conn_id=conn.conn_id, backend=target.name, action="import"
                         )
                     )
         finally:
             for conn in conns:
                 self._notify(conn.conn_id)
 
-    def delete_connection(self, conn_id: str) -> bool:
-        """Delete ``conn_id`` from the writable backend; return whether it existed there.
+    def delete_connection(self, conn_id: str, *, backend: str | None = None) -> bool:
+        """Delete ``conn_id`` from the writable backend (or the one named ``backend``); return
+        whether it existed there.
 
         Raises:
-            ConfigurationError: no backend is writable.
+            ConfigurationError: no backend is writable (or ``backend`` is not).
         """
-        backend = self.writable_backend()
+        target = self.writable_backend(backend)
         try:
-            existed = backend.delete_connection(conn_id)
+            existed = target.delete_connection(conn_id)
             if self.bus.active:
                 self.bus.emit(
-                    ConnectionWritten(conn_id=conn_id, backend=backend.name, action="delete")
+                    ConnectionWritten(conn_id=conn_id, backend=target.name, action="delete")
                 )
             return existed
         finally:

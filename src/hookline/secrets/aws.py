@@ -15,6 +15,22 @@ keys) and can assume a role through STS (``role_arn``); the temporary credential
 they expire, not per lookup. botocore's own retries are switched off and its socket timeouts bounded, so
 the base's retry loop and ``deadline_s`` are the only policy in force.
 
+Both write (``hookline connections add --backend aws_ssm``), stage rotations and serve variables
+(:class:`~hookline.secrets.remote_writes.WritableRemoteBackend`): a connection is written as Airflow's
+JSON; a variable is the raw string at ``{variables_prefix}{sep}{key}`` (default prefixes
+``airflow/variables`` and ``/airflow/variables``, as in Airflow). ``overwrite=False`` uses the
+create-only call (``CreateSecret``, ``PutParameter(Overwrite=False)``); a delete in Secrets Manager
+is immediate (``ForceDeleteWithoutRecovery``), so the name can be used again at once.
+
+Staging in Secrets Manager uses its own labels: the pending version is a version of the same secret
+whose id is the rotation token (``ClientRequestToken``) labelled ``AWSPENDING``; promoting moves
+``AWSCURRENT`` to it (``AWSPREVIOUS`` follows the old one) and removes ``AWSPENDING``. The step the
+rotation reached is kept in the tag ``hookline:rotation`` (``<token>:<step>:<created_at>``), so it
+needs ``secretsmanager:TagResource``/``UntagResource`` besides ``PutSecretValue``,
+``UpdateSecretVersionStage`` and ``DescribeSecret``. Reads ask for ``VersionStage="AWSCURRENT"``
+explicitly (AWS's default; moto only follows moved labels then). In SSM the pending version is the
+sibling parameter ``{connections_prefix}__pending/{conn_id}`` (SecureString).
+
 boto3 is imported when a backend is built, never at ``import hookline``; without it, building one raises
 :class:`~hookline.exceptions.MissingDependency` naming the ``hookline[aws]`` extra.
 """
@@ -30,10 +46,16 @@ from types import ModuleType
 from typing import Any
 
 from hookline import masking
-from hookline.exceptions import MissingDependency
-from hookline.secrets.remote import ErrorKind, RemoteBackend, Verdict, standardize_secret_keys
+from hookline.connection import Connection
+from hookline.exceptions import MissingDependency, RotationError
+from hookline.secrets.base import PendingVersion
+from hookline.secrets.remote import ErrorKind, Verdict, standardize_secret_keys
+from hookline.secrets.remote_writes import WritableRemoteBackend, check_step, pending_conflict
 
-__all__ = ["AwsSecretsManagerBackend", "AwsSsmBackend"]
+__all__ = ["ROTATION_TAG", "AwsSecretsManagerBackend", "AwsSsmBackend"]
+
+#: The Secrets Manager tag recording a rotation's step: ``<token>:<step>:<created_at>``.
+ROTATION_TAG = "hookline:rotation"
 
 _THROTTLING_CODES = frozenset(
     {
@@ -77,7 +99,7 @@ def _import_boto3() -> ModuleType:
     return module
 
 
-class _AwsBackend(RemoteBackend):
+class _AwsBackend(WritableRemoteBackend):
     """Shared boto3 session, role assumption and error mapping of the two AWS backends."""
 
     service = ""
@@ -89,8 +111,10 @@ class _AwsBackend(RemoteBackend):
         self,
         *,
         connections_prefix: str | None,
+        variables_prefix: str | None,
         sep: str = "/",
         connections_lookup_pattern: str | None = None,
+        variables_lookup_pattern: str | None = None,
         region_name: str | None = None,
         endpoint_url: str | None = None,
         profile_name: str | None = None,
@@ -110,6 +134,8 @@ class _AwsBackend(RemoteBackend):
         max_workers: int = 4,
     ) -> None:
         super().__init__(
+            variables_prefix=variables_prefix,
+            variables_lookup_pattern=variables_lookup_pattern,
             connections_prefix=connections_prefix,
             sep=sep,
             connections_lookup_pattern=connections_lookup_pattern,
@@ -143,6 +169,17 @@ class _AwsBackend(RemoteBackend):
             return False
         key = self.build_path(conn_id)
         return key is not None and self.name_pattern.fullmatch(key) is not None
+
+    def _valid_key(self, key: str) -> bool:
+        return self.name_pattern.fullmatch(key) is not None
+
+    @staticmethod
+    def _code(exc: BaseException) -> str:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            return str((exc.response or {}).get("Error", {}).get("Code", ""))
+        return ""
 
     def _botocore_config(self) -> Any:
         from botocore.config import Config
@@ -253,6 +290,9 @@ class AwsSecretsManagerBackend(_AwsBackend):
             ``None`` to switch connection lookups off).
         sep: Separator between prefix and conn_id (default ``"/"``).
         connections_lookup_pattern: Regex a conn_id must match to cost an API call.
+        variables_prefix: Secret-name prefix of variables (default ``"airflow/variables"``;
+            ``None`` switches variable lookups off).
+        variables_lookup_pattern: Regex a variable key must match to cost an API call.
         region_name: AWS region.
         endpoint_url: Custom endpoint (moto, LocalStack, VPC endpoints).
         profile_name: Named profile from the AWS config files.
@@ -281,13 +321,215 @@ class AwsSecretsManagerBackend(_AwsBackend):
     default_connections_prefix = "airflow/connections"
 
     def __init__(
-        self, *, connections_prefix: str | None = "airflow/connections", **kwargs: Any
+        self,
+        *,
+        connections_prefix: str | None = "airflow/connections",
+        variables_prefix: str | None = "airflow/variables",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(connections_prefix=connections_prefix, **kwargs)
+        super().__init__(
+            connections_prefix=connections_prefix, variables_prefix=variables_prefix, **kwargs
+        )
 
     def _read(self, client: Any, key: str) -> str | None:
-        response = self._api(lambda: client.get_secret_value(SecretId=key))
+        response = self._api(
+            lambda: client.get_secret_value(SecretId=key, VersionStage="AWSCURRENT")
+        )
         return self._secret_text(response)
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def _get_doc(self, client: Any, key: str) -> str | None:
+        response = self._api(
+            lambda: client.get_secret_value(SecretId=key, VersionStage="AWSCURRENT")
+        )
+        text = response.get("SecretString")
+        return None if text is None else str(text)
+
+    def _put_doc(self, client: Any, key: str, text: str, *, overwrite: bool) -> bool:
+        if overwrite:
+            try:
+                self._api(lambda: client.put_secret_value(SecretId=key, SecretString=text))
+                return True
+            except Exception as exc:
+                if self._code(exc) != "ResourceNotFoundException":
+                    raise
+        try:
+            self._api(lambda: client.create_secret(Name=key, SecretString=text))
+        except Exception as exc:
+            if self._code(exc) != "ResourceExistsException":
+                raise
+            if not overwrite:
+                return False
+            self._api(lambda: client.put_secret_value(SecretId=key, SecretString=text))
+        return True
+
+    def _delete_doc(self, client: Any, key: str) -> bool:
+        try:
+            self._api(lambda: client.delete_secret(SecretId=key, ForceDeleteWithoutRecovery=True))
+        except Exception as exc:
+            if self._code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    # -- staging with AWS's labels ----------------------------------------------------------------
+
+    def _stages(self, client: Any, key: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """``(version id -> labels, tags)`` of the secret at ``key``."""
+        described = self._api(lambda: client.describe_secret(SecretId=key))
+        stages = {
+            str(version): list(labels)
+            for version, labels in (described.get("VersionIdsToStages") or {}).items()
+        }
+        tags = {str(t.get("Key")): str(t.get("Value")) for t in described.get("Tags") or []}
+        return stages, tags
+
+    @staticmethod
+    def _pending_id(stages: dict[str, list[str]]) -> str | None:
+        for version, labels in stages.items():
+            if "AWSPENDING" in labels and "AWSCURRENT" not in labels:
+                return version
+        return None
+
+    def _check_token(self, token: str, step: str) -> None:
+        if not 32 <= len(token) <= 64:
+            raise RotationError(
+                f"{self.name}: a rotation token must have 32 to 64 characters (it becomes the "
+                "ClientRequestToken of the pending version)",
+                step=step,
+            )
+
+    def _staged(self, what: str, op: Any) -> Any:
+        """Run a staging operation (a few API calls) once, with the error mapping."""
+        return self._call(what, op, retry=False, absent=False)
+
+    def put_pending(self, conn: Connection, *, token: str, step: str) -> None:
+        """Put ``conn`` as the ``AWSPENDING`` version ``token`` and record ``step`` in the tag.
+
+        Raises:
+            RotationError: another token's version is pending, or the token's length does not
+                suit a ClientRequestToken.
+        """
+        check_step(step)
+        self._check_token(token, step)
+        conn_id = str(conn.conn_id)
+        key = self._write_key(conn_id)
+
+        def op(client: Any) -> bool:
+            stages, tags = self._stages(client, key)
+            pending = self._pending_id(stages)
+            if pending is not None and pending != token:
+                raise pending_conflict(conn_id, self.name, step)
+            created_at = time.time()
+            recorded = tags.get(ROTATION_TAG, "").split(":")
+            if len(recorded) == 3 and recorded[0] == token:
+                created_at = float(recorded[2] or created_at)
+            if pending is None:
+                self._api(
+                    lambda: client.put_secret_value(
+                        SecretId=key,
+                        ClientRequestToken=token,
+                        SecretString=conn.to_json(),
+                        VersionStages=["AWSPENDING"],
+                    )
+                )
+            value = f"{token}:{step}:{int(created_at)}"
+            self._api(
+                lambda: client.tag_resource(
+                    SecretId=key, Tags=[{"Key": ROTATION_TAG, "Value": value}]
+                )
+            )
+            return True
+
+        self._staged(f"stage a pending version of {key!r}", op)
+
+    def get_pending(self, conn_id: str) -> PendingVersion | None:
+        """The ``AWSPENDING`` version (not also ``AWSCURRENT``), its step from the tag."""
+        key = self._write_key(conn_id)
+
+        def op(client: Any) -> tuple[str, str, str, float] | None:
+            stages, tags = self._stages(client, key)
+            pending = self._pending_id(stages)
+            if pending is None:
+                return None
+            response = self._api(
+                lambda: client.get_secret_value(
+                    SecretId=key, VersionId=pending, VersionStage="AWSPENDING"
+                )
+            )
+            step, created_at = "create", 0.0  # the value is put before the tag: "create" done
+            recorded = tags.get(ROTATION_TAG, "").split(":")
+            if len(recorded) == 3 and recorded[0] == pending:
+                step, created_at = recorded[1], float(recorded[2] or 0)
+            return pending, str(response.get("SecretString") or ""), step, created_at
+
+        found = self._call(f"read the pending version of {key!r}", op)
+        if found is None:
+            return None
+        token, text, step, created_at = found
+        conn = Connection.from_text(text, conn_id=conn_id)
+        return PendingVersion(conn, token, step, created_at)
+
+    def promote_pending(self, conn_id: str, token: str) -> None:
+        """Move ``AWSCURRENT`` to version ``token`` (``AWSPREVIOUS`` follows), remove its
+        ``AWSPENDING`` label and the tag; nothing when ``token`` is current already.
+
+        Raises:
+            RotationError: ``token`` is neither pending nor current.
+        """
+        key = self._write_key(conn_id)
+
+        def op(client: Any) -> bool:
+            stages, tags = self._stages(client, key)
+            labels = stages.get(token)
+            if labels is None or not ({"AWSPENDING", "AWSCURRENT"} & set(labels)):
+                raise RotationError(
+                    f"connection {conn_id!r} has no pending version of this rotation to promote "
+                    f"in {self.name}",
+                    step="finish",
+                )
+            if "AWSCURRENT" not in labels:
+                current = next((v for v, ls in stages.items() if "AWSCURRENT" in ls), None)
+                self._api(
+                    lambda: client.update_secret_version_stage(
+                        SecretId=key,
+                        VersionStage="AWSCURRENT",
+                        MoveToVersionId=token,
+                        RemoveFromVersionId=current,
+                    )
+                )
+            if "AWSPENDING" in labels:
+                self._api(
+                    lambda: client.update_secret_version_stage(
+                        SecretId=key, VersionStage="AWSPENDING", RemoveFromVersionId=token
+                    )
+                )
+            if ROTATION_TAG in tags:
+                self._api(lambda: client.untag_resource(SecretId=key, TagKeys=[ROTATION_TAG]))
+            return True
+
+        self._staged(f"promote the pending version of {key!r}", op)
+
+    def discard_pending(self, conn_id: str, token: str) -> None:
+        """Remove ``AWSPENDING`` from version ``token`` (it becomes unlabelled, which AWS cleans
+        up) and the tag; nothing when ``token`` is not pending."""
+        key = self._write_key(conn_id)
+
+        def op(client: Any) -> bool:
+            stages, tags = self._stages(client, key)
+            if self._pending_id(stages) != token:
+                return True
+            self._api(
+                lambda: client.update_secret_version_stage(
+                    SecretId=key, VersionStage="AWSPENDING", RemoveFromVersionId=token
+                )
+            )
+            if tags.get(ROTATION_TAG, "").startswith(f"{token}:"):
+                self._api(lambda: client.untag_resource(SecretId=key, TagKeys=[ROTATION_TAG]))
+            return True
+
+        self._staged(f"discard the pending version of {key!r}", op)
 
     def _secret_text(self, response: Mapping[str, Any]) -> str | None:
         text = response.get("SecretString")
@@ -333,9 +575,42 @@ class AwsSsmBackend(_AwsBackend):
     default_connections_prefix = "/airflow/connections"
 
     def __init__(
-        self, *, connections_prefix: str | None = "/airflow/connections", **kwargs: Any
+        self,
+        *,
+        connections_prefix: str | None = "/airflow/connections",
+        variables_prefix: str | None = "/airflow/variables",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(connections_prefix=connections_prefix, **kwargs)
+        super().__init__(
+            connections_prefix=connections_prefix, variables_prefix=variables_prefix, **kwargs
+        )
+
+    def _get_doc(self, client: Any, key: str) -> str | None:
+        response = self._api(lambda: client.get_parameter(Name=key, WithDecryption=True))
+        value = response.get("Parameter", {}).get("Value")
+        return None if value is None else str(value)
+
+    def _put_doc(self, client: Any, key: str, text: str, *, overwrite: bool) -> bool:
+        try:
+            self._api(
+                lambda: client.put_parameter(
+                    Name=key, Value=text, Type="SecureString", Overwrite=overwrite
+                )
+            )
+        except Exception as exc:
+            if not overwrite and self._code(exc) == "ParameterAlreadyExists":
+                return False
+            raise
+        return True
+
+    def _delete_doc(self, client: Any, key: str) -> bool:
+        try:
+            self._api(lambda: client.delete_parameter(Name=key))
+        except Exception as exc:
+            if self._code(exc) == "ParameterNotFound":
+                return False
+            raise
+        return True
 
     def _read(self, client: Any, key: str) -> str | None:
         response = self._api(lambda: client.get_parameter(Name=key, WithDecryption=True))

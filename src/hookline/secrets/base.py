@@ -9,6 +9,8 @@ A backend declares what else it can do with class attributes, which the chain, t
 read instead of probing for methods:
 
 * ``writable``: implements :meth:`set_connection` (with ``overwrite=``) and :meth:`delete_connection`;
+  ``writes_by_default``: a chain may pick it as its write target when no backend is named (the
+  metastore); the remote backends are writable but written only when named;
 * ``listable``: implements :meth:`list_connections`;
 * ``watchable``: implements :meth:`change_counter_if_open`, a counter bumped by every write from any
   process (caches poll it to drop entries another process changed);
@@ -73,6 +75,7 @@ class SecretsBackend(ABC):
 
     name: str = "backend"
     writable: ClassVar[bool] = False
+    writes_by_default: ClassVar[bool] = True
     listable: ClassVar[bool] = False
     watchable: ClassVar[bool] = False
     transactional: ClassVar[bool] = False

@@ -12,6 +12,15 @@ Default Credentials. The project comes from ``project_id`` or the credentials. T
 default or REST (``transport="rest"``); ``api_endpoint`` points the client elsewhere. The client's own
 retries are switched off: the base's retry loop and ``deadline_s`` apply.
 
+Writes, rotation staging and variables come from
+:class:`~hookline.secrets.remote_writes.WritableRemoteBackend`: a write creates the secret when needed
+(automatic replication) and adds a version, which becomes ``latest``; a delete deletes the secret. A
+variable is the raw string in secret ``{variables_prefix}{sep}{key}`` (default
+``airflow-variables-<key>``, as in Airflow). The pending version of a rotation is kept in the sibling
+secret ``{connections_prefix}__pending{sep}{conn_id}``, so no new version of the connection's own
+secret exists (and none becomes ``latest``) before the promotion. Writing needs
+``secretmanager.secrets.create``, ``secretmanager.versions.add`` (and ``secrets.delete``).
+
 google-cloud-secret-manager is imported when the backend is built, never at ``import hookline``;
 without it, building one raises :class:`~hookline.exceptions.MissingDependency` naming the
 ``hookline[gcp]`` extra.
@@ -26,7 +35,8 @@ from types import ModuleType
 from typing import Any
 
 from hookline.exceptions import ConfigurationError, MissingDependency
-from hookline.secrets.remote import ErrorKind, RemoteBackend, Verdict
+from hookline.secrets.remote import ErrorKind, Verdict
+from hookline.secrets.remote_writes import WritableRemoteBackend
 
 __all__ = ["SECRET_ID_PATTERN", "GcpSecretManagerBackend"]
 
@@ -47,7 +57,7 @@ def _import_secretmanager() -> ModuleType:
     return module
 
 
-class GcpSecretManagerBackend(RemoteBackend):
+class GcpSecretManagerBackend(WritableRemoteBackend):
     """Connections in Google Cloud Secret Manager.
 
     Args:
@@ -55,6 +65,9 @@ class GcpSecretManagerBackend(RemoteBackend):
         connections_prefix: Secret-id prefix (default ``"airflow-connections"``; ``None`` switches
             connection lookups off).
         sep: Separator between prefix and conn_id (default ``"-"``).
+        variables_prefix: Secret-id prefix of variables (default ``"airflow-variables"``;
+            ``None`` switches variable lookups off).
+        variables_lookup_pattern: Regex a variable key must match to cost an API call.
         version: Secret version to read: ``"latest"`` (default) or a version number.
         key_path: Service-account JSON key file (Airflow's ``gcp_key_path``).
         keyfile_dict: Service-account key as a dict (Airflow's ``gcp_keyfile_dict``).
@@ -85,6 +98,8 @@ class GcpSecretManagerBackend(RemoteBackend):
         *,
         project_id: str | None = None,
         connections_prefix: str | None = "airflow-connections",
+        variables_prefix: str | None = "airflow-variables",
+        variables_lookup_pattern: str | None = None,
         sep: str = "-",
         version: str | int = "latest",
         key_path: str | None = None,
@@ -102,6 +117,8 @@ class GcpSecretManagerBackend(RemoteBackend):
         max_workers: int = 4,
     ) -> None:
         super().__init__(
+            variables_prefix=variables_prefix,
+            variables_lookup_pattern=variables_lookup_pattern,
             connections_prefix=connections_prefix,
             sep=sep,
             connections_lookup_pattern=connections_lookup_pattern,
@@ -111,13 +128,15 @@ class GcpSecretManagerBackend(RemoteBackend):
             backoff_max_s=backoff_max_s,
             max_workers=max_workers,
         )
-        if connections_prefix is not None and not _SECRET_ID.fullmatch(
-            f"{connections_prefix}{sep}"
+        for setting, prefix in (
+            ("connections_prefix", connections_prefix),
+            ("variables_prefix", variables_prefix),
         ):
-            raise ConfigurationError(
-                f"gcp_secret_manager: connections_prefix + sep ({connections_prefix + sep!r}) "
-                f"must match {SECRET_ID_PATTERN} (letters, digits, '-' and '_')"
-            )
+            if prefix is not None and not _SECRET_ID.fullmatch(f"{prefix}{sep}"):
+                raise ConfigurationError(
+                    f"gcp_secret_manager: {setting} + sep ({prefix + sep!r}) "
+                    f"must match {SECRET_ID_PATTERN} (letters, digits, '-' and '_')"
+                )
         if transport not in ("grpc", "rest"):
             raise ConfigurationError(
                 f"gcp_secret_manager: transport must be 'grpc' or 'rest', not {transport!r}"
@@ -253,6 +272,67 @@ class GcpSecretManagerBackend(RemoteBackend):
                 continue  # no enabled version to read
         return found
 
+    # -- documents (writes, staging, variables) -------------------------------------------------
+
+    def _valid_key(self, key: str) -> bool:
+        return _SECRET_ID.fullmatch(key) is not None
+
+    def _get_doc(self, client: Any, key: str) -> str | None:
+        name = f"projects/{self.project_id}/secrets/{key}/versions/latest"
+        response = self._api(
+            lambda: client.access_secret_version(
+                request={"name": name}, retry=None, timeout=self.deadline_s
+            )
+        )
+        data: bytes = response.payload.data
+        return data.decode("utf-8")
+
+    def _put_doc(self, client: Any, key: str, text: str, *, overwrite: bool) -> bool:
+        from google.api_core import exceptions as gexc
+
+        parent = f"projects/{self.project_id}"
+        try:
+            self._api(
+                lambda: client.create_secret(
+                    request={
+                        "parent": parent,
+                        "secret_id": key,
+                        "secret": {"replication": {"automatic": {}}},
+                    },
+                    retry=None,
+                    timeout=self.deadline_s,
+                )
+            )
+        except gexc.AlreadyExists:
+            if not overwrite:
+                try:
+                    self._get_doc(client, key)
+                    return False  # it holds a version already
+                except (gexc.NotFound, gexc.FailedPrecondition, gexc.BadRequest):
+                    pass  # created earlier without a version: fill it
+        self._api(
+            lambda: client.add_secret_version(
+                request={"parent": f"{parent}/secrets/{key}", "payload": {"data": text.encode()}},
+                retry=None,
+                timeout=self.deadline_s,
+            )
+        )
+        return True
+
+    def _delete_doc(self, client: Any, key: str) -> bool:
+        from google.api_core import exceptions as gexc
+
+        name = f"projects/{self.project_id}/secrets/{key}"
+        try:
+            self._api(
+                lambda: client.delete_secret(
+                    request={"name": name}, retry=None, timeout=self.deadline_s
+                )
+            )
+        except gexc.NotFound:
+            return False
+        return True
+
     # -- errors ---------------------------------------------------------------------------------
 
     def _classify(self, exc: BaseException) -> Verdict:
@@ -294,6 +374,7 @@ class GcpSecretManagerBackend(RemoteBackend):
     def __repr__(self) -> str:
         return (
             f"GcpSecretManagerBackend(project_id={self.project_id!r}, "
-            f"connections_prefix={self.connections_prefix!r}, sep={self.sep!r}, "
+            f"connections_prefix={self.connections_prefix!r}, "
+            f"variables_prefix={self.variables_prefix!r}, sep={self.sep!r}, "
             f"version={self.version!r}, transport={self.transport!r})"
         )

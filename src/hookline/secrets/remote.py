@@ -447,8 +447,15 @@ class RemoteBackend(SecretsBackend):
         client = self._before_call(self._get_client())
         return op(client)
 
-    def _call(self, what: str, op: Callable[[Any], T]) -> T | None:
-        """Run ``op(client)`` with retries inside the deadline; map its errors (see module docs)."""
+    def _call(
+        self, what: str, op: Callable[[Any], T], *, retry: bool = True, absent: bool = True
+    ) -> T | None:
+        """Run ``op(client)`` with retries inside the deadline; map its errors (see module docs).
+
+        ``retry=False`` makes one attempt only (writes that are not idempotent: a retry after a
+        lost answer could apply them twice). ``absent=False`` treats a "not found" verdict as a
+        failure instead of None (writes, where None would pass for success).
+        """
         import tenacity
 
         start = time.monotonic()
@@ -485,7 +492,13 @@ class RemoteBackend(SecretsBackend):
                     self._drop_client()
                     raise _RetryableAttempt(exc, verdict.reason) from exc
                 if kind is ErrorKind.ABSENT:
-                    return None
+                    if absent:
+                        return None
+                    raise self._unavailable(what, attempts, start, verdict.reason, exc) from exc
+                if kind is ErrorKind.RETRY and not retry:
+                    raise self._unavailable(
+                        what, attempts, start, f"{verdict.reason}; not retried", exc
+                    ) from exc
                 if kind is ErrorKind.RETRY:
                     raise _RetryableAttempt(exc, verdict.reason) from exc
                 if kind in (ErrorKind.DENIED, ErrorKind.REAUTH):

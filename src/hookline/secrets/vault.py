@@ -11,6 +11,15 @@ Authentication happens once per backend instance, when the client is first neede
 The token's TTL is tracked; before it runs out the token is renewed (``renew-self``) or, when it cannot
 be renewed any more, the backend logs in again. It never logs in per lookup (Airflow PR #71756).
 
+Writes (``hookline connections add --backend vault``), credential-rotation staging and variables come
+from :class:`~hookline.secrets.remote_writes.WritableRemoteBackend`. A connection is written as the
+JSON fields dict (read back the same way); ``overwrite=False`` is atomic on KV v2 (check-and-set
+``cas=0``) and a read-then-write on KV v1. A variable is the secret ``{variables_path}/{key}`` holding
+``{"value": ...}``, as Airflow's ``VaultBackend`` stores it. The pending version of a rotation lives
+at ``{connections_path}__pending/{conn_id}`` in the same mount (KV v1 and v2 alike). Writing needs
+``create``/``update`` (and ``delete`` for deletes; on KV v2 the ``metadata/`` path too) on those
+paths; a refusal is :class:`~hookline.exceptions.BackendPermissionDenied`.
+
 hvac is imported when the backend is built, never at ``import hookline``; without it, building one
 raises :class:`~hookline.exceptions.MissingDependency` naming the ``hookline[vault]`` extra.
 """
@@ -28,7 +37,8 @@ from typing import Any
 
 from hookline import masking
 from hookline.exceptions import ConfigurationError, MissingDependency
-from hookline.secrets.remote import ErrorKind, RemoteBackend, Verdict
+from hookline.secrets.remote import ErrorKind, Verdict
+from hookline.secrets.remote_writes import PENDING_SUFFIX, WritableRemoteBackend
 
 __all__ = ["AUTH_TYPES", "VaultBackend"]
 
@@ -47,13 +57,16 @@ def _import_hvac() -> ModuleType:
     return module
 
 
-class VaultBackend(RemoteBackend):
+class VaultBackend(WritableRemoteBackend):
     """Connections in HashiCorp Vault or OpenBao KV secrets.
 
     Args:
         url: Server address, e.g. ``"https://vault.example:8200"`` (default: ``VAULT_ADDR`` via hvac).
         connections_path: Path under the mount holding connections (default ``"connections"``;
             ``None`` switches connection lookups off). A trailing ``/`` is ignored.
+        variables_path: Path under the mount holding variables (default ``"variables"``, as in
+            Airflow; ``None`` switches variable lookups off).
+        variables_lookup_pattern: Regex a variable key must match to cost an API call.
         mount_point: KV engine mount (default ``"secret"``); ``None`` takes it from the first
             segment of ``connections_path``.
         kv_engine_version: 2 (default) or 1.
@@ -91,6 +104,8 @@ class VaultBackend(RemoteBackend):
         *,
         url: str | None = None,
         connections_path: str | None = "connections",
+        variables_path: str | None = "variables",
+        variables_lookup_pattern: str | None = None,
         mount_point: str | None = "secret",
         kv_engine_version: int = 2,
         auth_type: str = "token",
@@ -115,7 +130,11 @@ class VaultBackend(RemoteBackend):
     ) -> None:
         if connections_path is not None:
             connections_path = connections_path.rstrip("/")
+        if variables_path is not None:
+            variables_path = variables_path.rstrip("/")
         super().__init__(
+            variables_prefix=variables_path,
+            variables_lookup_pattern=variables_lookup_pattern,
             connections_prefix=connections_path,
             sep="/",
             connections_lookup_pattern=connections_lookup_pattern,
@@ -142,6 +161,7 @@ class VaultBackend(RemoteBackend):
         self._hvac = _import_hvac()
         self.url = url
         self.connections_path = connections_path
+        self.variables_path = variables_path
         self.mount_point = mount_point
         self.kv_engine_version = kv_engine_version
         self.auth_type = auth_type
@@ -313,6 +333,98 @@ class VaultBackend(RemoteBackend):
                 found[name] = text
         return found
 
+    # -- documents (writes, staging, variables) -------------------------------------------------
+
+    def pending_key(self, conn_id: str) -> str:
+        """``{connections_path}__pending/{conn_id}``; ``{mount}/__pending/{conn_id}`` when the
+        path is only the mount (``mount_point=None``)."""
+        key = super().pending_key(conn_id)
+        if self.mount_point is None and "/" not in (self.connections_path or ""):
+            return f"{self.connections_path}/{PENDING_SUFFIX}/{conn_id}"
+        return key
+
+    def _kv(self, client: Any) -> Any:
+        return client.secrets.kv.v2 if self.kv_engine_version == 2 else client.secrets.kv.v1
+
+    def _get_doc(self, client: Any, key: str) -> str | None:
+        mount, path = self._split(key)
+        if self.kv_engine_version == 2:
+            response = self._api(
+                lambda: client.secrets.kv.v2.read_secret_version(
+                    path=path, mount_point=mount, raise_on_deleted_version=True
+                )
+            )
+            data = (response.get("data") or {}).get("data")
+        else:
+            response = self._api(
+                lambda: client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+            )
+            data = response.get("data")
+        return json.dumps(data) if isinstance(data, dict) and data else None
+
+    def _exists(self, client: Any, mount: str, path: str) -> bool:
+        try:
+            if self.kv_engine_version == 2:
+                self._api(
+                    lambda: client.secrets.kv.v2.read_secret_metadata(path=path, mount_point=mount)
+                )
+            else:
+                self._api(lambda: client.secrets.kv.v1.read_secret(path=path, mount_point=mount))
+        except self._hvac.exceptions.InvalidPath:
+            return False
+        return True
+
+    def _put_doc(self, client: Any, key: str, text: str, *, overwrite: bool) -> bool:
+        mount, path = self._split(key)
+        secret = json.loads(text)
+        if not isinstance(secret, dict):
+            raise TypeError("a Vault secret must be a JSON object")
+        if self.kv_engine_version == 1:
+            if not overwrite and self._exists(client, mount, path):
+                return False
+            self._api(
+                lambda: client.secrets.kv.v1.create_or_update_secret(
+                    path=path, secret=secret, mount_point=mount
+                )
+            )
+            return True
+        cas = None if overwrite else 0  # check-and-set 0: only when nothing is stored
+        try:
+            self._api(
+                lambda: client.secrets.kv.v2.create_or_update_secret(
+                    path=path, secret=secret, cas=cas, mount_point=mount
+                )
+            )
+        except self._hvac.exceptions.InvalidRequest as exc:
+            if cas == 0 and "check-and-set" in str(exc):
+                return False
+            raise
+        return True
+
+    def _delete_doc(self, client: Any, key: str) -> bool:
+        mount, path = self._split(key)
+        if not self._exists(client, mount, path):
+            return False
+        if self.kv_engine_version == 2:
+            self._api(
+                lambda: client.secrets.kv.v2.delete_metadata_and_all_versions(
+                    path=path, mount_point=mount
+                )
+            )
+        else:
+            self._api(lambda: client.secrets.kv.v1.delete_secret(path=path, mount_point=mount))
+        return True
+
+    def _variable_from_doc(self, text: str) -> str | None:
+        """Airflow's layout: the secret's ``value`` field."""
+        value = json.loads(text).get("value")
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    def _variable_doc(self, value: str) -> str:
+        return json.dumps({"value": value})
+
     # -- errors ---------------------------------------------------------------------------------
 
     def _classify(self, exc: BaseException) -> Verdict:
@@ -344,6 +456,6 @@ class VaultBackend(RemoteBackend):
     def __repr__(self) -> str:
         return (
             f"VaultBackend(url={self.url!r}, mount_point={self.mount_point!r}, "
-            f"connections_path={self.connections_path!r}, "
+            f"connections_path={self.connections_path!r}, variables_path={self.variables_path!r}, "
             f"kv_engine_version={self.kv_engine_version}, auth_type={self.auth_type!r})"
         )
