@@ -24,11 +24,18 @@ import pytest
 
 from hookline.config import CacheSettings
 from hookline.connection import Connection, validate_conn_id
-from hookline.exceptions import BackendUnavailable, ConnectionUnresolved, InvalidConnection
+from hookline.exceptions import (
+    BackendUnavailable,
+    ConnectionUnresolved,
+    InvalidConnection,
+    InvalidVariable,
+    RotationError,
+)
 from hookline.resolve import SecretsChain
 from hookline.resolve.cache import CachedResolver
 from hookline.secrets.env import EnvBackend
 from hookline.secrets.remote import RemoteBackend
+from hookline.secrets.remote_writes import WritableRemoteBackend
 from tests.adversarial.forms import SAFE_IDS, TRAVERSAL_FORMS
 from tests.servers.tcp_proxy import TcpProxy
 
@@ -62,6 +69,8 @@ class Remote:
             :data:`CANARY` as password, a backend on it, and a function stopping the server.
         port: The session server's port (for proxies).
         through: ``through(url, **overrides)``: a backend reading this test's prefix through ``url``.
+        put_variable: ``put_variable(key, value)``: store a variable in the shape Airflow's
+            backend of that kind stores it, under this test's variables prefix.
     """
 
     name: str
@@ -71,6 +80,7 @@ class Remote:
     fresh: Callable[..., tuple[RemoteBackend, Callable[[], None]]]
     port: int
     through: Callable[..., RemoteBackend]
+    put_variable: Callable[[str, str], None] = lambda key, value: None
     made: list[RemoteBackend] = field(default_factory=list)
 
     def keep(self, backend: RemoteBackend) -> RemoteBackend:
@@ -94,13 +104,20 @@ def _vault(request: pytest.FixtureRequest) -> Remote:
     if "kv1/" not in root.sys.list_mounted_secrets_engines():
         root.sys.enable_secrets_engine("kv", path="kv1", options={"version": "1"})
     path = f"c{uuid.uuid4().hex[:10]}"
+    variables = f"v{uuid.uuid4().hex[:10]}"
 
     def write(client: Any, key: str, text: str) -> None:
         secret = _json_fields(text) or {"conn_uri": text}
         client.secrets.kv.v2.create_or_update_secret(path=key, secret=secret, mount_point="secret")
 
     def build(**kw: Any) -> RemoteBackend:
-        settings = {"url": server.url, "token": server.root_token, "connections_path": path, **kw}
+        settings = {
+            "url": server.url,
+            "token": server.root_token,
+            "connections_path": path,
+            "variables_path": variables,
+            **kw,
+        }
         return remote.keep(VaultBackend(**settings))
 
     def plant() -> bool:
@@ -129,6 +146,9 @@ def _vault(request: pytest.FixtureRequest) -> Remote:
         fresh,
         server.port,
         through,
+        lambda key, value: root.secrets.kv.v2.create_or_update_secret(
+            path=f"{variables}/{key}", secret={"value": value}, mount_point="secret"
+        ),
     )
     return remote
 
@@ -143,6 +163,7 @@ def _aws(request: pytest.FixtureRequest, service: str) -> Remote:
     kind = AwsSecretsManagerBackend if service == "secretsmanager" else AwsSsmBackend
     lead = "" if service == "secretsmanager" else "/"
     prefix = f"{lead}t{uuid.uuid4().hex[:10]}/connections"
+    variables = f"{lead}t{uuid.uuid4().hex[:10]}/variables"
 
     def write(moto: Any, name: str, text: str) -> None:
         client = boto3.client(service, **moto.client_kwargs())
@@ -152,7 +173,8 @@ def _aws(request: pytest.FixtureRequest, service: str) -> Remote:
             client.put_parameter(Name=name, Value=text, Type="SecureString")
 
     def build(**kw: Any) -> RemoteBackend:
-        return remote.keep(kind(**{**server.client_kwargs(), "connections_prefix": prefix, **kw}))
+        settings = {"connections_prefix": prefix, "variables_prefix": variables, **kw}
+        return remote.keep(kind(**{**server.client_kwargs(), **settings}))
 
     def plant() -> bool:
         # Names are opaque strings: the literal name is what an unchecked backend would read.
@@ -176,6 +198,7 @@ def _aws(request: pytest.FixtureRequest, service: str) -> Remote:
         fresh,
         server.port,
         through,
+        lambda key, value: write(server, f"{variables}/{key}", value),
     )
     return remote
 
@@ -186,6 +209,7 @@ def _gcp(request: pytest.FixtureRequest) -> Remote:
     server = request.getfixturevalue("gcp_fake_server")
     factory = request.getfixturevalue("gcp_fake_factory")
     prefix = f"t{uuid.uuid4().hex[:10]}-connections"
+    variables = f"t{uuid.uuid4().hex[:10]}-variables"
 
     def write(fake: Any, secret_id: str, text: str) -> None:
         client = fake.client()
@@ -212,7 +236,11 @@ def _gcp(request: pytest.FixtureRequest) -> Remote:
 
     def build(**kw: Any) -> RemoteBackend:
         return remote.keep(
-            GcpSecretManagerBackend(**settings(server, **{"connections_prefix": prefix, **kw}))
+            GcpSecretManagerBackend(
+                **settings(
+                    server, **{"connections_prefix": prefix, "variables_prefix": variables, **kw}
+                )
+            )
         )
 
     def fresh(**kw: Any) -> tuple[RemoteBackend, Callable[[], None]]:
@@ -231,6 +259,7 @@ def _gcp(request: pytest.FixtureRequest) -> Remote:
         fresh,
         server.port,
         through,
+        lambda key, value: write(server, f"{variables}-{key}", value),
     )
     return remote
 
@@ -473,3 +502,160 @@ def test_sdk_debug_logs_hold_no_secret_without_install(remote: Remote) -> None:
     assert (db.password, api.password) == (CANARY, CANARY)
     assert stream.getvalue()  # the SDKs did log
     assert "c4n4ry" not in stream.getvalue()
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+
+def _writer(backend: RemoteBackend) -> WritableRemoteBackend:
+    assert isinstance(backend, WritableRemoteBackend)
+    assert backend.writable
+    assert backend.stageable
+    assert backend.variable_writable
+    assert not backend.writes_by_default  # written only when named
+    return backend
+
+
+def test_write_read_overwrite_delete(remote: Remote) -> None:
+    """A written connection is read back by a new backend instance (the stored form is the one
+    lookups read); create-only refuses an existing id without its value in the message;
+    overwrite replaces; delete says whether it existed."""
+    backend = _writer(remote.build())
+    conn = Connection(
+        conn_id="db", conn_type="postgres", host="h", login="u", password=CANARY, port=5432,
+        extra='{"sslmode": "require"}',
+    )  # fmt: skip
+    backend.set_connection(conn, overwrite=False)
+    reader = remote.build()
+    assert reader.get_connection("db") == conn
+    with pytest.raises(InvalidConnection) as exists:
+        backend.set_connection(conn.replace(password="other"), overwrite=False)
+    assert "already exists" in str(exists.value)
+    assert CANARY not in str(exists.value)
+    assert reader.get_connection("db") == conn
+    backend.set_connection(conn.replace(password="n3w-" + CANARY), overwrite=True)
+    again = reader.get_connection("db")
+    assert again is not None
+    assert again.password == "n3w-" + CANARY
+    assert backend.delete_connection("db") is True
+    assert reader.get_conn_value("db") is None
+    assert backend.delete_connection("db") is False
+    backend.set_connection(conn, overwrite=False)  # the name can be used again at once
+    assert reader.get_connection("db") == conn
+
+
+def test_writes_refuse_unsafe_and_unread_ids_before_any_call(remote: Remote) -> None:
+    """A traversal form, and an id the lookup pattern would never read, are refused (no call)."""
+    backend = _writer(remote.build(connections_lookup_pattern="warehouse.*"))
+    for conn_id in (REPORTED_FORM, "other"):
+        with pytest.raises(InvalidConnection):
+            backend.set_connection(Connection(conn_id=conn_id, conn_type="http", password=CANARY))
+        with pytest.raises(InvalidConnection):
+            backend.delete_connection(conn_id)
+    assert backend.stats()["api_calls"] == 0
+
+
+def test_write_to_a_stopped_server_is_unavailable_without_the_secret(remote: Remote) -> None:
+    """A write to a stopped server raises BackendUnavailable naming the backend, never the value."""
+    backend, stop = remote.fresh(deadline_s=1, max_attempts=2)
+    stop()
+    writer = _writer(backend)
+    with pytest.raises(BackendUnavailable) as info:
+        writer.set_connection(Connection(conn_id="db", conn_type="http", password=CANARY))
+    assert f"{remote.name} backend unavailable" in str(info.value)
+    assert CANARY not in str(info.value)
+    with pytest.raises(BackendUnavailable):
+        writer.put_pending(
+            Connection(conn_id="db", conn_type="http", password=CANARY), token=TOKEN, step="create"
+        )
+
+
+# -- staging (credential rotation) ------------------------------------------------------------------
+
+TOKEN = "a" * 32
+OTHER_TOKEN = "b" * 32
+
+
+def test_pending_is_invisible_until_promoted(remote: Remote) -> None:
+    """put_pending keeps lookups (and listings) on the current version; the step is kept with
+    the value; a second token is a RotationError; promote makes it current, and a replayed
+    promote or discard changes nothing."""
+    old = Connection(conn_id="db", conn_type="postgres", host="h", login="u", password="old-pw")
+    new = old.replace(password=CANARY)
+    backend = _writer(remote.build())
+    backend.set_connection(old)
+    assert backend.get_pending("db") is None
+    backend.put_pending(new, token=TOKEN, step="create")
+    reader = remote.build()
+    assert reader.get_connection("db") == old
+    assert [c.conn_id for c in reader.list_connections()] == ["db"]
+    pending = backend.get_pending("db")
+    assert pending is not None
+    assert (pending.connection, pending.token, pending.step) == (new, TOKEN, "create")
+    backend.put_pending(new, token=TOKEN, step="set")
+    backend.put_pending(new, token=TOKEN, step="test")
+    resumed = remote.build().get_pending("db")
+    assert resumed is not None
+    assert resumed.step == "test"
+    assert reader.get_connection("db") == old
+    with pytest.raises(RotationError) as conflict:
+        backend.put_pending(new, token=OTHER_TOKEN, step="create")
+    assert CANARY not in str(conflict.value)
+    backend.discard_pending("db", OTHER_TOKEN)  # not pending: nothing happens
+    assert backend.get_pending("db") is not None
+    backend.promote_pending("db", TOKEN)
+    assert reader.get_connection("db") == new
+    assert backend.get_pending("db") is None
+    backend.promote_pending("db", TOKEN)  # replayed after a crash: a no-op
+    backend.discard_pending("db", TOKEN)
+    assert reader.get_connection("db") == new
+    with pytest.raises(RotationError) as unknown:
+        backend.promote_pending("db", OTHER_TOKEN)
+    assert unknown.value.step == "finish"
+
+
+def test_discard_keeps_the_current_version(remote: Remote) -> None:
+    """A discarded pending version is gone; the current one is untouched; discarding twice is
+    fine, and a new rotation (another token) can start."""
+    old = Connection(conn_id="db", conn_type="http", host="h", password="old-pw")
+    backend = _writer(remote.build())
+    backend.set_connection(old)
+    backend.put_pending(old.replace(password=CANARY), token=TOKEN, step="set")
+    backend.discard_pending("db", TOKEN)
+    backend.discard_pending("db", TOKEN)
+    assert backend.get_pending("db") is None
+    assert remote.build().get_connection("db") == old
+    backend.put_pending(old.replace(password="next"), token=OTHER_TOKEN, step="create")
+    pending = backend.get_pending("db")
+    assert pending is not None
+    assert pending.token == OTHER_TOKEN
+
+
+# -- variables --------------------------------------------------------------------------------------
+
+
+def test_variables_in_airflow_shapes(remote: Remote) -> None:
+    """A variable stored as Airflow's backend stores it is read; set/delete round-trip; a missing
+    key is None; variables_prefix=None (variables_path for Vault) makes no call."""
+    remote.put_variable("greeting", CANARY)
+    backend = _writer(remote.build())
+    assert backend.get_variable("greeting") == CANARY
+    assert backend.get_variable("missing") is None
+    backend.set_variable("fresh", '{"a": 1}')
+    assert remote.build().get_variable("fresh") == '{"a": 1}'
+    with pytest.raises(InvalidVariable) as exists:
+        backend.set_variable("fresh", CANARY, overwrite=False)
+    assert CANARY not in str(exists.value)
+    assert backend.delete_variable("fresh") is True
+    assert backend.get_variable("fresh") is None
+    assert backend.delete_variable("fresh") is False
+    with pytest.raises(InvalidVariable):
+        backend.get_variable(REPORTED_FORM)
+    key = "variables_path" if remote.name == "vault" else "variables_prefix"
+    off = _writer(remote.build(**{key: None}))
+    assert off.get_variable("greeting") is None
+    assert off.stats()["api_calls"] == 0
+    patterned = _writer(remote.build(variables_lookup_pattern="greet.*"))
+    assert patterned.get_variable("greeting") == CANARY
+    assert patterned.get_variable("other") is None
+    assert patterned.stats()["skipped"] == 1

@@ -10,6 +10,7 @@ own with ``openbao_factory``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from typer.testing import CliRunner
 import hookline
 from hookline import masking
 from hookline.cli.app import app
+from hookline.connection import Connection
 from hookline.exceptions import (
     BackendPermissionDenied,
     BackendUnavailable,
     ConfigurationError,
+    InvalidConnection,
 )
 from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
@@ -472,6 +475,126 @@ def test_cli_cannot_read_outside_connections_path(
         ok = CliRunner().invoke(app, ["connections", "get", "warehouse"])
         assert ok.exit_code == 0, ok.output
     finally:
+        previous = resolver.swap_default_resolver(None)
+        if previous is not None:
+            previous.close()
+
+
+# -- writes, staging, variables (Vault-specific) ---------------------------------------------------
+
+TOKEN = "f" * 32
+
+
+def test_kv1_writes_staging_and_variables(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """On a KV v1 mount: create-only, overwrite, delete, a pending version at the sibling path
+    (invisible to lookups until promoted) and variables as ``{"value": ...}``."""
+    path = f"k{uuid.uuid4().hex[:8]}"
+    b = VaultBackend(
+        url=vault.server.url,
+        token=vault.server.root_token,
+        mount_point="kv1",
+        kv_engine_version=1,
+        connections_path=path,
+        variables_path=f"{path}-vars",
+    )
+    backends.append(b)
+    conn = Connection(conn_id=conn_id, conn_type="postgres", host="h", password="old")
+    b.set_connection(conn, overwrite=False)
+    with pytest.raises(InvalidConnection, match="already exists"):
+        b.set_connection(conn, overwrite=False)
+    stored = vault.root.secrets.kv.v1.read_secret(path=f"{path}/{conn_id}", mount_point="kv1")
+    assert stored["data"]["password"] == "old"  # Airflow's JSON fields, as Airflow reads them
+    b.put_pending(conn.replace(password=CANARY), token=TOKEN, step="create")
+    raw = vault.root.secrets.kv.v1.read_secret(path=f"{path}__pending/{conn_id}", mount_point="kv1")
+    assert raw["data"]["step"] == "create"
+    assert b.get_connection(conn_id) == conn
+    b.promote_pending(conn_id, TOKEN)
+    promoted = b.get_connection(conn_id)
+    assert promoted is not None
+    assert promoted.password == CANARY
+    b.promote_pending(conn_id, TOKEN)
+    assert b.delete_connection(conn_id) is True
+    assert b.get_conn_value(conn_id) is None
+    vault.root.secrets.kv.v1.create_or_update_secret(
+        path=f"{path}-vars/greeting", secret={"value": "hi"}, mount_point="kv1"
+    )
+    assert b.get_variable("greeting") == "hi"
+    b.set_variable("other", CANARY)
+    stored_var = vault.root.secrets.kv.v1.read_secret(path=f"{path}-vars/other", mount_point="kv1")
+    assert stored_var["data"] == {"value": CANARY}
+
+
+def test_restricted_token_cannot_write_or_stage(
+    vault: VaultSetup, backends: list[VaultBackend], conn_id: str
+) -> None:
+    """A token whose policy only reads gets BackendPermissionDenied on writes, deletes and
+    staging, with no secret in the message; nothing is written."""
+    put(vault.root, f"connections/{conn_id}", {"conn_uri": "postgres://u:old@h/db"})
+    token = vault.root.auth.token.create(policies=["read-connections"], ttl="1h")
+    b = VaultBackend(url=vault.server.url, token=token["auth"]["client_token"])
+    backends.append(b)
+    assert b.get_conn_value(conn_id) == "postgres://u:old@h/db"
+    new = Connection(conn_id=conn_id, conn_type="postgres", host="h", password=CANARY)
+    attempts: list[Callable[[], object]] = [
+        lambda: b.set_connection(new),
+        lambda: b.delete_connection(conn_id),
+        lambda: b.put_pending(new, token=TOKEN, step="create"),
+        lambda: b.set_variable("v", CANARY),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BackendPermissionDenied) as info:
+            attempt()
+        assert "vault backend refused access" in str(info.value)
+        assert CANARY not in str(info.value)
+    assert b.get_conn_value(conn_id) == "postgres://u:old@h/db"
+
+
+def test_cli_writes_to_vault_only_when_named(
+    vault: VaultSetup, monkeypatch: pytest.MonkeyPatch, isolated_hookline: Path, conn_id: str
+) -> None:
+    """With vault before the metastore in the chain, ``connections add`` writes to the metastore;
+    ``--backend vault`` writes to Vault (read back by a Vault lookup), ``delete --backend vault``
+    and ``import --backend vault`` too; no output holds the password."""
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKENDS", "vault,metastore")
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__URL", vault.server.url)
+    monkeypatch.setenv("HOOKLINE_SECRETS__BACKEND__VAULT__TOKEN", vault.server.root_token)
+    reader = VaultBackend(url=vault.server.url, token=vault.server.root_token)
+    try:
+        uri = f"postgres://u:{CANARY}@h/db"
+        default = CliRunner().invoke(app, ["connections", "add", conn_id, "--uri", uri])
+        assert default.exit_code == 0, default.output
+        assert "to metastore" in default.stdout
+        assert reader.get_conn_value(conn_id) is None
+        named = CliRunner().invoke(
+            app, ["connections", "add", f"{conn_id}_v", "--uri", uri, "--backend", "vault"]
+        )
+        assert named.exit_code == 0, named.output
+        assert "to vault" in named.stdout
+        got = reader.get_connection(f"{conn_id}_v")
+        assert got is not None
+        assert got.password == CANARY
+        deleted = CliRunner().invoke(
+            app, ["connections", "delete", f"{conn_id}_v", "--backend", "vault"]
+        )
+        assert deleted.exit_code == 0, deleted.output
+        assert reader.get_conn_value(f"{conn_id}_v") is None
+        file = isolated_hookline / "conns.json"
+        file.write_text(json.dumps({f"{conn_id}_i": uri}))
+        imported = CliRunner().invoke(
+            app, ["connections", "import", str(file), "--backend", "vault"]
+        )
+        assert imported.exit_code == 0, imported.output
+        assert reader.get_conn_value(f"{conn_id}_i") is not None
+        unknown = CliRunner().invoke(
+            app, ["connections", "add", "x", "--uri", uri, "--backend", "nope"]
+        )
+        assert unknown.exit_code == 1
+        for result in (default, named, deleted, imported, unknown):
+            assert CANARY not in result.output
+    finally:
+        reader.close()
         previous = resolver.swap_default_resolver(None)
         if previous is not None:
             previous.close()

@@ -83,9 +83,9 @@ def chain() -> SecretsChain:
     return default_chain()
 
 
-def writable_backend() -> SecretsBackend:
-    """The chain's writable backend (the metastore by default)."""
-    backend: SecretsBackend = chain().writable_backend()
+def writable_backend(name: str | None = None) -> SecretsBackend:
+    """The chain's writable backend (the metastore by default), or the one named ``name``."""
+    backend: SecretsBackend = chain().writable_backend(name)
     return backend
 
 

@@ -4,7 +4,8 @@ The semantics follow ``airflow connections`` (its flag names, ``--conn-uri``, ``
 are accepted as aliases) with hookline's safer defaults: output is redacted unless
 ``--show-secrets``; a duplicate id is an error unless ``--overwrite``; an import is all-or-nothing and
 lists every bad entry; ``get`` and ``list`` see every backend of the chain, writes go to its writable
-backend (the metastore by default); ``list`` and ``export`` fail (exit 1, naming what could not be
+backend (the metastore by default; a remote store such as Vault only when named with
+``--backend``); ``list`` and ``export`` fail (exit 1, naming what could not be
 read) rather than print or save an incomplete result, unless ``--partial``.
 """
 
@@ -73,6 +74,14 @@ _EXTENSIONS[".env"] = FileFormat.env
 
 OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
+]
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Write to this backend of the chain (by name, e.g. vault, aws_secrets_manager) "
+        "instead of the default writable one (the metastore).",
+    ),
 ]
 ShowSecretsOption = Annotated[
     bool, typer.Option("--show-secrets", help="Print passwords and sensitive extras in clear.")
@@ -205,9 +214,10 @@ def add(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing connection with this id.")
     ] = False,
+    backend_name: BackendOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Add a connection to the writable backend (the metastore by default).
+    """Add a connection to the writable backend (the metastore by default, or --backend NAME).
 
     Give the connection as --uri, as --json, or as --conn-type plus field flags; an existing id is an
     error unless --overwrite. Airflow's flag names (--conn-uri, --conn-json, --conn-host,
@@ -235,13 +245,13 @@ def add(
         conn_id, uri=uri, json_text=json_text, fields=fields, extra=extra, description=description
     )
     register_secrets(conn)
-    backend = common.writable_backend()
+    backend = common.writable_backend(backend_name)
     if not overwrite and _exists(backend, conn_id):
         raise CliFailure(
             f"connection {conn_id!r} already exists in {backend.name}; "
             "use --overwrite to replace it"
         )
-    common.chain().set_connection(conn, overwrite=overwrite)
+    common.chain().set_connection(conn, overwrite=overwrite, backend=backend_name)
     verb = "Saved" if overwrite else "Added"
     render.write_text(
         common.out_console(),
@@ -374,11 +384,12 @@ def list_(
 @app.command("delete")
 def delete(
     conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    backend_name: BackendOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Delete a connection from the writable backend."""
-    backend = common.writable_backend()
-    if not common.chain().delete_connection(conn_id):
+    """Delete a connection from the writable backend (or --backend NAME)."""
+    backend = common.writable_backend(backend_name)
+    if not common.chain().delete_connection(conn_id, backend=backend_name):
         source = _defined_elsewhere(conn_id, backend.name)
         hint = f" (it is defined in {source}, which hookline does not write)" if source else ""
         raise CliFailure(
@@ -522,9 +533,11 @@ def import_(
     airflow_fernet_key: airflow_import.AirflowKeyOption = None,
     dry_run: airflow_import.DryRunOption = False,
     ignore_teams: airflow_import.IgnoreTeamsOption = False,
+    backend_name: BackendOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Import a connections file, or an Airflow metadata database, into the writable backend.
+    """Import a connections file, or an Airflow metadata database, into the writable backend
+    (or, for a file, the backend named by --backend NAME).
 
     Accepts Airflow's JSON, YAML and env forms, a JSON or YAML list of connection objects (each with
     its conn_id), and the HOOKLINE_CONN_<ID>=... lines that `-o env` prints. All or nothing: when
@@ -536,6 +549,10 @@ def import_(
     alone; other existing ids need --overwrite.
     """
     if from_airflow_db is not None:
+        if backend_name is not None:
+            raise typer.BadParameter(
+                "--from-airflow-db imports into the metastore", param_hint="--backend"
+            )
         if file is not None or fmt is not None:
             raise typer.BadParameter(
                 "give a connections file or --from-airflow-db, not both", param_hint="FILE"
@@ -579,7 +596,7 @@ def import_(
         ) from None
     for conn in conns.values():
         register_secrets(conn)
-    backend = common.writable_backend()
+    backend = common.writable_backend(backend_name)
     existing = {conn_id for conn_id in conns if _exists(backend, conn_id)}
     problems = _entry_problems(conns, existing, overwrite)
     if problems:
@@ -590,7 +607,9 @@ def import_(
         )
     # One transaction on the metastore: all rows or none, even if the process is killed.
     with common.progress("Importing connections", total=len(conns)) as update:
-        common.chain().set_connections(list(conns.values()), overwrite=overwrite)
+        common.chain().set_connections(
+            list(conns.values()), overwrite=overwrite, backend=backend_name
+        )
         update(len(conns))
     common.invalidate()
     replaced = f" ({len(existing)} replaced)" if existing else ""

@@ -365,7 +365,9 @@ class AwsSecretsManagerBackend(_AwsBackend):
         return True
 
     def _delete_doc(self, client: Any, key: str) -> bool:
+        # A forced delete of a missing secret succeeds: ask first, to say whether it existed.
         try:
+            self._api(lambda: client.describe_secret(SecretId=key))
             self._api(lambda: client.delete_secret(SecretId=key, ForceDeleteWithoutRecovery=True))
         except Exception as exc:
             if self._code(exc) == "ResourceNotFoundException":

@@ -303,7 +303,7 @@ class GcpSecretManagerBackend(WritableRemoteBackend):
                     timeout=self.deadline_s,
                 )
             )
-        except gexc.AlreadyExists:
+        except gexc.Conflict:  # AlreadyExists (fakes answer a plain 409)
             if not overwrite:
                 try:
                     self._get_doc(client, key)
