@@ -263,6 +263,56 @@ def test_access_denied_stops_the_chain(
         chain.lookup("db")
 
 
+def test_read_only_user_cannot_write_or_stage(
+    moto_factory: Callable[..., MotoServer], backends: list[RemoteBackend]
+) -> None:
+    """With IAM enforced, a user allowed only to read gets BackendPermissionDenied on writes,
+    deletes, staging and variable writes in both services (attempted once, no secret in the
+    message), and the stored values stay as they were."""
+    from hookline.connection import Connection
+
+    server = moto_factory(env={"INITIAL_NO_AUTH_ACTION_COUNT": "4"})
+    iam = boto3.client("iam", **server.client_kwargs())
+    iam.create_user(UserName="reader")
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    actions = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "ssm:GetParameter"]
+    iam.put_user_policy(
+        UserName="reader",
+        PolicyName="read-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+            }
+        ),
+    )
+    sm_client(server).create_secret(Name="airflow/connections/db", SecretString="sqlite://")
+    credentials = {
+        "endpoint_url": server.endpoint_url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": key["AccessKeyId"],
+        "aws_secret_access_key": key["SecretAccessKey"],
+    }
+    new = Connection(conn_id="db", conn_type="postgres", host="h", password=CANARY)
+    for kind in (AwsSecretsManagerBackend, AwsSsmBackend):
+        b = kind(**credentials)
+        backends.append(b)
+        attempts: list[Callable[[], object]] = [
+            lambda b=b: b.set_connection(new),
+            lambda b=b: b.delete_connection("db"),
+            lambda b=b: b.put_pending(new, token="d" * 32, step="create"),
+            lambda b=b: b.set_variable("v", CANARY),
+        ]
+        for attempt in attempts:
+            with pytest.raises(BackendPermissionDenied) as info:
+                attempt()
+            assert f"{kind.name} backend refused access" in str(info.value)
+            assert CANARY not in str(info.value)
+    reader = AwsSecretsManagerBackend(**credentials)
+    backends.append(reader)
+    assert reader.get_conn_value("db") == "sqlite://"
+
+
 # -- the documented configurations, end to end ---------------------------------------------------------
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "remote_backends.md"
