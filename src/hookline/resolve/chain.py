@@ -374,13 +374,14 @@ class SecretsChain:
         return result.value
 
     def variable_writable_backend(self) -> SecretsBackend:
-        """The first backend that stores variables.
+        """The first backend that stores variables and ``writes_by_default`` (remote stores are
+        written only when named).
 
         Raises:
             ConfigurationError: no backend in the chain stores variables.
         """
         for backend in self.backends:
-            if backend.variable_writable:
+            if backend.variable_writable and backend.writes_by_default:
                 return backend
         names = ", ".join(b.name for b in self.backends)
         raise ConfigurationError(

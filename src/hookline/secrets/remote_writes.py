@@ -300,6 +300,17 @@ class WritableRemoteBackend(RemoteBackend):
             return False
         return self._variables_pattern is None or self._variables_pattern.fullmatch(key) is not None
 
+    def handles_variable(self, key: str) -> bool:
+        """Same as :meth:`wants_variable`: the chain skips this backend (no API call) when it
+        says no."""
+        return self.wants_variable(key)
+
+    def variable_lookup_keys(self, key: str) -> list[str]:
+        if not self.wants_variable(key):
+            return []
+        path = self.build_variable_path(key)
+        return [] if path is None else [path]
+
     def _variable_from_doc(self, text: str) -> str | None:
         """The variable's value from its stored document (raw text; Vault overrides)."""
         return text

@@ -225,3 +225,18 @@ def test_chain_writes_to_remotes_only_when_named() -> None:
         chain.writable_backend("nope")
     with pytest.raises(ConfigurationError, match="no writable secrets backend"):
         SecretsChain([remote]).writable_backend()
+
+
+def test_chain_variables_through_a_remote() -> None:
+    """The chain's variable lookup asks the remote under its key (trace) and skips keys the
+    pattern rules out; variable writes do not default to the remote."""
+    remote = MemoryBackend(variables_lookup_pattern="app_.*")
+    remote.docs["vars/app_x"] = CANARY
+    chain = SecretsChain([remote])
+    result = chain.lookup_variable("app_x")
+    assert result.value == CANARY
+    assert result.trace.steps[0].keys == ["vars/app_x"]
+    skipped = chain.lookup_variable("other")
+    assert skipped.trace.steps[0].outcome == "skipped"
+    with pytest.raises(ConfigurationError):
+        chain.variable_writable_backend()
