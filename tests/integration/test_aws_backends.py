@@ -286,7 +286,10 @@ def test_read_only_user_cannot_write_or_stage(
             }
         ),
     )
-    sm_client(server).create_secret(Name="airflow/connections/db", SecretString="sqlite://")
+    iam.close()
+    admin = sm_client(server)
+    admin.create_secret(Name="airflow/connections/db", SecretString="sqlite://")
+    admin.close()
     credentials = {
         "endpoint_url": server.endpoint_url,
         "region_name": "us-east-1",
