@@ -167,10 +167,13 @@ def _aws(request: pytest.FixtureRequest, service: str) -> Remote:
 
     def write(moto: Any, name: str, text: str) -> None:
         client = boto3.client(service, **moto.client_kwargs())
-        if service == "secretsmanager":
-            client.create_secret(Name=name, SecretString=text)
-        else:
-            client.put_parameter(Name=name, Value=text, Type="SecureString")
+        try:
+            if service == "secretsmanager":
+                client.create_secret(Name=name, SecretString=text)
+            else:
+                client.put_parameter(Name=name, Value=text, Type="SecureString")
+        finally:
+            client.close()  # no socket left for the garbage collector to warn about
 
     def build(**kw: Any) -> RemoteBackend:
         settings = {"connections_prefix": prefix, "variables_prefix": variables, **kw}
@@ -224,6 +227,7 @@ def _gcp(request: pytest.FixtureRequest) -> Remote:
         client.add_secret_version(
             request={"parent": f"{parent}/secrets/{secret_id}", "payload": {"data": text.encode()}}
         )
+        client.transport.close()
 
     def settings(fake: Any, **kw: Any) -> dict[str, Any]:
         return {
