@@ -146,7 +146,10 @@ def test_key_rotation_through_the_console_script(home: Path) -> None:
 
     rotated = hookline("keys", "rotate", env={"HOOKLINE_FERNET_KEY": f"{new},{old}"})
     assert rotated.returncode == 0, rotated.stderr
-    assert "Re-encrypted 1 connection in metastore" in rotated.stdout
+    assert (
+        "Re-encrypted 1 row (connections, pending rotations, variables) in metastore"
+        in rotated.stdout
+    )
 
     with_new = hookline(
         "connections", "get", "warehouse", "-o", "uri", "--show-secrets",

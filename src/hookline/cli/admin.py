@@ -114,7 +114,7 @@ def rotate(
 ) -> None:
     """Re-encrypt every metastore row with the first key of HOOKLINE_FERNET_KEY.
 
-    Safe to interrupt and run again: each batch commits on its own and every row stays readable with
+    Connections, the pending versions of rotations in progress and variables. Safe to interrupt and run again: each batch commits on its own and every row stays readable with
     the configured keys.
     """
     from hookline.secrets.metastore import MetastoreBackend
@@ -122,11 +122,12 @@ def rotate(
     backend = common.writable_backend()
     if not isinstance(backend, MetastoreBackend):
         raise CliFailure(f"the writable backend {backend.name} has no Fernet keys to rotate")
-    with common.progress("Re-encrypting connections") as update:
+    with common.progress("Re-encrypting rows") as update:
         count = backend.rotate_keys(batch_size=batch_size, force=force, progress=update)
     render.write_text(
         common.out_console(),
-        f"Re-encrypted {count} connection{'' if count == 1 else 's'} in {backend.name}",
+        f"Re-encrypted {count} row{'' if count == 1 else 's'} (connections, pending rotations, "
+        f"variables) in {backend.name}",
     )
 
 

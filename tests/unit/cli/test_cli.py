@@ -478,9 +478,12 @@ def test_keys_rotate_reencrypts_with_the_new_first_key(
     monkeypatch.setenv("HOOKLINE_FERNET_KEY", f"{new},{old}")
     result = run("keys", "rotate", "--batch-size", "1")
     assert result.exit_code == 0, result.output
-    assert "Re-encrypted 2 connections in metastore" in result.stdout
-    assert "Re-encrypted 0 connections" in run("keys", "rotate").stdout
-    assert "Re-encrypted 2 connections" in run("keys", "rotate", "--force").stdout
+    assert (
+        "Re-encrypted 2 rows (connections, pending rotations, variables) in metastore"
+        in result.stdout
+    )
+    assert "Re-encrypted 0 rows" in run("keys", "rotate").stdout
+    assert "Re-encrypted 2 rows" in run("keys", "rotate", "--force").stdout
     monkeypatch.setenv("HOOKLINE_FERNET_KEY", new)
     shown = run("connections", "get", "api", "-o", "json", "--show-secrets")
     assert json.loads(shown.stdout)["password"] == CANARY

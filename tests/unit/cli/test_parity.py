@@ -168,7 +168,7 @@ def test_progress_is_shown_on_a_terminal_for_import_and_rotate(
     monkeypatch.setenv("HOOKLINE_FERNET_KEY", f"{generate_key()},{old}")
     run("connections", "add", "s", "--conn-type", "http", "--password", CANARY)
     assert run("keys", "rotate", "--force").exit_code == 0
-    assert "Re-encrypting connections" in terminal.getvalue()
+    assert "Re-encrypting rows" in terminal.getvalue()
 
 
 def test_progress_is_silent_when_not_a_terminal(store: Store, tmp_path: Any) -> None:

@@ -652,7 +652,8 @@ class MetastoreBackend(StagingMixin, SecretsBackend):
         force: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Re-encrypt every row not yet under the first key, ``batch_size`` rows per transaction.
+        """Re-encrypt every row not yet under the first key, ``batch_size`` rows per transaction:
+        connections, the pending versions of credential rotations in progress, and variables.
 
         Rows of the 0001 layout (host, login, schema, description in clear) are moved into
         encrypted payloads too, and variables are re-encrypted after the connections. Safe to interrupt at any point (even with SIGKILL): each batch
@@ -666,7 +667,7 @@ class MetastoreBackend(StagingMixin, SecretsBackend):
             progress: Called after each committed batch with the number of rows rotated so far.
 
         Returns:
-            The number of rows re-encrypted.
+            The number of rows re-encrypted (all three tables).
 
         Raises:
             KeyNotConfigured: no key is configured (nothing is generated for a rotation).

@@ -1,5 +1,6 @@
 """Multi-row writes of the metastore: the one-transaction upsert behind ``set_connections`` and the
-batched re-encryption behind ``rotate_keys``.
+batched re-encryption behind ``rotate_keys`` (connections and the pending versions of credential
+rotations in progress; variables in :mod:`hookline.secrets.metastore.variables`).
 
 Kept apart from :mod:`hookline.secrets.metastore.backend` (which stays free of SQLAlchemy imports);
 both run inside :meth:`hookline.secrets.metastore.writes.Writer.transaction`.
@@ -17,14 +18,18 @@ import sqlalchemy as sa
 from hookline.exceptions import DecryptionError, InvalidConnection
 from hookline.secrets.metastore.keys import FERNET_KEY_ENV
 from hookline.secrets.metastore.rows import SECRET_FIELDS, decode_row, encode_row
-from hookline.secrets.metastore.schema import BUMP, connection_table
+from hookline.secrets.metastore.schema import (
+    BUMP,
+    connection_table,
+    pending_table,
+)
 
 if TYPE_CHECKING:
     from hookline.secrets.metastore.backend import MetastoreBackend
     from hookline.secrets.metastore.keys import KeyRing
     from hookline.secrets.metastore.writes import Writer
 
-__all__ = ["check_keys", "reencrypt", "upsert"]
+__all__ = ["check_keys", "reencrypt", "unknown_keys", "upsert"]
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +49,29 @@ _ROW_COLUMNS = (
 )
 
 
-def check_keys(db: sa.Connection, ring: KeyRing, conn_ids: Sequence[str], label: str) -> None:
-    """Refuse to add rows under ``ring`` when it cannot read rows already stored."""
-    counts = db.execute(
-        sa.text("SELECT key_id, count(*) FROM connection WHERE key_id IS NOT NULL GROUP BY key_id")
-    ).all()
-    unknown = {str(key_id): int(str(n)) for key_id, n in counts if key_id not in ring.fingerprints}
-    if sa.inspect(db).has_table("variable"):  # 0003: variables are under the same key
-        for key_id, n in db.execute(
+# Every table holding Fernet tokens with a ``key_id`` (all exist at the head revision, which every
+# write migrates to first).
+_KEYED_TABLES: Final = ("connection", "connection_pending", "variable")
+
+
+def unknown_keys(db: sa.Connection, ring: KeyRing) -> dict[str, int]:
+    """Rows per key fingerprint not in ``ring``, over every table holding Fernet tokens."""
+    unknown: dict[str, int] = {}
+    for table in _KEYED_TABLES:
+        counts = db.execute(
             sa.text(
-                "SELECT key_id, count(*) FROM variable WHERE key_id IS NOT NULL GROUP BY key_id"
+                f"SELECT key_id, count(*) FROM {table} WHERE key_id IS NOT NULL GROUP BY key_id"
             )
-        ).all():
+        ).all()
+        for key_id, n in counts:
             if key_id not in ring.fingerprints:
                 unknown[str(key_id)] = unknown.get(str(key_id), 0) + int(str(n))
+    return unknown
+
+
+def check_keys(db: sa.Connection, ring: KeyRing, conn_ids: Sequence[str], label: str) -> None:
+    """Refuse to add rows under ``ring`` when it cannot read rows already stored."""
+    unknown = unknown_keys(db, ring)
     if not unknown:
         return
     what = f"connection {conn_ids[0]!r}" if len(conn_ids) == 1 else f"{len(conn_ids)} connections"
@@ -147,36 +161,89 @@ def reencrypt(
     """Move every row not under the first key of ``ring`` (or of the 0001 layout) to it, one batch
     per transaction; return how many rows were rewritten.
 
+    Two tables, in this order: ``connection_pending`` (a rotation in progress must survive the old
+    key being retired), then ``connection``: pending rows go first so a rotation promoted while
+    this runs copies a row already under the new key. (Variables are re-encrypted after, by
+    :func:`hookline.secrets.metastore.variables.reencrypt_variables`.)
+
     Raises:
         DecryptionError: a row cannot be decrypted with ``ring`` (earlier batches stay committed).
         InvalidConnection: a stored row is malformed.
     """
-    primary = ring.primary_fingerprint
-    stale = (
-        "payload IS NOT NULL"
-        if force
-        else "payload IS NOT NULL AND (key_id IS NULL OR key_id <> :primary)"
+    counts = {"pending": 0, "connection": 0}
+    done = 0
+
+    def step(table: str) -> Callable[[int], None]:
+        def report(rows: int) -> None:
+            counts[table] = rows
+            if progress is not None:
+                progress(done + rows)
+
+        return report
+
+    passes: tuple[tuple[str, Callable[..., int]], ...] = (
+        ("pending", _reencrypt_pending),
+        ("connection", _reencrypt_connections),
     )
-    query = sa.text(
-        f"SELECT id, conn_id, {_ROW_COLUMNS} FROM connection WHERE id > :last_id AND "
-        f"(({stale}) OR (payload IS NULL AND ({_LEGACY_FIELDS}))) ORDER BY id LIMIT :limit"
-        + ("" if writer.is_sqlite else " FOR UPDATE")
-    )
+    for table, run in passes:
+        counts[table] = run(writer, ring, batch_size=batch_size, force=force, report=step(table))
+        done += counts[table]
+    if done:
+        writer.truncate_wal()
+        log.info(
+            "re-encrypted %d connection(s) and %d pending rotation(s) with key %s",
+            counts["connection"],
+            counts["pending"],
+            ring.primary_fingerprint,
+        )
+    return done
+
+
+_Batch = Callable[..., tuple[int, Any]]
+
+
+def _run_batches(
+    writer: Writer, what: str, batch: _Batch, first: Any, report: Callable[[int], None]
+) -> int:
+    total, last = 0, first
+    while True:
+        count, last = writer.transaction(
+            f"re-encrypt {what} in", functools.partial(batch, last=last)
+        )
+        if not count:
+            return total
+        total += count
+        report(total)
+
+
+def _stale(force: bool, params: dict[str, Any], ring: KeyRing) -> str:
+    if force:
+        return "payload IS NOT NULL"
+    params["primary"] = ring.primary_fingerprint
+    return "payload IS NOT NULL AND (key_id IS NULL OR key_id <> :primary)"
+
+
+def _reencrypt_connections(
+    writer: Writer, ring: KeyRing, *, batch_size: int, force: bool, report: Callable[[int], None]
+) -> int:
     update = (
         connection_table.update()
         .where(_c.id == sa.bindparam("b_id"))
         .values({name: sa.bindparam(f"b_{name}") for name in ("payload", "key_id", *SECRET_FIELDS)})
     )
 
-    def batch(db: sa.Connection, last_id: int) -> tuple[int, int]:
-        params: dict[str, Any] = {"last_id": last_id, "limit": batch_size}
-        if not force:
-            params["primary"] = primary
+    def batch(db: sa.Connection, last: int) -> tuple[int, int]:
+        params: dict[str, Any] = {"last_id": last, "limit": batch_size}
+        stale = _stale(force, params, ring)
+        query = sa.text(
+            f"SELECT id, conn_id, {_ROW_COLUMNS} FROM connection WHERE id > :last_id AND "
+            f"(({stale}) OR (payload IS NULL AND ({_LEGACY_FIELDS}))) ORDER BY id LIMIT :limit"
+            + ("" if writer.is_sqlite else " FOR UPDATE")
+        )
         rows = db.execute(query, params).all()
         changes = []
         for row in rows:
-            conn_id = str(row[1])
-            conn = decode_row(conn_id, tuple(row[2:]), lambda: ring)
+            conn = decode_row(str(row[1]), tuple(row[2:]), lambda: ring)
             values = encode_row(conn, lambda: ring)
             changes.append(
                 {
@@ -186,19 +253,43 @@ def reencrypt(
             )
         if changes:
             db.execute(update, changes)
-        return len(rows), (int(rows[-1][0]) if rows else last_id)
+        return len(rows), (int(rows[-1][0]) if rows else last)
 
-    total, last_id = 0, 0
-    while True:
-        count, last_id = writer.transaction(
-            "re-encrypt connections in", functools.partial(batch, last_id=last_id)
+    return _run_batches(writer, "connections", batch, 0, report)
+
+
+_NO_CLEAR: Final = (None,) * len(SECRET_FIELDS)
+
+
+def _reencrypt_pending(
+    writer: Writer, ring: KeyRing, *, batch_size: int, force: bool, report: Callable[[int], None]
+) -> int:
+    table = pending_table
+    update = (
+        table.update()
+        .where(table.c.conn_id == sa.bindparam("b_conn_id"))
+        .values(payload=sa.bindparam("b_payload"), key_id=sa.bindparam("b_key_id"))
+    )
+
+    def batch(db: sa.Connection, last: str) -> tuple[int, str]:
+        params: dict[str, Any] = {"last": last, "limit": batch_size}
+        stale = _stale(force, params, ring)
+        query = sa.text(
+            "SELECT conn_id, conn_type, port, key_id, payload FROM connection_pending "
+            f"WHERE conn_id > :last AND ({stale}) ORDER BY conn_id LIMIT :limit"
+            + ("" if writer.is_sqlite else " FOR UPDATE")
         )
-        if not count:
-            break
-        total += count
-        if progress is not None:
-            progress(total)
-    if total:
-        writer.truncate_wal()
-        log.info("re-encrypted %d connection(s) with key %s", total, primary)
-    return total
+        rows = db.execute(query, params).all()
+        changes = []
+        for row in rows:
+            conn_id = str(row[0])
+            conn = decode_row(conn_id, (*row[1:], *_NO_CLEAR), lambda: ring)
+            values = encode_row(conn, lambda: ring)
+            changes.append(
+                {"b_conn_id": conn_id, "b_payload": values["payload"], "b_key_id": values["key_id"]}
+            )
+        if changes:
+            db.execute(update, changes)
+        return len(rows), (str(rows[-1][0]) if rows else last)
+
+    return _run_batches(writer, "pending rotations", batch, "", report)

@@ -149,18 +149,9 @@ def list_variables(backend: MetastoreBackend) -> Iterator[tuple[str, str]]:
 
 
 def _check_keys(db: sa.Connection, ring: KeyRing, keys: Sequence[str], label: str) -> None:
-    import sqlalchemy as sa
+    from hookline.secrets.metastore.rotation import unknown_keys
 
-    unknown: Counter[str] = Counter()
-    for table in ("connection", "variable"):
-        rows = db.execute(
-            sa.text(
-                f"SELECT key_id, count(*) FROM {table} WHERE key_id IS NOT NULL GROUP BY key_id"
-            )
-        ).all()
-        for key_id, n in rows:
-            if key_id not in ring.fingerprints:
-                unknown[str(key_id)] += int(str(n))
+    unknown = unknown_keys(db, ring)
     if not unknown:
         return
     what = f"variable {keys[0]!r}" if len(keys) == 1 else f"{len(keys)} variables"
