@@ -22,6 +22,13 @@ MySQL/MariaDB (``mysql``) connections:
   MySQL/MariaDB: the first user's ``SHOW GRANTS`` replayed).
 
 Every ``set`` is idempotent: it sets the pending password, which a replay after a crash sets again.
+
+On PostgreSQL the new password never reaches the server: like psql's ``\\password``, the client
+computes the SCRAM-SHA-256 verifier (RFC 5802 / RFC 7677, through libpq's
+``PQencryptPasswordConn``, exposed by psycopg as ``PGconn.encrypt_password``) and sends
+``ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>'``, so a
+server logging every statement (``log_statement = all``) records the verifier, never the password.
+MySQL/MariaDB send the password itself (their ``IDENTIFIED BY`` takes it in clear).
 """
 
 from __future__ import annotations
@@ -165,12 +172,22 @@ def _run(db: Any, statement: Any, params: tuple[Any, ...] | None = None) -> list
         cursor.close()
 
 
+_SCRAM: Final = b"scram-sha-256"
+
+
 def _pg_set_password(db: Any, user: str, password: str) -> None:
+    """``ALTER ROLE user PASSWORD '<SCRAM-SHA-256 verifier>'``: the password never leaves here."""
     from psycopg import sql
 
-    # Utility statements take no bind parameters: the password is quoted as a literal.
+    # libpq's PQencryptPasswordConn, the call behind psql's \password: a random 16-byte salt,
+    # the server's default iteration count (4096). The algorithm is named so that a server whose
+    # password_encryption is still md5 never gets an md5 hash.
+    verifier = db.pgconn.encrypt_password(
+        password.encode("utf-8"), user.encode("utf-8"), _SCRAM
+    ).decode("ascii")
+    # Utility statements take no bind parameters: the verifier is quoted as a literal.
     _run(
-        db, sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password))
+        db, sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(verifier))
     )
 
 
