@@ -14,7 +14,7 @@ The semantics follow ``airflow variables`` (``get --default/--json``, ``set --js
   incomplete result, unless ``--partial``; ``delete`` of a key the store does not hold exits 1.
 
 Reads see every backend of the chain; writes go to its first backend that stores variables (the
-metastore by default).
+metastore by default), or to a remote store such as Vault when named with ``--backend NAME``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,14 @@ PartialOption = Annotated[
         "--partial",
         help="When some variables cannot be read (an undecryptable row, a backend down), go on "
         "with the others and exit 0 with a warning, instead of failing.",
+    ),
+]
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Write to this backend of the chain (by name, e.g. vault, aws_secrets_manager) "
+        "instead of the default one that stores variables (the metastore).",
     ),
 ]
 SourceOption = Annotated[
@@ -207,9 +215,11 @@ def set_(
         bool,
         typer.Option("--stdin", help="Read the value from stdin (keeps it out of ps)."),
     ] = False,
+    backend_name: BackendOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Create or replace a variable in the backend that stores variables (the metastore)."""
+    """Create or replace a variable in the backend that stores variables (the metastore by
+    default, or --backend NAME)."""
     if stdin:
         if value is not None:
             raise typer.BadParameter(
@@ -223,9 +233,9 @@ def set_(
     if as_json:
         value = json.dumps(deserialize_variable(key, value), indent=2)
     chain = common.chain()
-    backend = chain.variable_writable_backend()
+    backend = chain.variable_writable_backend(backend_name)
     existed = _exists(backend, key)
-    chain.set_variable(key, value)
+    chain.set_variable(key, value, backend=backend_name)
     common.invalidate()
     render.write_text(
         common.out_console(),
@@ -241,11 +251,14 @@ def _exists(backend: Any, key: str) -> bool:
 
 
 @app.command("delete")
-def delete(key: KeyArgument, verbose: VerboseOption = 0) -> None:
-    """Delete a variable from the backend that stores variables; exit 1 when it is not there."""
+def delete(
+    key: KeyArgument, backend_name: BackendOption = None, verbose: VerboseOption = 0
+) -> None:
+    """Delete a variable from the backend that stores variables (or --backend NAME); exit 1 when
+    it is not there."""
     chain = common.chain()
-    backend = chain.variable_writable_backend()
-    if not chain.delete_variable(key):
+    backend = chain.variable_writable_backend(backend_name)
+    if not chain.delete_variable(key, backend=backend_name):
         raise CliFailure(f"variable {key!r} not found in {backend.name}; nothing deleted")
     common.invalidate()
     render.write_text(common.out_console(), f"Variable {key} deleted from {backend.name}")
@@ -393,10 +406,11 @@ def import_(
     airflow_fernet_key: airflow_import.AirflowKeyOption = None,
     dry_run: airflow_import.DryRunOption = False,
     ignore_teams: airflow_import.IgnoreTeamsOption = False,
+    backend_name: BackendOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Import a variables file (what `airflow variables export` writes, or Airflow's YAML and env
-    variables files) into the backend that stores variables, all or nothing.
+    variables files) into the backend that stores variables (or --backend NAME), all or nothing.
 
     Values that are not text are stored as JSON, as Airflow does. When any entry is invalid, or a
     key exists (with the default --action-on-existing-key fail), nothing is written and every
@@ -411,6 +425,10 @@ def import_(
         if file is not None or fmt is not None:
             raise typer.BadParameter(
                 "give a variables file or --from-airflow-db, not both", param_hint="FILE"
+            )
+        if backend_name is not None:
+            raise typer.BadParameter(
+                "--from-airflow-db imports into the metastore", param_hint="--backend"
             )
         airflow_import.import_variables(
             from_airflow_db,
@@ -454,7 +472,7 @@ def import_(
         if _is_secret(key):
             masking.register(value)
     chain = common.chain()
-    backend = chain.variable_writable_backend()
+    backend = chain.variable_writable_backend(backend_name)
     existing = sorted(key for key in variables if _exists(backend, key))
     problems = [
         f"variable {key!r} holds the redaction placeholder *** instead of its value (export "
@@ -476,7 +494,7 @@ def import_(
     skipped = existing if action is ExistingKey.skip else []
     items = [(key, value) for key, value in variables.items() if key not in skipped]
     with common.progress("Importing variables", total=len(items)) as update:
-        chain.set_variables(items, overwrite=action is ExistingKey.overwrite)
+        chain.set_variables(items, overwrite=action is ExistingKey.overwrite, backend=backend_name)
         update(len(items))
     common.invalidate()
     replaced = len(existing) if action is ExistingKey.overwrite else 0

@@ -373,35 +373,56 @@ class SecretsChain:
             raise variable_not_found(result.trace)
         return result.value
 
-    def variable_writable_backend(self) -> SecretsBackend:
-        """The first backend that stores variables and ``writes_by_default`` (remote stores are
-        written only when named).
+    def variable_writable_backend(self, name: str | None = None) -> SecretsBackend:
+        """The backend named ``name`` (it must store variables), or without a name the first
+        backend that stores variables and ``writes_by_default`` (remote stores are written only
+        when named).
 
         Raises:
-            ConfigurationError: no backend in the chain stores variables.
+            ConfigurationError: no such backend in the chain, it does not store variables, or
+                (without a name) no backend stores variables.
         """
+        names = ", ".join(b.name for b in self.backends)
+        if name is not None:
+            for backend in self.backends:
+                if backend.name == name:
+                    if not backend.variable_writable:
+                        raise ConfigurationError(
+                            f"the {name} secrets backend cannot store variables (read-only)"
+                        )
+                    return backend
+            raise ConfigurationError(f"no secrets backend named {name!r} in the chain ({names})")
         for backend in self.backends:
             if backend.variable_writable and backend.writes_by_default:
                 return backend
-        names = ", ".join(b.name for b in self.backends)
         raise ConfigurationError(
             f"no secrets backend in the chain ({names}) stores variables; add 'metastore' to "
             "[secrets] backends to store them"
         )
 
-    def set_variable(self, key: str, value: str, *, overwrite: bool = True) -> None:
-        """Store variable ``key`` in the first variable-writable backend; caches forget it at once.
+    def set_variable(
+        self, key: str, value: str, *, overwrite: bool = True, backend: str | None = None
+    ) -> None:
+        """Store variable ``key`` in the first variable-writable backend (or the one named
+        ``backend``); caches forget it at once.
 
         Raises:
             InvalidVariable: an invalid key, a value that is not text, or (``overwrite`` False)
                 the key exists.
             ConfigurationError: no backend stores variables.
         """
-        self.set_variables([(key, value)], overwrite=overwrite)
+        self.set_variables([(key, value)], overwrite=overwrite, backend=backend)
 
-    def set_variables(self, items: Sequence[tuple[str, str]], *, overwrite: bool = True) -> None:
-        """Store every ``(key, value)`` of ``items``, all or nothing (one transaction in the
-        metastore), and invalidate caches.
+    def set_variables(
+        self,
+        items: Sequence[tuple[str, str]],
+        *,
+        overwrite: bool = True,
+        backend: str | None = None,
+    ) -> None:
+        """Store every ``(key, value)`` of ``items`` in the first variable-writable backend (or
+        the one named ``backend``), all or nothing (one transaction in the metastore), and
+        invalidate caches.
 
         Raises:
             InvalidVariable: an invalid key or value, repeated keys, or (``overwrite`` False)
@@ -420,40 +441,40 @@ class SecretsChain:
                     key=key,
                 )
             register_variable_secret(key, value)
-        backend = self.variable_writable_backend()
+        target = self.variable_writable_backend(backend)
         try:
             if len(pairs) == 1:
-                backend.set_variable(pairs[0][0], pairs[0][1], overwrite=overwrite)
+                target.set_variable(pairs[0][0], pairs[0][1], overwrite=overwrite)
             else:
-                backend.set_variables(pairs, overwrite=overwrite)
+                target.set_variables(pairs, overwrite=overwrite)
             if self.bus.active:
                 action: Literal["set", "import"] = "set" if len(pairs) == 1 else "import"
                 for key, _ in pairs:  # one event per key (the audit log records each)
                     self.bus.emit(
                         ConnectionWritten(
-                            conn_id=key, backend=backend.name, action=action, kind="variable"
+                            conn_id=key, backend=target.name, action=action, kind="variable"
                         )
                     )
         finally:
             for key, _ in pairs:
                 self._notify_variable(key)
 
-    def delete_variable(self, key: str) -> bool:
-        """Delete variable ``key`` from the first variable-writable backend; return whether it
-        existed there.
+    def delete_variable(self, key: str, *, backend: str | None = None) -> bool:
+        """Delete variable ``key`` from the first variable-writable backend (or the one named
+        ``backend``); return whether it existed there.
 
         Raises:
             InvalidVariable: an invalid key.
             ConfigurationError: no backend stores variables.
         """
         validate_variable_key(key)
-        backend = self.variable_writable_backend()
+        target = self.variable_writable_backend(backend)
         try:
-            existed = backend.delete_variable(key)
+            existed = target.delete_variable(key)
             if self.bus.active:
                 self.bus.emit(
                     ConnectionWritten(
-                        conn_id=key, backend=backend.name, action="delete", kind="variable"
+                        conn_id=key, backend=target.name, action="delete", kind="variable"
                     )
                 )
             return existed
