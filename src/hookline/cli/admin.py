@@ -1,7 +1,7 @@
 """``hookline secrets trace``, ``keys generate|rotate`` and ``config show|check``.
 
-``secrets trace`` shows what each backend of the chain said about an id (keys asked, outcome, time),
-never a value. ``keys rotate`` re-encrypts the metastore with the first configured Fernet key.
+``secrets trace`` shows what each backend of the chain said about a connection id, or with
+``--variable KEY`` about a variable (keys asked, outcome, time), never a value. ``keys rotate`` re-encrypts the metastore with the first configured Fernet key.
 ``config show`` prints the effective settings with secrets redacted; ``config check`` validates them
 and reaches every configured backend (:mod:`hookline.cli.check`).
 """
@@ -18,9 +18,11 @@ from hookline.cli.common import CliFailure, VerboseOption, register_secrets
 from hookline.cli.render import ConfigFormat
 from hookline.exceptions import (
     BackendPermissionDenied,
+    ConfigurationError,
     ConnectionNotFound,
     DecryptionError,
     InvalidConnection,
+    InvalidVariable,
 )
 
 if TYPE_CHECKING:
@@ -50,14 +52,51 @@ def _trace_data(trace: LookupTraceView | None) -> Any:
     return render.redact_text_values(data)
 
 
+def _print_trace(lookup_trace: LookupTraceView | None, output: ConfigFormat, kind: str) -> None:
+    if lookup_trace is None:
+        return
+    console = common.out_console()
+    if output in (ConfigFormat.table, ConfigFormat.plain):
+        render.write_text(console, masking.redact(str(lookup_trace)))
+        return
+    data = _trace_data(lookup_trace)
+    if kind == "variable" and "conn_id" in data:  # the trace's id is the variable key
+        data = {"kind": "variable", "key": data.pop("conn_id"), **data}
+    if output is ConfigFormat.json:
+        render.write_text(console, render.to_json(data))
+    else:
+        render.write_text(console, render.to_yaml(data))
+
+
 @secrets_app.command("trace")
 def trace(
-    conn_id: Annotated[str, typer.Argument(help="The connection id.", show_default=False)],
+    conn_id: Annotated[
+        str | None,
+        typer.Argument(help="The connection id (omit it with --variable).", show_default=False),
+    ] = None,
+    variable: Annotated[
+        str | None,
+        typer.Option(
+            "--variable",
+            help="Trace the lookup of this variable key instead of a connection.",
+            show_default=False,
+        ),
+    ] = None,
     output: StructuredOutput = ConfigFormat.table,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Show which backends were asked for CONN_ID, under which keys, what each said and how long it
-    took. Never prints a secret. Exit code 1 when no backend holds the connection."""
+    """Show which backends were asked for CONN_ID (or, with --variable KEY, for a variable), under
+    which keys, what each said and how long it took. Never prints a secret or a variable's value.
+    Exit code 1 when no backend holds it, or when it cannot be read."""
+    if variable is not None:
+        if conn_id is not None:
+            raise typer.BadParameter(
+                "give a connection id or --variable KEY, not both", param_hint="CONN_ID"
+            )
+        _trace_variable(variable, output)
+        return
+    if conn_id is None:
+        raise typer.BadParameter("give a connection id, or --variable KEY", param_hint="CONN_ID")
     found = False
     lookup_trace: LookupTraceView | None
     source: str | None = None
@@ -78,20 +117,54 @@ def trace(
             found = True
             source = result.source
             register_secrets(result.connection)
-    console = common.out_console()
-    if lookup_trace is not None:
-        if output in (ConfigFormat.table, ConfigFormat.plain):
-            render.write_text(console, masking.redact(str(lookup_trace)))
-        elif output is ConfigFormat.json:
-            render.write_text(console, render.to_json(_trace_data(lookup_trace)))
-        else:
-            render.write_text(console, render.to_yaml(_trace_data(lookup_trace)))
+    _print_trace(lookup_trace, output, "connection")
     if failure is not None:
         raise CliFailure(failure)
     if not found:
         raise CliFailure(f"connection {conn_id!r} not found in any backend")
     if output in (ConfigFormat.table, ConfigFormat.plain):
-        render.write_text(console, f"=> {conn_id!r} resolved from {source}")
+        render.write_text(common.out_console(), f"=> {conn_id!r} resolved from {source}")
+
+
+def _trace_variable(key: str, output: ConfigFormat) -> None:
+    """``secrets trace --variable KEY``: the chain's variable lookup, its trace, never the value.
+
+    The lookup bypasses the cache (like the connection trace) and registers a sensitive key's value
+    for masking before anything is printed.
+    """
+    lookup_trace: LookupTraceView | None
+    source: str | None = None
+    failure: str | None = None
+    try:
+        result = common.chain().lookup_variable(key)
+    except BackendPermissionDenied as exc:
+        lookup_trace = exc.trace
+        failure = f"{exc.backend or 'a backend'} denied access to variable {key!r}: {exc}"
+    except InvalidVariable as exc:
+        lookup_trace = exc.trace
+        if lookup_trace is None:  # the key itself is invalid: nothing was asked
+            raise
+        failure = f"variable {key!r} is stored but cannot be read: {exc}"
+    except (InvalidConnection, DecryptionError, ConfigurationError) as exc:
+        lookup_trace = exc.trace
+        failure = f"variable {key!r} is stored but cannot be read: {exc}"
+    else:
+        lookup_trace = result.trace  # a sensitive key's value is registered for masking
+        source = result.source
+    _print_trace(lookup_trace, output, "variable")
+    if failure is not None:
+        raise CliFailure(failure)
+    if source is None:
+        assert lookup_trace is not None
+        down = lookup_trace.unavailable
+        if down:
+            raise CliFailure(
+                f"variable {key!r} not found, but {', '.join(down)} could not answer, so it may "
+                "be defined there"
+            )
+        raise CliFailure(f"variable {key!r} not found in any backend")
+    if output in (ConfigFormat.table, ConfigFormat.plain):
+        render.write_text(common.out_console(), f"=> variable {key!r} resolved from {source}")
 
 
 @keys_app.command("generate")
