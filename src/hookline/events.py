@@ -123,16 +123,18 @@ class StaleServed(Event):
     """A refresh failed because backends were down, and an expired value was served.
 
     Attributes:
-        conn_id: The id.
+        conn_id: The id (a variable's key when ``kind`` is ``variable``).
         source: The backend that answered originally.
         down: The backends that could not answer.
         stale_for_s: How long past its expiry the value is.
+        kind: ``connection`` or ``variable``.
     """
 
     conn_id: str
     source: str
     down: tuple[str, ...]
     stale_for_s: float
+    kind: Kind = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,8 @@
 * **Stale if error**: when a refresh finds nothing because backends were unavailable, the expired
   value is served for up to ``stale_if_error_seconds`` after its expiry (a warning is logged, without
   secrets, and ``stats.stale_served`` counts it); the backends are asked again every
-  ``error_retry_seconds``. After the window, the lookup fails.
+  ``error_retry_seconds``. After the window, the lookup fails. Variables follow the same rule,
+  through the same code (:meth:`CachedResolver._stale_retry_at`, with ``kind="variable"``).
 * **Single flight**: N threads missing the same id cost one chain lookup; the others wait for it.
 * **Writes invalidate at once**: writes through the chain (or this resolver) drop the entry; a lookup
   racing with a write never stores the pre-write value.
@@ -37,12 +38,12 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from hookline.config import CacheSettings
 from hookline.connection import Connection
-from hookline.events import CacheHit, CacheMiss, EventBus, StaleServed, default_bus
+from hookline.events import CacheHit, CacheMiss, EventBus, Kind, StaleServed, default_bus
 from hookline.exceptions import BackendUnavailable, ConnectionNotFound, ConnectionUnresolved
 from hookline.resolve.chain import SecretsChain
 from hookline.resolve.trace import LookupResult, LookupTrace, not_found_error
@@ -193,7 +194,12 @@ class CachedResolver:
         # Variables: their own entries (a variable never answers for a connection of the same
         # name), the same settings; dropped with the connections when a change counter moves.
         self.variables = VariableCache(
-            chain.lookup_variable, settings, clock=clock, rng=rng, bus=self._bus
+            chain.lookup_variable,
+            settings,
+            clock=clock,
+            rng=rng,
+            bus=self._bus,
+            stale=self._stale_retry_at,
         )
         chain.add_variable_listener(self.variables.invalidate)
         _instances.add(self)
@@ -355,34 +361,53 @@ class CachedResolver:
         """Serve ``old`` past its TTL while its window lasts; None when there is nothing to serve."""
         if old is None or old.conn is None:
             return None
+        retry_at = self._stale_retry_at("connection", conn_id, old.source, down, old.stale_until)
+        if retry_at is None:
+            return None
+        self._store(conn_id, flight, old._replace(expires_at=retry_at, message=""))
+        return old.conn
+
+    def _stale_retry_at(
+        self,
+        kind: Kind,
+        key: str,
+        source: str,
+        down: Sequence[str],
+        stale_until: float,
+    ) -> float | None:
+        """The stale-if-error decision shared by connections and variables.
+
+        None when the window (``stale_until``) is over; else the stale value is served: counted in
+        ``stats.stale_served``, announced with a :class:`~hookline.events.StaleServed` of ``kind``
+        and a warning (no value in it), and the time its entry should be asked for again
+        (``error_retry_seconds`` from now, not past the window) is returned.
+        """
         now = self._clock()
-        stale_until = old.stale_until
         if now >= stale_until:
             return None
-        retry_at = min(now + self.settings.error_retry_seconds, stale_until)
-        self._store(conn_id, flight, old._replace(expires_at=retry_at, message=""))
+        settings = self.settings
         with self._lock:
             self._stale_served += 1
         if self._bus.active:
             self._bus.emit(
                 StaleServed(
-                    conn_id=conn_id,
-                    source=old.source,
+                    conn_id=key,
+                    source=source,
                     down=tuple(down),
-                    stale_for_s=max(
-                        0.0, now - (stale_until - self.settings.stale_if_error_seconds)
-                    ),
+                    stale_for_s=max(0.0, now - (stale_until - settings.stale_if_error_seconds)),
+                    kind=kind,
                 )
             )
         log.warning(
-            "serving cached connection %r from %s past its TTL: %s could not answer; "
+            "serving cached %s %r from %s past its TTL: %s could not answer; "
             "stale for at most %.1f s more",
-            conn_id,
-            old.source or "?",
+            kind,
+            key,
+            source or "?",
             ", ".join(down),
             stale_until - now,
         )
-        return old.conn
+        return min(now + settings.error_retry_seconds, stale_until)
 
     def _store(self, conn_id: str, flight: _Flight, entry: _Entry) -> None:
         with self._lock:

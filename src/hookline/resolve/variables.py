@@ -12,8 +12,9 @@ chain, an invalid stored value or configuration stops it and is raised), records
   keys are registered when it is deserialized.
 * **Cache**: :class:`VariableCache` is the cache of variables kept by
   :class:`~hookline.resolve.cache.CachedResolver`, apart from its connections (a variable and a
-  connection of the same name never meet). Same TTL, jitter and negative TTL settings; writes through
-  the chain invalidate it, and a moved change counter of a watched backend drops it.
+  connection of the same name never meet). Same TTL, jitter, negative TTL and stale-if-error
+  settings (the stale decision is the connection cache's own code); writes through the chain
+  invalidate it, and a moved change counter of a watched backend drops it.
 * **Absent is not unknown**: when a backend could not answer, the lookup raises
   :class:`~hookline.exceptions.VariableUnresolved` even if the caller gave a default (the variable may
   be defined there), and that answer is never cached.
@@ -36,6 +37,7 @@ from hookline.events import CacheHit, CacheMiss, EventBus, LookupDone, fingerpri
 from hookline.exceptions import (
     BackendError,
     BackendPermissionDenied,
+    BackendUnavailable,
     ConfigurationError,
     DecryptionError,
     HooklineError,
@@ -278,6 +280,14 @@ class _Entry(NamedTuple):
     expires_at: float
     value: str | None  # None: a cached "not found"
     error: VariableNotFound | None
+    stale_until: float = 0.0  # a value may be served past expires_at until then (backends down)
+    source: str = ""  # the backend that answered
+
+
+#: ``stale(kind, key, source, down, stale_until)``: the stale-if-error decision of the connection
+#: cache (:meth:`hookline.resolve.cache.CachedResolver._stale_retry_at`): None when the window is
+#: over, else (the stale value being served, counted, announced) when to ask the backends again.
+StalePolicy = Callable[[Literal["variable"], str, str, Sequence[str], float], float | None]
 
 
 class _Flight:
@@ -306,7 +316,11 @@ class VariableCache:
     Values live ``ttl_seconds`` (with the same jitter as connections), "not found" lives
     ``negative_ttl_seconds`` (Airflow caches absent variables too); an unresolved lookup (a
     backend down) is never cached. N threads missing the same key cost one chain lookup (single
-    flight); there is no stale-if-error window for variables. Writes through the chain call :meth:`invalidate`; a lookup that
+    flight). Stale if error, as for connections: when a refresh finds nothing because backends
+    were down, the expired value is served for up to ``stale_if_error_seconds`` past its expiry
+    (the decision, counter, :class:`~hookline.events.StaleServed` event with ``kind="variable"``
+    and warning are the connection cache's: ``stale``), asking again every
+    ``error_retry_seconds``. Writes through the chain call :meth:`invalidate`; a lookup that
     raced with a write does not store its (older) answer.
 
     Args:
@@ -316,6 +330,7 @@ class VariableCache:
         rng: Uniform random numbers in [0, 1), for TTL jitter.
         bus: Where :class:`~hookline.events.CacheHit` and :class:`~hookline.events.CacheMiss`
             (``kind="variable"``) go.
+        stale: The stale-if-error decision (see :data:`StalePolicy`); None: never serve stale.
     """
 
     def __init__(
@@ -326,8 +341,10 @@ class VariableCache:
         clock: Callable[[], float],
         rng: Callable[[], float],
         bus: EventBus,
+        stale: StalePolicy | None = None,
     ) -> None:
         self._lookup = lookup
+        self._stale = stale
         self.settings = settings
         self._clock = clock
         self._rng = rng
@@ -387,7 +404,7 @@ class VariableCache:
             assert flight.value is not None
             return flight.value
         try:
-            value = self._fetch(key, generation)
+            value = self._fetch(key, generation, self._entries.get(key))
         except BaseException as exc:
             flight.error = exc
             raise
@@ -419,23 +436,61 @@ class VariableCache:
         except VariableNotFound:
             return None
 
-    def _fetch(self, key: str, generation: int) -> str:
-        """Ask the chain and keep its answer (unless a write intervened)."""
-        result = self._lookup(key)
+    def _fetch(self, key: str, generation: int, old: _Entry | None) -> str:
+        """Ask the chain and keep its answer (unless a write intervened); when backends are down,
+        serve ``old`` while its stale window lasts."""
+        try:
+            result = self._lookup(key)
+        except BackendUnavailable as exc:  # a lookup that raises instead of tracing
+            stale = self._serve_stale(key, generation, old, [exc.backend or "the chain"])
+            if stale is not None:
+                return stale
+            raise
+        except BaseException:
+            self._drop(key, generation)  # a deny or an invalid value is not hidden by old data
+            raise
         settings = self.settings
         now = self._clock()
         if result.value is not None:
             ttl_s = settings.ttl_seconds * (1.0 - settings.ttl_jitter_ratio * self._rng())
-            self._store(key, generation, _Entry(now + ttl_s, result.value, None))
+            expires = now + ttl_s
+            entry = _Entry(
+                expires,
+                result.value,
+                None,
+                expires + settings.stale_if_error_seconds,
+                result.source or "",
+            )
+            self._store(key, generation, entry)
             return result.value
+        down = result.trace.unavailable
+        if down:
+            stale = self._serve_stale(key, generation, old, down)
+            if stale is not None:
+                return stale
         error = variable_not_found(result.trace)
         if isinstance(error, VariableNotFound):
-            self._store(key, generation, _Entry(now + settings.negative_ttl_seconds, None, error))
+            expires = now + settings.negative_ttl_seconds
+            self._store(key, generation, _Entry(expires, None, error, expires))
         else:
-            with self._lock:
-                if generation == self._generation:
-                    self._entries.pop(key, None)
+            self._drop(key, generation)  # unknown is not absent: never negative-cache it
         raise error
+
+    def _serve_stale(
+        self, key: str, generation: int, old: _Entry | None, down: Sequence[str]
+    ) -> str | None:
+        if old is None or old.value is None or self._stale is None:
+            return None
+        retry_at = self._stale("variable", key, old.source, down, old.stale_until)
+        if retry_at is None:
+            return None
+        self._store(key, generation, old._replace(expires_at=retry_at))
+        return old.value
+
+    def _drop(self, key: str, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._entries.pop(key, None)
 
     def _store(self, key: str, generation: int, entry: _Entry) -> None:
         with self._lock:
@@ -444,7 +499,7 @@ class VariableCache:
             entries = self._entries
             if key not in entries and len(entries) >= self.settings.max_entries:
                 now = self._clock()
-                keep = {k: e for k, e in entries.items() if e.expires_at > now}
+                keep = {k: e for k, e in entries.items() if max(e.expires_at, e.stale_until) > now}
                 if len(keep) >= self.settings.max_entries:
                     for old in list(keep)[: max(1, len(keep) // 4)]:
                         del keep[old]
