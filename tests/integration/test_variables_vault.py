@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,15 @@ from typer.testing import CliRunner
 
 import hookline
 from hookline.cli.app import app
+from hookline.config import CacheSettings
+from hookline.events import StaleServed
+from hookline.exceptions import VariableUnresolved
+from hookline.resolve import SecretsChain
 from hookline.resolve import default as resolver
 from hookline.resolve.build import build_chain
+from hookline.resolve.cache import CachedResolver
 from hookline.secrets.vault import VaultBackend
+from hookline.testing import capture_events
 from tests.servers.openbao import OpenBaoServer
 
 pytestmark = pytest.mark.integration
@@ -139,3 +145,59 @@ def test_import_unknown_backend_writes_nothing(vault_chain: VaultBackend, tmp_pa
     assert result.exit_code == 1
     assert "no secrets backend named 'nope' in the chain (env, vault, metastore)" in result.output
     assert vault_chain.get_variable(key) is None
+
+
+def test_trace_variable_names_vault_as_the_answer(vault_chain: VaultBackend) -> None:
+    """``secrets trace --variable KEY`` against the real chain: env absent, vault hit (its path
+    asked), the metastore not asked; the sensitive value is never printed."""
+    key = f"{_key()}_secret"
+    result = CliRunner().invoke(app, ["variables", "set", key, CANARY, "--backend", "vault"])
+    assert result.exit_code == 0, result.output
+    traced = CliRunner().invoke(app, ["secrets", "trace", "--variable", key, "-o", "json"])
+    assert traced.exit_code == 0, traced.output
+    data = json.loads(traced.stdout)
+    assert data["key"] == key
+    assert data["source"] == "vault"
+    assert [(s["backend"], s["outcome"]) for s in data["steps"]] == [
+        ("env", "absent"),
+        ("vault", "hit"),
+    ]
+    assert any(key in asked for asked in data["steps"][1]["keys"])
+    assert CANARY not in traced.output
+
+
+def test_stale_variable_is_served_while_vault_is_down(
+    openbao_factory: Callable[..., OpenBaoServer],
+) -> None:
+    """A variable read from Vault is served from the cache past its TTL once the server is
+    stopped (within stale_if_error_seconds, with a StaleServed of kind variable); after the
+    window the lookup is VariableUnresolved, never the default."""
+    server = openbao_factory()
+    server.client().secrets.kv.v2.create_or_update_secret(
+        path="variables/limits", secret={"value": CANARY}, mount_point="secret"
+    )
+    now = [1000.0]
+    backend = VaultBackend(url=server.url, token=server.root_token, deadline_s=2.0, max_attempts=1)
+    resolver = CachedResolver(
+        SecretsChain([backend]),
+        CacheSettings(ttl_seconds=10.0, stale_if_error_seconds=60.0, error_retry_seconds=5.0),
+        clock=lambda: now[0],
+        rng=lambda: 0.0,
+    )
+    try:
+        assert resolver.get_variable("limits") == CANARY
+        server.stop()
+        now[0] += 11.0
+        with capture_events(resolver._bus) as events:
+            assert resolver.get_variable("limits") == CANARY
+        stale = [event for event in events if isinstance(event, StaleServed)]
+        assert [(e.kind, e.conn_id, e.source, e.down) for e in stale] == [
+            ("variable", "limits", "vault", ("vault",))
+        ]
+        assert resolver.stats.stale_served == 1
+        now[0] += 61.0
+        with pytest.raises(VariableUnresolved) as info:
+            resolver.get_variable("limits")
+        assert CANARY not in str(info.value)
+    finally:
+        resolver.close()
