@@ -307,11 +307,15 @@ class VaultDynamicBackend(VaultBackend):
     def issue(self, conn_id: str) -> IssuedLease:
         mount, role = self._roles[conn_id]
         what = f"issue credentials {mount}/creds/{role}"
+        # Not idempotent: each call creates a database user and a lease. A retry after a lost
+        # answer would leave one nobody revokes, so it is attempted once; the lease thread
+        # retries with backoff and a lookup raises the typed error.
         response = self._call(
             what,
             lambda client: self._api(
                 lambda: client.secrets.database.generate_credentials(name=role, mount_point=mount)
             ),
+            retry=False,
         )
         if response is None:
             raise ConfigurationError(

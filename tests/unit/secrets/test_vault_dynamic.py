@@ -185,3 +185,51 @@ def test_configured_from_hookline_toml(tmp_path: Path, monkeypatch: pytest.Monke
         assert backend._bases["warehouse"].extra_dejson == {"sslmode": "require"}
     finally:
         chain.close()
+
+
+class _FlakyEngine:
+    """hvac's ``client.secrets.database`` whose first answer is lost (a read timeout)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate_credentials(self, *, name: str, mount_point: str) -> dict[str, Any]:
+        import requests
+
+        self.calls += 1
+        if self.calls == 1:  # the engine created a user, the answer never arrived
+            raise requests.exceptions.ReadTimeout("read timed out")
+        return {
+            "lease_id": f"{mount_point}/creds/{name}/lease-{self.calls}",
+            "lease_duration": 3600,
+            "renewable": True,
+            "data": {"username": f"v-{self.calls}", "password": f"{CANARY}-{self.calls}"},
+        }
+
+
+def test_issuing_credentials_is_not_retried() -> None:
+    """Each issue creates a database user and a lease: a retry after a lost answer would leave
+    an orphaned user nobody revokes, so issuing is attempted once (the lease thread retries with
+    backoff, as a new decision, and the caller sees the typed error)."""
+    from types import SimpleNamespace
+
+    from hookline.exceptions import BackendUnavailable
+
+    engine = _FlakyEngine()
+
+    class OneShot(VaultDynamicBackend):
+        def _create_client(self) -> Any:
+            return SimpleNamespace(secrets=SimpleNamespace(database=engine))
+
+        def _before_call(self, client: Any) -> Any:
+            return client
+
+    made = OneShot(url="http://127.0.0.1:9", token=TOKEN, connections=_connections())
+    try:
+        with pytest.raises(BackendUnavailable) as caught:
+            made.issue("warehouse")
+        assert engine.calls == 1
+        assert "not retried" in str(caught.value)
+        assert CANARY not in str(caught.value)
+    finally:
+        made.close()
