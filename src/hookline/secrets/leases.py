@@ -220,6 +220,8 @@ class LeaseManager:
         if self._closed:
             raise ConfigurationError(f"{self.name}: the lease manager is closed")
         with state.lock:
+            if self._closed:  # close() ran since the check above: nothing would revoke a new lease
+                raise ConfigurationError(f"{self.name}: the lease manager is closed")
             lease = state.current
             if lease is None or lease.expires_at <= self._clock():
                 lease = self._issue(conn_id, state, first=lease is None)

@@ -289,3 +289,46 @@ def test_the_tick_that_reissues_schedules_the_settle_and_the_revocation() -> Non
     assert manager.tick() == pytest.approx(1006.25)  # the settle notification
     clock.now = 1006.25
     assert manager.tick() == pytest.approx(1007.5)  # the old lease's revocation
+
+
+class _CloseFirst:
+    """A state lock that lets ``close()`` run to the end between a lookup's "is it closed?"
+    check and its taking of the lock (the interleaving of two threads, made deterministic)."""
+
+    def __init__(self, manager: LeaseManager) -> None:
+        self.manager = manager
+        self.real = threading.Lock()
+        self.raced = False
+
+    def __enter__(self) -> None:
+        if not self.raced:
+            self.raced = True
+            self.manager.close()
+        self.real.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.real.release()
+
+
+def test_a_lookup_racing_with_close_issues_no_lease_nobody_revokes() -> None:
+    clock = Clock()
+    engine = FakeEngine(clock)
+    manager = _manager(engine, clock)
+    manager._states["wh"].lock = _CloseFirst(manager)  # type: ignore[assignment]
+    with pytest.raises(ConfigurationError, match="closed"):
+        manager.credentials("wh")
+    alive = [lease for lease in engine.leases if lease not in engine.revoked]
+    assert alive == [], "a lease issued after close() is never revoked"
+    assert manager.leases() == []
+
+
+def test_a_background_tick_racing_with_close_issues_no_lease_nobody_revokes() -> None:
+    clock = Clock()
+    engine = FakeEngine(clock, ttl=15, max_ttl=15)
+    manager = _manager(engine, clock)
+    manager.credentials("wh")
+    clock.now += 14.5  # the lease cannot be renewed past max_ttl: the tick re-issues
+    manager._states["wh"].lock = _CloseFirst(manager)  # type: ignore[assignment]
+    manager.tick()
+    alive = [lease for lease in engine.leases if lease not in engine.revoked]
+    assert alive == [], "a lease issued after close() is never revoked"
