@@ -165,10 +165,18 @@ class HooklineSecretsBackend(BaseSecretsBackend):  # type: ignore[misc]
         """The variable's stored text through hookline's chain, or None when no backend holds it."""
         if team_name is not None:
             return None
-        from hookline import get_variable
+        from hookline.resolve.cache import CachedResolver
+        from hookline.resolve.chain import SecretsChain
 
+        resolver = self._resolver
         try:
-            value = get_variable(key, default=None)
+            if isinstance(resolver, CachedResolver | SecretsChain):
+                # this backend's chain (its config_file), not the process default's
+                value = resolver.find_variable(key)
+            else:  # a custom default resolver: hookline's own fallback to the default chain
+                from hookline import get_variable
+
+                value = get_variable(key, default=None)
         except BackendPermissionDenied as exc:
             raise AirflowSecretsBackendAccessDenied(str(exc)) from None
         return None if value is None else str(value)
