@@ -444,3 +444,40 @@ def test_configured_aws_keys_are_registered_for_masking(
     )
     assert masking.redact(f"signed with {CANARY}-sk and {CANARY}-st") == "signed with *** and ***"
     assert CANARY not in repr(b)
+
+
+def test_role_assumption_closes_its_sts_client(
+    moto_server: MotoServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The STS client used to assume the role is closed once the role's credentials are in hand
+    (one more open HTTP pool per login otherwise, until the garbage collector finds it)."""
+    import boto3.session
+
+    made: list[Any] = []
+    closed: list[Any] = []
+    real_client = boto3.session.Session.client
+
+    def spy_client(self: Any, service: str, *args: Any, **kwargs: Any) -> Any:
+        client = real_client(self, service, *args, **kwargs)
+        made.append(client)
+        real_close = client.close
+
+        def close() -> None:
+            closed.append(client)
+            real_close()
+
+        client.close = close
+        return client
+
+    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
+    monkeypatch.setattr(boto3.session.Session, "client", spy_client)
+    b = AwsSecretsManagerBackend(
+        **moto_server.client_kwargs(), connections_prefix=prefix, role_arn=ROLE_ARN
+    )
+    try:
+        assert b.get_conn_value("db") == "sqlite://"
+    finally:
+        b.close()
+    sts = [c for c in made if c.meta.service_model.service_name == "sts"]
+    assert len(sts) == 1
+    assert sts[0] in closed, "the STS client of the role assumption was left open"

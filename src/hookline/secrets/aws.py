@@ -195,7 +195,10 @@ class _AwsBackend(WritableRemoteBackend):
                 "RoleSessionName": self.role_session_name,
                 **self.assume_role_kwargs,
             }
-            response = self._api(lambda: sts.assume_role(**kwargs))
+            try:
+                response = self._api(lambda: sts.assume_role(**kwargs))
+            finally:
+                sts.close()  # one login, then its HTTP pool is of no use
             self._bump("logins")
             credentials = response["Credentials"]
             expiration = credentials.get("Expiration")
