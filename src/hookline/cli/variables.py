@@ -420,6 +420,11 @@ def import_(
     PostgreSQL) are decrypted with Airflow's Fernet key and stored in one transaction; --dry-run
     lists what would change. Keys held with the same value are left alone.
     """
+    if overwrite and action_on_existing_key is ExistingKey.skip:
+        raise typer.BadParameter(
+            "--overwrite contradicts --action-on-existing-key skip; give one of them",
+            param_hint="--overwrite",
+        )
     action = ExistingKey.overwrite if overwrite else action_on_existing_key
     if from_airflow_db is not None:
         if file is not None or fmt is not None:

@@ -236,3 +236,20 @@ def test_writes_need_a_store_of_variables(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("HOOKLINE_SECRETS__BACKENDS", "env")
     line = assert_one_error_line(run("variables", "set", "x", "1"))
     assert "stores variables" in line
+
+
+def test_import_refuses_overwrite_with_a_contradicting_action(
+    store: MetastoreBackend, tmp_path: Path
+) -> None:
+    """``--overwrite`` with ``-a skip`` is a contradiction: refused, nothing written, rather than
+    one of the two options silently ignored."""
+    store.set_variables([("a", "old")])
+    path = tmp_path / "vars.json"
+    path.write_text(json.dumps({"a": "new"}))
+    refused = run("variables", "import", str(path), "--overwrite", "-a", "skip")
+    assert refused.exit_code == 2, refused.output
+    assert "--overwrite" in refused.stderr and "skip" in refused.stderr
+    assert store.get_variable("a") == "old"
+    # the explicit form of the same request is fine
+    ok("variables", "import", str(path), "--overwrite", "-a", "overwrite")
+    assert store.get_variable("a") == "new"
