@@ -25,6 +25,9 @@ The mapped backend joins the chain as Airflow searches: that backend, then ``env
 ``[secrets.backend.<name>]`` table for the same backend override the mapped ones key by key.
 ``hookline.airflow.secrets.HooklineSecretsBackend`` (hookline itself inside Airflow) maps to nothing.
 
+A ``*_lookup_pattern`` keeps Airflow's meaning (a match at the start of the id, ``re.match``): it is
+mapped to ``(?:pattern).*`` for hookline's whole-id match.
+
 Anything that cannot be mapped is a :class:`~hookline.exceptions.ConfigurationError` naming the key,
 where it was set and the closest valid name: an unknown class, a keyword argument the hookline backend
 has no equivalent for, a configuration-option lookup (``config_path``/``config_prefix`` other than
@@ -116,6 +119,27 @@ def _scopes(key: str, value: Any, where: str) -> Any:
     return value
 
 
+def _airflow_pattern(key: str, value: Any, where: str) -> Any:
+    """Airflow's ``*_lookup_pattern`` with Airflow's meaning in hookline's whole-id match.
+
+    Airflow asks a backend when ``re.match(pattern, id, re.IGNORECASE)``: a match at the start of
+    the id. hookline's backends match the whole id (``re.fullmatch``), so the pattern becomes
+    ``(?:pattern).*``; ``^db_`` would otherwise select the id ``db_`` alone.
+    """
+    import re
+
+    value = _text(key, value, where)
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ConfigurationError(
+            f"{where}: backend_kwargs {key!r} is not a valid regex: {exc}"
+        ) from None
+    return f"(?:{value}).*"
+
+
 def _single_path(key: str, value: Any, where: str) -> Any:
     # Airflow 3's Vault backend also takes a list of paths (asked in order); hookline reads one.
     if isinstance(value, list | tuple):
@@ -157,12 +181,11 @@ def _same(*names: str, convert: Convert = _text) -> dict[str, tuple[str, Convert
 
 
 _CONFIG_LOOKUP = "hookline serves no Airflow configuration options"
-_PREFIXES_SM = _same(
-    "connections_prefix",
-    "variables_prefix",
-    "connections_lookup_pattern",
-    "variables_lookup_pattern",
-)
+_PATTERNS = {
+    "connections_lookup_pattern": ("connections_lookup_pattern", _airflow_pattern),
+    "variables_lookup_pattern": ("variables_lookup_pattern", _airflow_pattern),
+}
+_PREFIXES_SM = {**_same("connections_prefix", "variables_prefix"), **_PATTERNS}
 _AWS_SESSION = _same(
     "region_name",
     "profile_name",
@@ -234,9 +257,8 @@ AIRFLOW_BACKENDS: Final[Mapping[str, AirflowBackend]] = {
                     "username",
                     "password",
                     "namespace",
-                    "connections_lookup_pattern",
-                    "variables_lookup_pattern",
                 ),
+                **_PATTERNS,
                 "cert": ("cert", lambda k, v, w: v),
             },
             null_only=("config_path",),
@@ -293,9 +315,8 @@ AIRFLOW_BACKENDS: Final[Mapping[str, AirflowBackend]] = {
                     "variables_prefix",
                     "sep",
                     "project_id",
-                    "connections_lookup_pattern",
-                    "variables_lookup_pattern",
                 ),
+                **_PATTERNS,
                 "gcp_key_path": ("key_path", _text),
                 "gcp_keyfile_dict": ("keyfile_dict", _json_object),
                 "gcp_scopes": ("scopes", _scopes),

@@ -77,8 +77,8 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
             "namespace": "ns",
             "verify": False,
             "cert": ["/c.pem", "/k.pem"],
-            "connections_lookup_pattern": "^db_",
-            "variables_lookup_pattern": "^v_",
+            "connections_lookup_pattern": "(?:^db_).*",
+            "variables_lookup_pattern": "(?:^v_).*",
         },
     ),
     *[
@@ -106,8 +106,8 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
             {
                 "connections_prefix": "a/c",
                 "variables_prefix": "a/v",
-                "connections_lookup_pattern": "^x",
-                "variables_lookup_pattern": "^y",
+                "connections_lookup_pattern": "(?:^x).*",
+                "variables_lookup_pattern": "(?:^y).*",
                 **({"sep": ":"} if kind == "aws_secrets_manager" else {}),
                 "region_name": "eu-west-1",
                 "profile_name": "prof",
@@ -145,8 +145,8 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
             "key_path": "/key.json",
             "keyfile_dict": {"type": "service_account"},
             "scopes": ["a", "b"],
-            "connections_lookup_pattern": "^x",
-            "variables_lookup_pattern": "^y",
+            "connections_lookup_pattern": "(?:^x).*",
+            "variables_lookup_pattern": "(?:^y).*",
         },
     ),
 ]
@@ -398,3 +398,34 @@ def test_import_hookline_never_imports_airflow() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.parametrize("class_path", [SM, SSM, GCP, VAULT])
+def test_lookup_patterns_keep_airflows_prefix_match(class_path: str) -> None:
+    """Airflow skips a lookup unless ``re.match(pattern, id, re.IGNORECASE)``: a match at the
+    start, not of the whole id. A pattern read from Airflow's setting keeps that meaning (hookline's
+    own patterns are whole-id matches: ``^db_`` would otherwise select only the id ``db_``)."""
+    import re
+
+    from hookline.registry import backend_class_for
+
+    kwargs: dict[str, Any] = {
+        "connections_lookup_pattern": "^db_",
+        "variables_lookup_pattern": "warehouse",
+    }
+    if class_path == GCP:
+        kwargs["project_id"] = "p"
+    if class_path == VAULT:
+        kwargs.update(url="http://127.0.0.1:9", token=CANARY)
+    mapped = map_backend(class_path, kwargs, where="test")
+    assert mapped is not None
+    backend = backend_class_for(mapped.name)(**mapped.kwargs)
+    try:
+        for conn_id in ("db_orders", "DB_x", "db_", "orders_db_", "x"):
+            airflow_says = re.match("^db_", conn_id, re.IGNORECASE) is not None
+            assert backend.wants(conn_id) is airflow_says, conn_id
+        for key in ("warehouse", "warehouse_2", "Warehouse-eu", "my_warehouse"):
+            airflow_says = re.match("warehouse", key, re.IGNORECASE) is not None
+            assert backend.wants_variable(key) is airflow_says, key
+    finally:
+        backend.close()
