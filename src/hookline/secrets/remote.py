@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -207,6 +209,7 @@ class RemoteBackend(SecretsBackend):
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self._stats_lock = threading.Lock()
+        _backends.add(self)
         self._stats: dict[str, float] = dict.fromkeys(
             (
                 "lookups",
@@ -393,6 +396,18 @@ class RemoteBackend(SecretsBackend):
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts without the parent's worker pool (its threads do not exist here:
+        work submitted to it would wait until the deadline) and without its SDK client (whose
+        sockets, and TLS sessions, the parent still uses: dropped, never closed here). Locks are
+        new, as one may have been held by a parent thread at the fork. Subclasses that hold more
+        per-process state extend this."""
+        self._client = None
+        self._executor = None
+        self._client_lock = threading.Lock()
+        self._executor_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+
     # -- helpers for subclasses -----------------------------------------------------------------
 
     def _bump(self, counter: str, amount: float = 1) -> None:
@@ -543,3 +558,15 @@ class RemoteBackend(SecretsBackend):
         if cause is not None:
             error.__cause__ = cause
         return error
+
+
+_backends: weakref.WeakSet[RemoteBackend] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for backend in list(_backends):
+        backend._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -278,6 +278,10 @@ class VaultBackend(WritableRemoteBackend):
     def _close_client(self, client: Any) -> None:
         client.adapter.close()  # hvac's requests session
 
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        self._renew_lock = threading.Lock()
+
     # -- reads ----------------------------------------------------------------------------------
 
     def _split(self, key: str) -> tuple[str, str]:

@@ -489,3 +489,47 @@ def test_vault_error_classification() -> None:
     assert token._classify(hexc.InvalidRequest(CANARY)).kind is ErrorKind.FAIL
     assert CANARY not in repr(token)
     assert CANARY not in repr(approle)
+
+
+_FORK_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from tests.unit.secrets.test_remote import FakeBackend
+
+backend = FakeBackend({{"conns/db": "sqlite://"}}, deadline_s=2.0)
+assert backend.get_conn_value("db") == "sqlite://"  # the worker pool has a thread now
+client = backend._client
+pid = os.fork()
+if pid == 0:
+    started = time.monotonic()
+    try:
+        value = backend.get_conn_value("db")
+        fresh = backend._client is not client
+        print("child", value, fresh, round(time.monotonic() - started, 2), flush=True)
+    except Exception as exc:
+        print("child", type(exc).__name__, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", backend.get_conn_value("db"), backend._client is client, flush=True)
+backend.close()
+"""
+
+
+def test_a_backend_used_before_fork_works_in_the_child(tmp_path: Path) -> None:
+    """The worker pool's threads (and the SDK client's sockets) do not survive a fork: a child
+    (Airflow's forked task processes, prefork workers) gets its own pool and client instead of
+    waiting for threads that do not exist until every lookup times out."""
+    import subprocess
+
+    root = str(Path(__file__).resolve().parents[3])
+    script = tmp_path / "fork_probe.py"
+    script.write_text(_FORK_SCRIPT.format(root=root))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    child = next(line for line in lines if line.startswith("child"))
+    assert child.split()[:3] == ["child", "sqlite://", "True"], done.stdout
+    assert float(child.split()[3]) < 1.0
+    assert "parent sqlite:// True" in lines, done.stdout
