@@ -481,3 +481,61 @@ def test_role_assumption_closes_its_sts_client(
     sts = [c for c in made if c.meta.service_model.service_name == "sts"]
     assert len(sts) == 1
     assert sts[0] in closed, "the STS client of the role assumption was left open"
+
+
+_FORK_PROBE = """
+import os, sys, time
+from hookline.secrets.aws import AwsSecretsManagerBackend
+
+backend = AwsSecretsManagerBackend(
+    endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id=sys.argv[3],
+    aws_secret_access_key=sys.argv[4], connections_prefix=sys.argv[5], deadline_s=3.0,
+)
+assert backend.get_conn_value("db") == "sqlite://"
+pid = os.fork()
+if pid == 0:
+    started = time.monotonic()
+    try:
+        print("child", backend.get_conn_value("db"), round(time.monotonic() - started, 2), flush=True)
+    except Exception as exc:
+        print("child", type(exc).__name__, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", backend.get_conn_value("db"), flush=True)
+backend.close()
+"""
+
+
+def test_a_backend_used_before_fork_reads_in_the_child(
+    moto_server: MotoServer, prefix: str, tmp_path: Path
+) -> None:
+    """A forked child (Airflow's task processes, prefork workers) reads through a backend its
+    parent used: it builds its own worker pool and client instead of timing out."""
+    import subprocess
+    import sys
+
+    sm_client(moto_server).create_secret(Name=f"{prefix}/db", SecretString="sqlite://")
+    script = tmp_path / "fork_probe.py"
+    script.write_text(_FORK_PROBE)
+    kwargs = moto_server.client_kwargs()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            kwargs["endpoint_url"],
+            kwargs["region_name"],
+            kwargs["aws_access_key_id"],
+            kwargs["aws_secret_access_key"],
+            prefix,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    child = next(line for line in lines if line.startswith("child"))
+    assert child.split()[:2] == ["child", "sqlite://"], done.stdout
+    assert float(child.split()[2]) < 2.0
+    assert "parent sqlite://" in lines
