@@ -201,6 +201,7 @@ class LeaseManager:
         self._counters: dict[str, int] = dict.fromkeys(
             ("issued", "renewed", "reissued", "revoked", "failures"), 0
         )
+        self._counters_lock = threading.Lock()
         _managers.add(self)
 
     # -- the hot path -----------------------------------------------------------------------------
@@ -231,7 +232,13 @@ class LeaseManager:
     def stats(self) -> dict[str, int]:
         """Counts: ``issued`` (all issues), ``renewed``, ``reissued`` (replacements of a current
         lease), ``revoked``, ``failures`` (failed background calls)."""
-        return dict(self._counters)
+        with self._counters_lock:
+            return dict(self._counters)
+
+    def _count(self, name: str) -> None:
+        # lookups of different conn_ids and the thread count at once (each under its own lock)
+        with self._counters_lock:
+            self._counters[name] += 1
 
     def leases(self) -> list[Lease]:
         """Every lease held now (current and retiring)."""
@@ -269,9 +276,9 @@ class LeaseManager:
         state.current = lease
         state.failures = 0
         state.retry_at = 0.0
-        self._counters["issued"] += 1
+        self._count("issued")
         if old is not None:
-            self._counters["reissued"] += 1
+            self._count("reissued")
             grace_end = max(now, old.expires_at - 0.5)
             if self.revoke_grace_s is not None:
                 grace_end = min(grace_end, now + self.revoke_grace_s)
@@ -323,7 +330,7 @@ class LeaseManager:
         lease.renewable = answer.renewable
         lease.capped = answer.duration_s < lease.ttl_s - 1.0
         lease.renewals += 1
-        self._counters["renewed"] += 1
+        self._count("renewed")
         log.debug(
             "%s: lease %s of %r renewed for %.0f s%s",
             self.name,
@@ -384,7 +391,7 @@ class LeaseManager:
                 self._issue(conn_id, state, first=False)
         except HooklineError as exc:
             state.failures += 1
-            self._counters["failures"] += 1
+            self._count("failures")
             state.retry_at = now + self._backoff(state.failures)
             log.warning(
                 "%s: %s of the lease of %r failed (%s); retrying in %.1f s",
@@ -406,7 +413,7 @@ class LeaseManager:
         try:
             self.api.revoke(lease.lease_id)
         except HooklineError as exc:
-            self._counters["failures"] += 1
+            self._count("failures")
             log.warning(
                 "%s: revoking lease %s of %r failed (%s)",
                 self.name,
@@ -415,7 +422,7 @@ class LeaseManager:
                 _why(exc),
             )
             return False
-        self._counters["revoked"] += 1
+        self._count("revoked")
         log.debug(
             "%s: lease %s of %r revoked", self.name, short_lease_id(lease.lease_id), lease.conn_id
         )
@@ -467,6 +474,7 @@ class LeaseManager:
         # and issues its own on first use.
         self._thread = None
         self._thread_lock = threading.Lock()
+        self._counters_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         for conn_id in list(self._states):

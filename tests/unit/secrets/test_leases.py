@@ -332,3 +332,35 @@ def test_a_background_tick_racing_with_close_issues_no_lease_nobody_revokes() ->
     manager.tick()
     alive = [lease for lease in engine.leases if lease not in engine.revoked]
     assert alive == [], "a lease issued after close() is never revoked"
+
+
+class _SlowCounts(dict[str, int]):
+    """Counters whose read yields to other threads, so unlocked ``+=`` loses updates."""
+
+    def __getitem__(self, key: str) -> int:
+        value = super().__getitem__(key)
+        time.sleep(0.0002)
+        return value
+
+
+def test_counters_lose_no_update_under_concurrency() -> None:
+    """Lookups of different connections and the lease thread count concurrently (each under its
+    own connection's lock): ``stats()`` must count every one."""
+    clock = Clock()
+    engine = FakeEngine(clock)
+    manager = LeaseManager(engine, ["a", "b", "c", "d"], clock=clock)
+    manager._ensure_thread = lambda: None  # type: ignore[method-assign]
+    manager._counters = _SlowCounts(manager._counters)
+
+    def revoke_many(conn_id: str) -> None:
+        for _ in range(50):
+            lease = manager.credentials(conn_id)
+            manager._revoke(lease)
+
+    threads = [threading.Thread(target=revoke_many, args=(c,)) for c in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert manager.stats()["revoked"] == 200
+    manager.close(revoke=False)
