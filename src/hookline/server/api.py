@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
@@ -198,6 +199,43 @@ def _parse_extra(text: str | None) -> dict[str, Any]:
     return value
 
 
+def _unmask(sent: Any, stored: Any, path: str) -> Any:
+    """``sent`` with each sensitive value sent as ``***`` replaced by the stored one, at any depth
+    (the API and the form mask nested sensitive extras too, and a client sends back what it saw).
+
+    Raises:
+        InvalidConnection: a ``***`` has no stored value to stand for.
+    """
+    if isinstance(sent, dict):
+        out: dict[str, Any] = {}
+        for key, item in sent.items():
+            where = f"{path}.{key}" if path else str(key)
+            old = stored.get(key) if isinstance(stored, Mapping) else None
+            if item == MASK and is_sensitive_key(str(key)):
+                if not isinstance(stored, Mapping) or key not in stored:
+                    raise InvalidConnection(f"extra {where!r} is *** but has no stored value")
+                out[key] = _plain(stored[key])
+            else:
+                out[key] = _unmask(item, old, where)
+        return out
+    if isinstance(sent, list):
+        olds = list(stored) if isinstance(stored, list | tuple) else []
+        return [
+            _unmask(item, olds[i] if i < len(olds) else None, f"{path}[{i}]")
+            for i, item in enumerate(sent)
+        ]
+    return sent
+
+
+def _plain(value: Any) -> Any:
+    """A stored extra value as plain JSON data (extras are read-only mappings and tuples)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
 def merged_connection(
     conn_id: str, fields: dict[str, Any], old: Connection | None = None
 ) -> Connection:
@@ -211,13 +249,7 @@ def merged_connection(
     old_extra = old.extra_dejson if old is not None else {}
     for name, value in fields.items():
         if name == "extra":
-            extra = _parse_extra(value)
-            for key, item in list(extra.items()):
-                if item == MASK and is_sensitive_key(key):
-                    if key not in old_extra:
-                        raise InvalidConnection(f"extra {key!r} is *** but has no stored value")
-                    extra[key] = old_extra[key]
-            data["extra"] = extra
+            data["extra"] = _unmask(_parse_extra(value), old_extra, "")
         elif name == "password" and value == MASK and old is not None:
             continue  # the masked value a form shows: keep the stored one
         else:

@@ -1,0 +1,63 @@
+"""Findings of the security review of ``hookline serve``, each pinned by a test."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hookline.connection import Connection
+from tests.unit.server.conftest import CANARY, Api
+from tests.unit.server.test_ui import _login
+
+
+def test_nested_masked_extras_keep_their_stored_value(api: Api) -> None:
+    # The API and the form show a nested sensitive extra as ***; sending back what was shown
+    # must not overwrite the stored secret with the literal "***".
+    api.config.chain.set_connection(
+        Connection(
+            conn_id="nest",
+            conn_type="http",
+            extra={"outer": {"password": CANARY, "plain": "a"}, "api_key": CANARY},
+        )
+    )
+    shown = api.client.get("/api/v1/connections/nest", headers=api.headers("viewer")).json()
+    assert CANARY not in json.dumps(shown)
+    patched = api.client.patch(
+        "/api/v1/connections/nest", json={"extra": shown["extra"]}, headers=api.headers("editor")
+    )
+    assert patched.status_code == 200, patched.text
+    stored = api.config.chain.lookup("nest").connection
+    assert stored is not None
+    assert stored.extra_dejson == {"outer": {"password": CANARY, "plain": "a"}, "api_key": CANARY}
+
+
+def test_nested_masked_extra_without_a_stored_value_is_refused(api: Api) -> None:
+    api.config.chain.set_connection(Connection(conn_id="nest", conn_type="http", extra={}))
+    response = api.client.patch(
+        "/api/v1/connections/nest",
+        json={"extra": json.dumps({"outer": {"password": "***"}})},
+        headers=api.headers("editor"),
+    )
+    assert response.status_code == 422
+    assert "outer.password" in response.json()["detail"]
+
+
+def test_ui_form_saved_as_shown_keeps_nested_secrets(api: Api) -> None:
+    csrf = _login(api, "editor")
+    api.config.chain.set_connection(
+        Connection(conn_id="nest", conn_type="http", extra={"outer": {"token": CANARY}})
+    )
+    page = api.client.get("/connections/nest/edit")
+    assert CANARY not in page.text
+    match = re.search(r'<textarea id="extra"[^>]*>([^<]*)</textarea>', page.text)
+    assert match is not None
+    extra = match.group(1).replace("&#34;", '"')
+    saved = api.client.post(
+        "/connections/nest/edit",
+        data={"csrf": csrf, "conn_type": "http", "extra": extra},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    stored = api.config.chain.lookup("nest").connection
+    assert stored is not None
+    assert stored.extra_dejson == {"outer": {"token": CANARY}}
