@@ -36,6 +36,15 @@ __all__ = ["mount_static", "router"]
 
 _HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
+
+
+def conn_path(conn_id: object) -> str:
+    """A connection id as ONE URL path segment: ``/`` too is percent-encoded, so a browser never
+    resolves an id like ``x/../victim`` to another connection's page or form action."""
+    return quote(str(conn_id), safe="")
+
+
+templates.env.filters["conn_path"] = conn_path
 router = APIRouter(include_in_schema=False)
 
 STANDARD_FIELDS: Final = ("host", "schema", "login", "password", "port", "extra")

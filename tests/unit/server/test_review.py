@@ -61,3 +61,29 @@ def test_ui_form_saved_as_shown_keeps_nested_secrets(api: Api) -> None:
     stored = api.config.chain.lookup("nest").connection
     assert stored is not None
     assert stored.extra_dejson == {"outer": {"token": CANARY}}
+
+
+def _urls(html: str) -> list[str]:
+    return re.findall(r'(?:href|action)="([^"]*)"', html)
+
+
+def test_ui_links_and_form_actions_keep_a_slashed_id_in_one_segment(api: Api) -> None:
+    # An id like "x/../victim" (allowed: ids may hold "/" and ".") written raw in an href or a
+    # form action is normalised by the browser to /connections/victim/...: the Delete button of
+    # one connection would delete another.
+    csrf = _login(api, "editor")
+    api.config.chain.set_connection(Connection(conn_id="x/../victim", conn_type="http"))
+    api.config.chain.set_connection(Connection(conn_id="victim", conn_type="http"))
+    listing = api.client.get("/connections")
+    assert not [url for url in _urls(listing.text) if "/../" in url]
+    assert 'href="/connections/x%2F..%2Fvictim/edit"' in listing.text
+    page = api.client.get("/connections/x%2F..%2Fvictim/edit")
+    assert page.status_code == 200
+    assert not [url for url in _urls(page.text) if "/../" in url]
+    assert 'action="/connections/x%2F..%2Fvictim/delete"' in page.text
+    deleted = api.client.post(
+        "/connections/x%2F..%2Fvictim/delete", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert deleted.status_code == 303
+    assert api.config.chain.lookup("x/../victim").connection is None
+    assert api.config.chain.lookup("victim").connection is not None
