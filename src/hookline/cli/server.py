@@ -136,6 +136,14 @@ def serve(
         bool,
         typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
     ] = False,
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            "--trusted-proxies",
+            help="Comma-separated addresses of reverse proxies whose X-Forwarded-For names the "
+            "client (default: none; the login rate limit is then per connecting address).",
+        ),
+    ] = "",
     verbose: VerboseOption = 0,
 ) -> None:
     """Serve the REST API (/api/v1) and the web UI (/) until interrupted.
@@ -153,6 +161,7 @@ def serve(
         from hookline.server import create_app
     except ImportError as exc:
         raise MissingDependency(exc.name or "fastapi", "server", purpose="hookline serve") from exc
+    proxies = [item.strip() for item in trusted_proxies.split(",") if item.strip()]
     config = build_config(max_body_bytes=max_body_bytes, secure_cookies=secure_cookies)
     app = create_app(config)
     render.write_text(common.err_console(), f"serving hookline at http://{host}:{port}/")
@@ -164,6 +173,10 @@ def serve(
             workers=1,
             log_level="warning" if not verbose else "info",
             server_header=False,
+            # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: any local
+            # client could then pick its "address" and never meet the login rate limit.
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
             access_log=bool(verbose),
         )
     finally:
