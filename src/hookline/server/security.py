@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import hmac
+import ipaddress
 import json
 import secrets
 import threading
@@ -20,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-__all__ = ["GuardMiddleware", "RateLimiter", "csrf_ok", "new_csrf_token"]
+__all__ = ["GuardMiddleware", "RateLimiter", "client_key", "csrf_ok", "new_csrf_token"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -121,27 +122,42 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 class RateLimiter:
-    """At most ``attempts`` per ``window_s`` seconds per key (a client address).
+    """At most ``attempts`` per ``window_s`` seconds per key (a client address, see
+    :func:`client_key`).
+
+    Memory is bounded: at most ``max_keys`` keys are tracked; when that many are active at once,
+    idle ones are forgotten, and if none is idle a new key shares one overflow budget (so a flood
+    of addresses neither grows the table nor escapes the limit).
 
     Args:
         attempts: Allowed attempts in the window.
         window_s: The window's length.
+        max_keys: The most keys tracked.
     """
 
-    def __init__(self, attempts: int = 10, window_s: float = 60.0) -> None:
+    OVERFLOW: Final = "\x00overflow"
+
+    def __init__(self, attempts: int = 10, window_s: float = 60.0, max_keys: int = 10_000) -> None:
         self.attempts = attempts
         self.window_s = window_s
+        self.max_keys = max_keys
         self._hits: dict[str, collections.deque[float]] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._hits)
 
     def allow(self, key: str) -> bool:
         """Count one attempt by ``key``; False when it is over the limit (the attempt is refused)."""
         now = time.monotonic()
         with self._lock:
-            if len(self._hits) > 10_000:  # forget idle clients so memory stays bounded
+            if key not in self._hits and len(self._hits) >= self.max_keys:
+                # forget idle clients so memory stays bounded
                 self._hits = {
                     k: q for k, q in self._hits.items() if q and q[-1] > now - self.window_s
                 }
+                if len(self._hits) >= self.max_keys:
+                    key = self.OVERFLOW
             hits = self._hits.setdefault(key, collections.deque())
             while hits and hits[0] <= now - self.window_s:
                 hits.popleft()
@@ -149,6 +165,20 @@ class RateLimiter:
                 return False
             hits.append(now)
             return True
+
+
+def client_key(address: str) -> str:
+    """The rate-limit key of a client address: an IPv4 address itself, an IPv6 address's /64
+    network (one host usually holds a whole /64, so per-address keys would not limit it)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def new_csrf_token() -> str:

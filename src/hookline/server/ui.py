@@ -29,7 +29,7 @@ from hookline import masking
 from hookline.connection import Connection
 from hookline.exceptions import HooklineError
 from hookline.server.app import state
-from hookline.server.security import csrf_ok, new_csrf_token
+from hookline.server.security import client_key, csrf_ok, new_csrf_token
 from hookline.server.tokens import ApiToken, role_allows
 
 __all__ = ["mount_static", "router"]
@@ -111,7 +111,7 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     server = state(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request.client.host) if request.client else "unknown"
     if not server.login_limiter.allow(client):
         return _page(request, "login.html", None, 429, error="too many attempts; wait a minute")
     form = await _form(request)

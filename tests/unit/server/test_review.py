@@ -6,6 +6,7 @@ import json
 import re
 
 from hookline.connection import Connection
+from hookline.server.security import RateLimiter, client_key
 from tests.unit.server.conftest import CANARY, Api
 from tests.unit.server.test_ui import _login
 
@@ -87,3 +88,20 @@ def test_ui_links_and_form_actions_keep_a_slashed_id_in_one_segment(api: Api) ->
     assert deleted.status_code == 303
     assert api.config.chain.lookup("x/../victim").connection is None
     assert api.config.chain.lookup("victim").connection is not None
+
+
+def test_login_rate_limiter_memory_is_bounded() -> None:
+    # Many addresses (an IPv6 attacker has 2^64 of them) must not grow the table without bound,
+    # and new addresses beyond the bound share one budget instead of escaping the limit.
+    limiter = RateLimiter(attempts=2, window_s=60.0, max_keys=100)
+    for n in range(1000):
+        limiter.allow(f"client-{n}")
+    assert len(limiter) <= 101
+    assert [limiter.allow(f"late-{n}") for n in range(3)] == [False, False, False]
+
+
+def test_login_rate_limit_key_groups_an_ipv6_network() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2")
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("not-an-ip") == "not-an-ip"
