@@ -143,16 +143,31 @@ def get_trace(request: Request, token: Viewer, connection_id: ConnId) -> dict[st
     return trace.to_dict()
 
 
-@router.post("/connections/{connection_id:path}/test", response_model=TestOut, tags=["connections"])
+@router.post(
+    "/connections/{connection_id:path}/test",
+    response_model=TestOut,
+    tags=["connections"],
+    responses={429: {"model": ErrorOut}},
+)
 async def test_connection(request: Request, token: Editor, connection_id: ConnId) -> TestOut:
     """Build the connection's hook and make one real round trip (``status`` false on failure)."""
     conn, _ = await run_in_threadpool(lookup, request, connection_id)
-    timeout = state(request).config.test_timeout_s
+    server = state(request)
+    timeout = server.config.test_timeout_s
+    # A test that times out keeps its worker thread until the system answers: at most
+    # max_concurrent_tests threads may be held so, or hanging tests would stall every request.
+    if not server.test_slots.acquire(blocking=False):
+        raise HTTPException(429, "too many connection tests running; try again later")
+
+    def run_test() -> tuple[bool, str]:
+        try:
+            return conn.test_connection()
+        finally:
+            server.test_slots.release()
+
     start = time.perf_counter()
     try:
-        ok, message = await asyncio.wait_for(
-            run_in_threadpool(conn.test_connection), timeout=timeout
-        )
+        ok, message = await asyncio.wait_for(run_in_threadpool(run_test), timeout=timeout)
     except TimeoutError:
         ok, message = False, f"no answer within {timeout:g} s"
     audit_write("api_test", token, connection_id, "ok" if ok else "failed")

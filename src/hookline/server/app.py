@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,6 +69,8 @@ class ServerConfig:
         secure_cookies: Mark the session cookie ``Secure`` (behind HTTPS).
         login_attempts_per_minute: Per client address.
         test_timeout_s: How long ``POST .../test`` waits for the system.
+        max_concurrent_tests: Connection tests running at once (a test that timed out counts
+            until its thread ends); more answer 429.
     """
 
     chain: SecretsChain
@@ -81,6 +84,7 @@ class ServerConfig:
     secure_cookies: bool = False
     login_attempts_per_minute: int = 10
     test_timeout_s: float = 15.0
+    max_concurrent_tests: int = 4
 
 
 @dataclasses.dataclass
@@ -89,6 +93,7 @@ class ServerState:
 
     config: ServerConfig
     login_limiter: RateLimiter
+    test_slots: threading.BoundedSemaphore
 
 
 def state(request: Request) -> ServerState:
@@ -207,6 +212,7 @@ def _build(config: ServerConfig | None) -> FastAPI:
     app.state.hookline = ServerState(
         config=config,
         login_limiter=RateLimiter(config.login_attempts_per_minute, 60.0),
+        test_slots=threading.BoundedSemaphore(config.max_concurrent_tests),
     )
     ui.mount_static(app)
     app.add_middleware(

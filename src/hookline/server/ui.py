@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -360,6 +360,8 @@ async def test_connection(request: Request, conn_id: str) -> Response:
         result = await api_test(request, user, conn_id)
     except HooklineError as exc:
         return _error_page(request, user, 404, str(exc).splitlines()[0])
+    except HTTPException as exc:
+        return _error_page(request, user, exc.status_code, str(exc.detail))
     request.session["test"] = {"status": result.status, "message": result.message}
     return RedirectResponse(f"/connections/{quote(conn_id, safe='')}/edit", 303)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+
+import pytest
 
 from hookline.connection import Connection
 from hookline.server.security import RateLimiter, client_key
@@ -105,3 +109,38 @@ def test_login_rate_limit_key_groups_an_ipv6_network() -> None:
     assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
     assert client_key("192.0.2.7") == "192.0.2.7"
     assert client_key("not-an-ip") == "not-an-ip"
+
+
+def test_hanging_connection_tests_cannot_take_every_worker_thread(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A test that times out keeps its worker thread until the system answers; an editor testing a
+    # host that never answers, again and again, would hold every thread and stall every request.
+    release = threading.Event()
+    calls: list[str] = []
+
+    def hang(self: Connection) -> tuple[bool, str]:
+        calls.append(self.conn_id or "")
+        release.wait(30)
+        return True, "late"
+
+    monkeypatch.setattr(Connection, "test_connection", hang)
+    api.config.test_timeout_s = 0.05
+    api.config.chain.set_connection(Connection(conn_id="slow", conn_type="http"))
+    url, headers = "/api/v1/connections/slow/test", api.headers("editor")
+    try:
+        answers = [api.client.post(url, headers=headers) for _ in range(6)]
+        assert [a.status_code for a in answers[:4]] == [200] * 4
+        assert [a.json()["status"] for a in answers[:4]] == [False] * 4
+        assert [a.status_code for a in answers[4:]] == [429, 429]
+        assert "connection tests" in answers[4].json()["detail"]
+        assert len(calls) == 4
+    finally:
+        release.set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        answer = api.client.post(url, headers=headers)
+        if answer.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert answer.status_code == 200
