@@ -256,13 +256,18 @@ def merged_connection(
 ) -> Connection:
     """The connection ``conn_id`` with ``fields`` applied over ``old`` (API field names).
 
-    A sensitive extra sent back as ``***`` keeps its stored value, so a client may send the extra
-    it was shown.
+    A sensitive extra (at any depth) sent back as ``***``, and a field sent back as it was shown
+    redacted (a URL host with its password as ``***``), keep their stored value, so a client may
+    send what it was shown.
     """
     data: dict[str, Any] = dict(old.to_dict()) if old is not None else {}
     data.pop("conn_id", None)
     old_extra = old.extra_dejson if old is not None else {}
+    old_shown = old.to_dict(redact=True) if old is not None else {}
     for name, value in fields.items():
+        if name not in {"extra", "password"} and value is not None and name in old_shown:
+            if value == old_shown[name] and value != data.get(name):
+                continue  # sent back as shown (a URL host's password as ***): keep the stored one
         if name == "extra":
             data["extra"] = _unmask(_parse_extra(value), old_extra, "")
         elif name == "password" and value == MASK and old is not None:

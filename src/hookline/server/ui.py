@@ -161,7 +161,7 @@ def connections_page(
         request,
         "connections.html",
         user,
-        rows=rows,
+        rows=[(source, conn, conn.to_dict(redact=True)) for source, conn in rows],
         types=types,
         search=search,
         conn_type=conn_type,
@@ -176,7 +176,8 @@ def _form_context(conn_type: str, conn: Connection | None) -> dict[str, Any]:
 
     spec = form_fields(conn_type)
     widgets = spec["widgets"]
-    extra = dict(conn.to_dict(redact=True)["extra"]) if conn is not None else {}
+    shown = conn.to_dict(redact=True) if conn is not None else {}
+    extra = dict(shown["extra"]) if conn is not None else {}
     widget_values = {name: extra.pop(name, "") for name in widgets}
     fields = []
     for name in STANDARD_FIELDS:
@@ -184,7 +185,7 @@ def _form_context(conn_type: str, conn: Connection | None) -> dict[str, Any]:
             continue
         value: Any = ""
         if conn is not None and name != "extra":
-            value = getattr(conn, name) or ""
+            value = shown.get(name) or ""  # redacted: a URL host's password is ***
         elif name == "extra":
             value = json.dumps(extra, indent=1) if extra else ""
         fields.append(

@@ -144,3 +144,39 @@ def test_hanging_connection_tests_cannot_take_every_worker_thread(
             break
         time.sleep(0.05)
     assert answer.status_code == 200
+
+
+def test_credentials_in_a_host_never_reach_a_page_and_survive_a_save(api: Api) -> None:
+    # The API shows a URL host's password as ***; the list page and the form's value= attribute
+    # showed it in clear, to any viewer.
+    api.config.chain.set_connection(
+        Connection(conn_id="hostcred", conn_type="http", host=f"https://u:{CANARY}@h.example")
+    )
+    csrf = _login(api, "editor")
+    listing = api.client.get("/connections")
+    assert "hostcred" in listing.text
+    assert CANARY not in listing.text
+    page = api.client.get("/connections/hostcred/edit")
+    assert CANARY not in page.text
+    match = re.search(r'<input id="host" name="host" value="([^"]*)"', page.text)
+    assert match is not None
+    assert match.group(1) == "https://u:***@h.example"
+    saved = api.client.post(
+        "/connections/hostcred/edit",
+        data={"csrf": csrf, "conn_type": "http", "host": match.group(1), "login": "new"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    stored = api.config.chain.lookup("hostcred").connection
+    assert stored is not None
+    assert (stored.host, stored.login) == (f"https://u:{CANARY}@h.example", "new")
+    shown = api.client.get("/api/v1/connections/hostcred", headers=api.headers("viewer")).json()
+    patched = api.client.patch(
+        "/api/v1/connections/hostcred",
+        json={"host": shown["host"], "port": 8443},
+        headers=api.headers("editor"),
+    )
+    assert patched.status_code == 200, patched.text
+    stored = api.config.chain.lookup("hostcred").connection
+    assert stored is not None
+    assert (stored.host, stored.port) == (f"https://u:{CANARY}@h.example", 8443)
