@@ -265,9 +265,9 @@ def merged_connection(
     old_extra = old.extra_dejson if old is not None else {}
     old_shown = old.to_dict(redact=True) if old is not None else {}
     for name, value in fields.items():
-        if name not in {"extra", "password"} and value is not None and name in old_shown:
-            if value == old_shown[name] and value != data.get(name):
-                continue  # sent back as shown (a URL host's password as ***): keep the stored one
+        shown = old_shown.get(name) if name not in {"extra", "password"} else None
+        if value is not None and value == shown and value != data.get(name):
+            continue  # sent back as shown (a URL host's password as ***): keep the stored one
         if name == "extra":
             data["extra"] = _unmask(_parse_extra(value), old_extra, "")
         elif name == "password" and value == MASK and old is not None:
