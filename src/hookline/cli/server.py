@@ -115,7 +115,6 @@ def build_config(*, max_body_bytes: int, secure_cookies: bool) -> ServerConfig:
     return ServerConfig(
         chain=chain,
         tokens=TokenStore(metastore_url(settings.metastore_url, settings.home)),
-        home=settings.home,
         audit_log=audit_log,
         metastore_url=settings.metastore_url,
         max_body_bytes=max_body_bytes,

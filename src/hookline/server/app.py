@@ -60,7 +60,6 @@ class ServerConfig:
     Attributes:
         chain: The secrets chain read and written (uncached: every read is fresh).
         tokens: The API token store.
-        home: HOOKLINE_HOME (where the audit log's file sink writes by default).
         audit_log: The audit log file searched by ``/audit`` (None: from the ``[audit]`` settings).
         runs_url: The database of pipeline runs (None: the metastore).
         metastore_url: ``[metastore] url`` (None: SQLite in the home).
@@ -75,7 +74,6 @@ class ServerConfig:
 
     chain: SecretsChain
     tokens: TokenStore
-    home: Path
     audit_log: Path | None = None
     runs_url: str | None = None
     metastore_url: str | None = None

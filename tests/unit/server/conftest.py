@@ -25,6 +25,7 @@ class Api:
     app: FastAPI
     tokens: dict[str, str]
     config: ServerConfig
+    home: Path
 
     def headers(self, role: str | None) -> dict[str, str]:
         if role is None:
@@ -39,14 +40,14 @@ def server_config(isolated_hookline: Path) -> Iterator[ServerConfig]:
     backend = MetastoreBackend(home=isolated_hookline)
     chain = SecretsChain([EnvBackend(), backend])
     tokens = TokenStore(metastore_url(home=isolated_hookline))
-    config = ServerConfig(chain=chain, tokens=tokens, home=isolated_hookline)
+    config = ServerConfig(chain=chain, tokens=tokens)
     yield config
     tokens.close()
     backend.close()
 
 
 @pytest.fixture
-def api(server_config: ServerConfig) -> Iterator[Api]:
+def api(server_config: ServerConfig, isolated_hookline: Path) -> Iterator[Api]:
     tokens = {
         role: server_config.tokens.create(f"t-{role}", role)[1]
         for role in ("viewer", "editor", "admin")
@@ -56,6 +57,6 @@ def api(server_config: ServerConfig) -> Iterator[Api]:
     app = create_app(server_config)
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
-            yield Api(client, app, tokens, server_config)
+            yield Api(client, app, tokens, server_config, isolated_hookline)
     finally:
         metrics.disable()  # GET /api/v1/metrics subscribes hookline's metrics to the process bus

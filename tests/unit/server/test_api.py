@@ -182,8 +182,8 @@ def test_reveal_is_audited(api: Api) -> None:
 
     _create(api)
     settings = audit.AuditSettings(enabled=True)
-    audit.enable(settings, home=api.config.home)
-    api.config.audit_log = audit.log_path(settings, api.config.home)
+    audit.enable(settings, home=api.home)
+    api.config.audit_log = audit.log_path(settings, api.home)
     try:
         response = api.client.post("/api/v1/connections/pg1/reveal", headers=api.headers("admin"))
         assert response.status_code == 200

@@ -180,3 +180,22 @@ def test_credentials_in_a_host_never_reach_a_page_and_survive_a_save(api: Api) -
     stored = api.config.chain.lookup("hostcred").connection
     assert stored is not None
     assert (stored.host, stored.port) == (f"https://u:{CANARY}@h.example", 8443)
+
+
+def test_every_server_setting_is_read() -> None:
+    # "Never accept a setting no code reads": ServerConfig.home was set by `hookline serve` and
+    # read nowhere.
+    import dataclasses
+    from pathlib import Path
+
+    import hookline.server
+    from hookline.server import ServerConfig
+
+    package = Path(hookline.server.__file__).parent
+    source = "\n".join(path.read_text() for path in package.glob("*.py"))
+    unread = [
+        field.name
+        for field in dataclasses.fields(ServerConfig)
+        if f"config.{field.name}" not in source
+    ]
+    assert unread == []
