@@ -133,7 +133,10 @@ def serve(
     ] = 1_000_000,
     secure_cookies: Annotated[
         bool,
-        typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
+        typer.Option(
+            "--secure-cookies",
+            help="Behind HTTPS: mark the session cookie Secure and send Strict-Transport-Security.",
+        ),
     ] = False,
     trusted_proxies: Annotated[
         str,

@@ -65,7 +65,8 @@ class ServerConfig:
         metastore_url: ``[metastore] url`` (None: SQLite in the home).
         max_body_bytes: Largest request body accepted.
         session_secret: Signs the UI's session cookie (None: random for this process).
-        secure_cookies: Mark the session cookie ``Secure`` (behind HTTPS).
+        secure_cookies: Behind HTTPS: mark the session cookie ``Secure`` and send
+            ``Strict-Transport-Security``.
         login_attempts_per_minute: Per client address.
         test_timeout_s: How long ``POST .../test`` waits for the system.
         max_concurrent_tests: Connection tests running at once (a test that timed out counts
@@ -221,7 +222,9 @@ def _build(config: ServerConfig | None) -> FastAPI:
         same_site="strict",
         https_only=config.secure_cookies,
     )
-    app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware, max_body_bytes=config.max_body_bytes, hsts=config.secure_cookies
+    )
     return app
 
 

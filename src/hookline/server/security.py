@@ -42,6 +42,11 @@ SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"cache-control", b"no-store"),
 )
 
+#: Sent when the server is behind HTTPS (``--secure-cookies``): the browser uses HTTPS only.
+HSTS_HEADER: Final[tuple[tuple[bytes, bytes], ...]] = (
+    (b"strict-transport-security", b"max-age=31536000"),
+)
+
 
 class GuardMiddleware:
     """Body size limit and security headers around an ASGI app.
@@ -49,11 +54,13 @@ class GuardMiddleware:
     Args:
         app: The application.
         max_body_bytes: The largest request body accepted.
+        hsts: Also send ``Strict-Transport-Security`` (the server is behind HTTPS).
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.headers = SECURITY_HEADERS + (HSTS_HEADER if hsts else ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +75,7 @@ class GuardMiddleware:
                 except ValueError:
                     length = limit + 1
         if length is not None and length > limit:
-            await _too_large(send, limit)
+            await _too_large(send, limit, self.headers)
             return
         if length is None and scope.get("method") in {"POST", "PUT", "PATCH", "DELETE"}:
             # No Content-Length (a chunked body): read it here, up to the limit, then replay it.
@@ -81,7 +88,7 @@ class GuardMiddleware:
                 body.extend(message.get("body", b""))
                 more = bool(message.get("more_body", False))
                 if len(body) > limit:
-                    await _too_large(send, limit)
+                    await _too_large(send, limit, self.headers)
                     return
             replayed = False
 
@@ -97,14 +104,14 @@ class GuardMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(self.headers)
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, extra: tuple[tuple[bytes, bytes], ...]) -> None:
     body = json.dumps({"detail": f"request body larger than {limit} bytes", "status": 413}).encode()
     await send(
         {
@@ -114,7 +121,7 @@ async def _too_large(send: Send, limit: int) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
-                *SECURITY_HEADERS,
+                *extra,
             ],
         }
     )

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from hookline.connection import Connection
+from hookline.server import ServerConfig
 from hookline.server.security import RateLimiter, client_key
 from tests.unit.server.conftest import CANARY, Api
 from tests.unit.server.test_ui import _login
@@ -199,3 +200,28 @@ def test_every_server_setting_is_read() -> None:
         if f"config.{field.name}" not in source
     ]
     assert unread == []
+
+
+def test_secure_cookies_mean_hsts_and_a_secure_session_cookie(server_config: ServerConfig) -> None:
+    # Behind HTTPS (--secure-cookies) the browser must also be told never to use plain HTTP,
+    # or a first plain request (and its cookie-less login page) can be intercepted.
+    from fastapi.testclient import TestClient
+
+    from hookline.server import create_app
+
+    plain = TestClient(create_app(server_config), base_url="https://testserver")
+    with plain:
+        page = plain.get("/login")
+        assert "strict-transport-security" not in page.headers
+        cookie = page.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "secure" not in cookie.replace("samesite", "")
+    server_config.secure_cookies = True
+    secure = TestClient(create_app(server_config), base_url="https://testserver")
+    with secure:
+        page = secure.get("/login")
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        assert "; secure" in page.headers["set-cookie"].lower()
+        api = secure.get("/api/v1/health")
+        assert api.headers["strict-transport-security"] == "max-age=31536000"
