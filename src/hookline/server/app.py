@@ -93,6 +93,8 @@ class ServerState:
     config: ServerConfig
     login_limiter: RateLimiter
     test_slots: threading.BoundedSemaphore
+    #: UI sessions ended by logout: session id -> when its cookie would have expired anyway.
+    ended_sessions: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def state(request: Request) -> ServerState:
@@ -218,7 +220,7 @@ def _build(config: ServerConfig | None) -> FastAPI:
         SessionMiddleware,
         secret_key=config.session_secret or secrets.token_urlsafe(32),
         session_cookie="hookline_session",
-        max_age=8 * 3600,
+        max_age=ui.SESSION_SECONDS,
         same_site="strict",
         https_only=config.secure_cookies,
     )

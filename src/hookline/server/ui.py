@@ -2,7 +2,9 @@
 
 Log in with an API token (``hookline tokens create NAME --role ROLE``); the session cookie is signed,
 ``HttpOnly``, ``SameSite=Strict``, and holds only the token's id (the role is read again on each
-request, so a revoked token ends its sessions). Every form carries the session's CSRF token; a POST
+request, so a revoked token ends its sessions), a session id and the login time: a session ends 8
+hours after login whatever its activity, and at logout for every copy of its cookie (this process
+remembers the ended session ids). Every form carries the session's CSRF token; a POST
 without it is refused (403). Login attempts are rate limited per client address (429).
 
 Pages: connections (search, type filter, the backend that holds each), the connection form of each
@@ -15,6 +17,8 @@ field keeps it.
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -56,6 +60,10 @@ _LABELS: Final = {
     "port": "Port",
     "extra": "Extra (JSON)",
 }
+#: How long a UI session lasts after login, whatever its activity.
+SESSION_SECONDS: Final = 8 * 3600
+#: Logged-out sessions remembered (until their end); beyond, the oldest is forgotten.
+MAX_ENDED_SESSIONS: Final = 100_000
 _COMMON_TYPES: Final = ("postgres", "mysql", "sqlite", "http", "smtp", "aws", "slack")
 
 
@@ -64,11 +72,36 @@ def mount_static(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 
 
+def _now() -> float:
+    return time.time()
+
+
 def _user(request: Request) -> ApiToken | None:
-    token_id = request.session.get("tid")
-    if not isinstance(token_id, str):
+    """The session's token, while the session lasts: the cookie is signed and re-issued on every
+    response, so the server checks that the session is not over (logged out, or older than
+    :data:`SESSION_SECONDS` since login) and that the token is still active."""
+    session = request.session
+    token_id, sid, started = session.get("tid"), session.get("sid"), session.get("iat")
+    if not isinstance(token_id, str) or not isinstance(sid, str):
+        return None
+    if not isinstance(started, int | float) or not 0 <= _now() - started <= SESSION_SECONDS:
+        return None
+    if sid in state(request).ended_sessions:
         return None
     return state(request).config.tokens.get(token_id)
+
+
+def _end_session(request: Request) -> None:
+    """Refuse the session's cookie from now on, copies included (until it would expire anyway)."""
+    sid, started = request.session.get("sid"), request.session.get("iat")
+    if isinstance(sid, str) and isinstance(started, int | float):
+        ended = state(request).ended_sessions
+        now = _now()
+        for key in [k for k, until in ended.items() if until < now]:
+            del ended[key]
+        if len(ended) >= MAX_ENDED_SESSIONS:
+            del ended[next(iter(ended))]
+        ended[sid] = started + SESSION_SECONDS
 
 
 def _csrf(request: Request) -> str:
@@ -122,6 +155,8 @@ async def login(request: Request) -> Response:
         return _page(request, "login.html", None, 401, error="invalid token")
     request.session.clear()
     request.session["tid"] = token.token_id
+    request.session["sid"] = secrets.token_urlsafe(16)
+    request.session["iat"] = _now()
     request.session["csrf"] = new_csrf_token()
     return RedirectResponse("/connections", status_code=303)
 
@@ -130,6 +165,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await _form(request)
     if csrf_ok(request.session.get("csrf"), form.get("csrf")):
+        _end_session(request)
         request.session.clear()
     return _login_redirect()
 

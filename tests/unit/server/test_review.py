@@ -225,3 +225,30 @@ def test_secure_cookies_mean_hsts_and_a_secure_session_cookie(server_config: Ser
         assert "; secure" in page.headers["set-cookie"].lower()
         api = secure.get("/api/v1/health")
         assert api.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_a_copied_session_cookie_dies_at_logout_and_after_the_session_lifetime(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session is a signed cookie re-issued on every response: without a server-side check, a
+    # copy taken before logout kept working, and an active session never ended.
+    csrf = _login(api, "viewer")
+    stolen = api.client.cookies.get("hookline_session")
+    assert stolen
+    assert api.client.get("/connections", follow_redirects=False).status_code == 200
+    api.client.post("/logout", data={"csrf": csrf})
+    api.client.cookies.clear()
+    api.client.cookies.set("hookline_session", stolen)
+    replay = api.client.get("/connections", follow_redirects=False)
+    assert replay.status_code == 303
+    assert replay.headers["location"] == "/login"
+
+    api.client.cookies.clear()
+    _login(api, "viewer")
+    assert api.client.get("/connections", follow_redirects=False).status_code == 200
+    from hookline.server import ui
+
+    later = time.time() + ui.SESSION_SECONDS + 1
+    monkeypatch.setattr(ui, "_now", lambda: later)  # the cookie itself stays fresh
+    expired = api.client.get("/connections", follow_redirects=False)
+    assert expired.status_code == 303
