@@ -129,6 +129,13 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+def _flash(request: Request) -> str:
+    """The message the previous POST left for the next page (never text from the URL, which
+    anyone could write: a page must not print an attacker's words)."""
+    message = request.session.pop("msg", "")
+    return message if isinstance(message, str) else ""
+
+
 def _login_redirect() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
@@ -179,9 +186,7 @@ def index(request: Request) -> Response:
 
 
 @router.get("/connections")
-def connections_page(
-    request: Request, search: str = "", conn_type: str = "", msg: str = ""
-) -> Response:
+def connections_page(request: Request, search: str = "", conn_type: str = "") -> Response:
     user = _user(request)
     if user is None:
         return _login_redirect()
@@ -201,7 +206,7 @@ def connections_page(
         types=types,
         search=search,
         conn_type=conn_type,
-        msg=msg,
+        msg=_flash(request),
         can_edit=role_allows(user.role, "editor"),
     )
 
@@ -321,7 +326,8 @@ async def _save(request: Request, conn_id: str | None) -> Response:
     except HooklineError as exc:
         return _error_page(request, user, 422, str(exc).splitlines()[0])
     audit_write("api_write", user, conn_id, "create" if new else "update")
-    return RedirectResponse(f"/connections/{quote(conn_id, safe='')}/edit?msg=saved", 303)
+    request.session["msg"] = "saved"
+    return RedirectResponse(f"/connections/{quote(conn_id, safe='')}/edit", 303)
 
 
 @router.post("/connections/new")
@@ -330,7 +336,7 @@ async def create_connection(request: Request) -> Response:
 
 
 @router.get("/connections/{conn_id:path}/edit")
-def edit_page(request: Request, conn_id: str, msg: str = "") -> Response:
+def edit_page(request: Request, conn_id: str) -> Response:
     from hookline.server.api import lookup
 
     user = _user(request)
@@ -350,7 +356,7 @@ def edit_page(request: Request, conn_id: str, msg: str = "") -> Response:
         conn_type=conn_type,
         has_password=conn.password is not None,
         source=source,
-        msg=msg,
+        msg=_flash(request),
         test=request.session.pop("test", None),
         can_edit=role_allows(user.role, "editor"),
         **_form_context(conn_type, conn),
@@ -378,7 +384,8 @@ async def delete_connection(request: Request, conn_id: str) -> Response:
     if not await run_in_threadpool(chain.delete_connection, conn_id):
         return _error_page(request, user, 404, f"connection {conn_id!r} is not stored here")
     audit_write("api_write", user, conn_id, "delete")
-    return RedirectResponse(f"/connections?msg=deleted+{quote(conn_id, safe='')}", 303)
+    request.session["msg"] = f"deleted {conn_id}"
+    return RedirectResponse("/connections", 303)
 
 
 @router.post("/connections/{conn_id:path}/test")

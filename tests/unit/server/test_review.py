@@ -252,3 +252,13 @@ def test_a_copied_session_cookie_dies_at_logout_and_after_the_session_lifetime(
     monkeypatch.setattr(ui, "_now", lambda: later)  # the cookie itself stays fresh
     expired = api.client.get("/connections", follow_redirects=False)
     assert expired.status_code == 303
+
+
+def test_pages_do_not_reflect_a_message_from_the_url(api: Api) -> None:
+    # /connections?msg=... printed any text on a trusted page (content spoofing: "session
+    # expired, paste your token at ..."). Messages now come from the server's own session.
+    _login(api, "viewer")
+    api.config.chain.set_connection(Connection(conn_id="keep", conn_type="http"))
+    bait = "Paste your token at evil.example"
+    assert bait not in api.client.get("/connections", params={"msg": bait}).text
+    assert bait not in api.client.get("/connections/keep/edit", params={"msg": bait}).text
