@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hookline import masking
 from hookline.connection import Connection
-from hookline.exceptions import HooklineError
+from hookline.exceptions import HooklineError, InvalidConnection
 from hookline.server.app import state
 from hookline.server.security import client_key, csrf_ok, new_csrf_token
 from hookline.server.tokens import ApiToken, role_allows
@@ -213,6 +213,7 @@ def connections_page(request: Request, search: str = "", conn_type: str = "") ->
 
 def _form_context(conn_type: str, conn: Connection | None) -> dict[str, Any]:
     from hookline.registry import hook_types
+    from hookline.server.api import MASK
     from hookline.server.views import form_fields
 
     spec = form_fields(conn_type)
@@ -220,6 +221,9 @@ def _form_context(conn_type: str, conn: Connection | None) -> dict[str, Any]:
     shown = conn.to_dict(redact=True) if conn is not None else {}
     extra = dict(shown["extra"]) if conn is not None else {}
     widget_values = {name: extra.pop(name, "") for name in widgets}
+    for name, widget in widgets.items():
+        if dict(widget).get("sensitive") and widget_values[name] not in ("", None):
+            widget_values[name] = MASK  # whatever its key: never a secret in a value= attribute
     fields = []
     for name in STANDARD_FIELDS:
         if name in spec["hidden"] or name == "password":
@@ -271,8 +275,10 @@ def new_connection_page(request: Request, conn_type: str = "postgres") -> Respon
     )
 
 
-def _fields_from_form(form: dict[str, str], conn_type: str) -> dict[str, Any]:
-    from hookline.server.api import _parse_extra
+def _fields_from_form(
+    form: dict[str, str], conn_type: str, old: Connection | None
+) -> dict[str, Any]:
+    from hookline.server.api import MASK, _parse_extra, _plain
     from hookline.server.views import form_fields
 
     spec = form_fields(conn_type)
@@ -291,8 +297,13 @@ def _fields_from_form(form: dict[str, str], conn_type: str) -> dict[str, Any]:
     if form.get("password"):
         fields["password"] = form["password"]
     extra = _parse_extra(form.get("extra"))
-    for name in spec["widgets"]:
-        value = form.get(f"w_{name}", "")
+    for name, widget in spec["widgets"].items():
+        value: Any = form.get(f"w_{name}", "")
+        if value == MASK and dict(widget).get("sensitive"):
+            stored = old.extra_dejson if old is not None else {}
+            if name not in stored:
+                raise InvalidConnection(f"extra {name!r} is *** but has no stored value")
+            value = _plain(stored[name])
         if value:
             extra[name] = value
     # A sensitive extra shown as *** is restored from the stored connection by merged_connection.
@@ -321,7 +332,7 @@ async def _save(request: Request, conn_id: str | None) -> Response:
             return _error_page(request, user, 409, f"connection {conn_id!r} already exists")
         if not new and old is None:
             return _error_page(request, user, 404, f"connection {conn_id!r} is not stored here")
-        conn = merged_connection(conn_id, _fields_from_form(form, conn_type), old)
+        conn = merged_connection(conn_id, _fields_from_form(form, conn_type, old), old)
         await run_in_threadpool(chain.set_connection, conn, overwrite=not new)
     except HooklineError as exc:
         return _error_page(request, user, 422, str(exc).splitlines()[0])

@@ -262,3 +262,39 @@ def test_pages_do_not_reflect_a_message_from_the_url(api: Api) -> None:
     bait = "Paste your token at evil.example"
     assert bait not in api.client.get("/connections", params={"msg": bait}).text
     assert bait not in api.client.get("/connections/keep/edit", params={"msg": bait}).text
+
+
+def test_a_sensitive_widget_is_never_written_into_the_page(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hook may declare a widget "sensitive" under a key the masking rules do not know as secret
+    # (here "service_json"); its value went into the input's value= attribute in clear.
+    from hookline import registry
+    from hookline.hooks.base import BaseHook
+
+    class WidgetHook(BaseHook):
+        conn_type = "widgety"
+        hook_name = "Widgety"
+
+        @classmethod
+        def get_connection_form_widgets(cls) -> dict[str, object]:
+            return {"service_json": {"label": "Service JSON", "sensitive": True}}
+
+    monkeypatch.setitem(registry._extra_hooks, "widgety", WidgetHook)
+    api.config.chain.set_connection(
+        Connection(conn_id="wid", conn_type="widgety", extra={"service_json": CANARY})
+    )
+    csrf = _login(api, "editor")
+    page = api.client.get("/connections/wid/edit")
+    assert page.status_code == 200
+    assert CANARY not in page.text
+    assert re.search(r'name="w_service_json" value="\*\*\*"', page.text)
+    saved = api.client.post(
+        "/connections/wid/edit",
+        data={"csrf": csrf, "conn_type": "widgety", "w_service_json": "***", "host": "h2"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    stored = api.config.chain.lookup("wid").connection
+    assert stored is not None
+    assert (stored.host, stored.extra_dejson) == ("h2", {"service_json": CANARY})
