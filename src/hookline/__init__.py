@@ -32,7 +32,7 @@ from hookline.exceptions import (
 from hookline.resolve.default import find_connection, get_connection
 from hookline.variables import delete_variable, get_variable, set_variable
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AuthenticationFailed",
