@@ -210,7 +210,31 @@ class KeyNotConfigured(ConfigurationError):
     """No Fernet key is configured anywhere (no argument, no environment variable, no key file)."""
 
 
-class ConnectionsFileError(InvalidConnection):
+def _file_problems(kind: str, path: str, errors: Sequence[tuple[int | None, str]]) -> str:
+    """The message of a connections or variables file that could not be loaded: every problem, by
+    line (never a value)."""
+    count = len(errors)
+    lines = "".join(
+        f"\n  {'line ' + str(line) if line is not None else 'file'}: {message}"
+        for line, message in errors
+    )
+    return f"Failed to load the {kind} file {path}: {count} error{'s' if count != 1 else ''}{lines}"
+
+
+class _FileLoadError(Exception):
+    """What a connections file error and a variables file error share (read by
+    :mod:`hookline.secrets.watched_file`).
+
+    Attributes:
+        path: The file (or the source name given to the parser).
+        errors: ``(line, message)`` pairs, line None when unknown, in file order.
+    """
+
+    path: str
+    errors: list[tuple[int | None, str]]
+
+
+class ConnectionsFileError(InvalidConnection, _FileLoadError):
     """A connections file (or text) could not be loaded; lists every problem found.
 
     Attributes:
@@ -223,15 +247,7 @@ class ConnectionsFileError(InvalidConnection):
     ) -> None:
         self.path = str(path)
         self.errors = list(errors)
-        count = len(self.errors)
-        lines = "".join(
-            f"\n  {'line ' + str(line) if line is not None else 'file'}: {message}"
-            for line, message in self.errors
-        )
-        super().__init__(
-            f"Failed to load the connections file {self.path}: {count} error{'s' if count != 1 else ''}"
-            f"{lines}"
-        )
+        super().__init__(_file_problems("connections", self.path, self.errors))
 
 
 class AirflowDatabaseError(HooklineError):
@@ -792,7 +808,7 @@ class XComTooLarge(PipelineError):
         self.limit_bytes = limit_bytes
 
 
-class VariablesFileError(InvalidVariable):
+class VariablesFileError(InvalidVariable, _FileLoadError):
     """A variables file (or text) could not be loaded; lists every problem found (never a value).
 
     Attributes:
@@ -805,12 +821,4 @@ class VariablesFileError(InvalidVariable):
     ) -> None:
         self.path = str(path)
         self.errors = list(errors)
-        count = len(self.errors)
-        lines = "".join(
-            f"\n  {'line ' + str(line) if line is not None else 'file'}: {message}"
-            for line, message in self.errors
-        )
-        super().__init__(
-            f"Failed to load the variables file {self.path}: {count} error{'s' if count != 1 else ''}"
-            f"{lines}"
-        )
+        super().__init__(_file_problems("variables", self.path, self.errors))

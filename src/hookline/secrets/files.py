@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
@@ -36,6 +35,7 @@ from hookline.connection import Connection
 from hookline.exceptions import ConfigurationError, ConnectionsFileError, InvalidConnection
 from hookline.secrets.base import SecretsBackend
 from hookline.secrets.ids import check_conn_id_path, conn_id_path_problem
+from hookline.secrets.watched_file import WatchedFile
 
 if TYPE_CHECKING:
     import yaml
@@ -390,12 +390,6 @@ def render_connections(
 # -- the backend ----------------------------------------------------------------------------------
 
 
-class _Loaded(NamedTuple):
-    stamp: tuple[int, int, int, int]
-    conns: dict[str, Connection] | None
-    error: ConnectionsFileError | None
-
-
 class LocalFilesBackend(SecretsBackend):
     """Connections from a local JSON, YAML or ``.env`` file (Airflow's shapes).
 
@@ -436,64 +430,22 @@ class LocalFilesBackend(SecretsBackend):
             from hookline.secrets.variables_file import VariablesFile
 
             self._variables = VariablesFile(variables_file_path)
-        self._loaded: _Loaded | None = None
+        self._file: WatchedFile[dict[str, Connection], ConnectionsFileError] | None = None
+        if self.path is not None:
+            path, fmt = self.path, self.format
+            self._file = WatchedFile(
+                path,
+                lambda text: parse_connections_text(text, fmt, str(path)),
+                ConnectionsFileError,
+                on_reload=self._forget_json,
+            )
         self._json: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     def _connections(self) -> dict[str, Connection]:
-        if self.path is None:
-            return {}
-        try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            raise self._missing(exc) from None
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-        loaded = self._loaded
-        if loaded is None or loaded.stamp != stamp:
-            with self._lock:
-                loaded = self._loaded
-                if loaded is None or loaded.stamp != stamp:
-                    loaded = self._reload()
-        if loaded.error is not None:
-            raise ConnectionsFileError(loaded.error.path, loaded.error.errors)
-        assert loaded.conns is not None
-        return loaded.conns
+        return {} if self._file is None else self._file.read()
 
-    def _missing(self, exc: OSError) -> ConnectionsFileError:
-        assert self.path is not None
-        if isinstance(exc, FileNotFoundError):
-            return ConnectionsFileError(self.path, [(None, "The file does not exist.")])
-        return ConnectionsFileError(
-            self.path, [(None, f"The file cannot be read: {exc.strerror or type(exc).__name__}")]
-        )
-
-    def _reload(self) -> _Loaded:
-        assert self.path is not None
-        try:
-            with open(self.path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                raw = handle.read()
-        except OSError as exc:
-            raise self._missing(exc) from None
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-        try:
-            text = raw.decode("utf-8")
-            loaded = _Loaded(stamp, parse_connections_text(text, self.format, str(self.path)), None)
-        except UnicodeDecodeError as exc:
-            error = ConnectionsFileError(
-                self.path, [(raw.count(b"\n", 0, exc.start) + 1, "The file is not valid UTF-8.")]
-            )
-            loaded = _Loaded(stamp, None, error)
-        except ConnectionsFileError as exc:
-            loaded = _Loaded(stamp, None, exc)
-        except Exception as exc:  # fail closed: a file that cannot be read is invalid, never "down"
-            error = ConnectionsFileError(
-                self.path, [(None, f"The file could not be read ({type(exc).__name__}).")]
-            )
-            loaded = _Loaded(stamp, None, error)
+    def _forget_json(self) -> None:
         self._json = {}
-        self._loaded = loaded
-        return loaded
 
     def get_connection(self, conn_id: str) -> Connection | None:
         """The connection from the file, or None when the file does not define it.

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from hookline.exceptions import HooklineError, VariablesFileError
 from hookline.secrets.files import _PARSERS, FileFormat, format_for_path
+from hookline.secrets.watched_file import WatchedFile
 
 __all__ = [
     "VariablesFile",
@@ -156,12 +156,6 @@ def render_variables_json(variables: Mapping[str, str]) -> str:
     return json.dumps(data, sort_keys=True, indent=4) + "\n"
 
 
-class _Loaded(NamedTuple):
-    stamp: tuple[int, int, int, int]
-    values: dict[str, str] | None
-    error: VariablesFileError | None
-
-
 class VariablesFile:
     """The variables of one file, parsed on first use and again only when it changes (one
     ``stat`` per lookup in between).
@@ -173,8 +167,10 @@ class VariablesFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
         self.format: FileFormat = format_for_path(self.path)
-        self._loaded: _Loaded | None = None
-        self._lock = threading.Lock()
+        path, fmt = self.path, self.format
+        self._file: WatchedFile[dict[str, str], VariablesFileError] = WatchedFile(
+            path, lambda text: parse_variables_text(text, fmt, str(path)), VariablesFileError
+        )
 
     def values(self) -> dict[str, str]:
         """key -> text.
@@ -182,51 +178,4 @@ class VariablesFile:
         Raises:
             VariablesFileError: the file is missing, unreadable or invalid.
         """
-        try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            raise self._missing(exc) from None
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-        loaded = self._loaded
-        if loaded is None or loaded.stamp != stamp:
-            with self._lock:
-                loaded = self._loaded
-                if loaded is None or loaded.stamp != stamp:
-                    loaded = self._reload()
-        if loaded.error is not None:
-            raise VariablesFileError(loaded.error.path, loaded.error.errors)
-        assert loaded.values is not None
-        return loaded.values
-
-    def _missing(self, exc: OSError) -> VariablesFileError:
-        if isinstance(exc, FileNotFoundError):
-            return VariablesFileError(self.path, [(None, "The file does not exist.")])
-        return VariablesFileError(
-            self.path, [(None, f"The file cannot be read: {exc.strerror or type(exc).__name__}")]
-        )
-
-    def _reload(self) -> _Loaded:
-        try:
-            with open(self.path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                raw = handle.read()
-        except OSError as exc:
-            raise self._missing(exc) from None
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-        try:
-            text = raw.decode("utf-8")
-            loaded = _Loaded(stamp, parse_variables_text(text, self.format, str(self.path)), None)
-        except UnicodeDecodeError as exc:
-            error = VariablesFileError(
-                self.path, [(raw.count(b"\n", 0, exc.start) + 1, "The file is not valid UTF-8.")]
-            )
-            loaded = _Loaded(stamp, None, error)
-        except VariablesFileError as exc:
-            loaded = _Loaded(stamp, None, exc)
-        except Exception as exc:  # fail closed: a file that cannot be read is invalid, not "down"
-            error = VariablesFileError(
-                self.path, [(None, f"The file could not be read ({type(exc).__name__}).")]
-            )
-            loaded = _Loaded(stamp, None, error)
-        self._loaded = loaded
-        return loaded
+        return self._file.read()
